@@ -1,0 +1,114 @@
+"""The Python API for tools that embed the evaluator.
+
+    import rulelang
+    book = rulelang.load("stockholm/hlv-2021")
+    data = book.dataset({"visits": [...], "persons": [...], ...})   # or a path
+    result = book.evaluate_record(data, "tilläggsersättning", "V1")
+    result.value, result.json_value, result.provision
+    book.explain(data, "tilläggsersättning", "V1").to_dict()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional, Union
+
+from .checker import CheckedRulebook, check
+from .compiler import Program, compile_rulebook
+from .data import Dataset, build_dataset, load_dataset
+from .diagnostics import DataError, EvaluationError, RecordProblem
+from .evaluator import Evaluator, Result
+from .explanation import Explanation
+from .loader import load_chain
+
+DataSource = Union[str, Path, dict, Dataset]
+
+
+class Rulebook:
+    """A loaded, checked and compiled rulebook, ready to evaluate records."""
+
+    def __init__(self, checked: CheckedRulebook, program: Program):
+        self.checked = checked
+        self.program = program
+
+    @classmethod
+    def load(cls, reference: str) -> "Rulebook":
+        """Load by id (`stockholm/hlv-2021`) or file path; raises RulebookError on any error."""
+        checked = check(load_chain(reference))
+        return cls(checked, compile_rulebook(checked))
+
+    # ---- facts
+    @property
+    def id(self) -> str:
+        return self.checked.id
+
+    @property
+    def version(self) -> str:
+        return self.checked.version
+
+    @property
+    def title(self) -> str:
+        return self.checked.header.title or ""
+
+    @property
+    def path(self) -> str:
+        return self.checked.chain[-1].path
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(self.program.outputs)
+
+    @property
+    def warnings(self) -> list:
+        return list(self.checked.warnings)
+
+    # ---- data
+    def dataset(self, source: DataSource) -> Dataset:
+        """Typed, checked input records from a file, a directory or `{"table": [records]}`."""
+        if isinstance(source, Dataset):
+            return source
+        if isinstance(source, dict):
+            raw = {name: [("<records>", i + 1, row) for i, row in enumerate(rows)]
+                   for name, rows in source.items()}
+            return build_dataset(raw, self.checked, ["<records>"])
+        return load_dataset(source, self.checked)
+
+    def evaluator(self, data: DataSource, on: Optional[dt.date] = None) -> Evaluator:
+        return Evaluator(self.program, self.dataset(data), on)
+
+    # ---- evaluation
+    def evaluate(self, data: DataSource, *, on: Optional[dt.date] = None,
+                 outputs: Optional[list] = None) -> list[Result]:
+        """Every output (or those named) for every record of its table."""
+        return list(self.evaluator(data, on).evaluate_all(outputs))
+
+    def evaluate_record(self, data: DataSource, output: str, record: str,
+                        on: Optional[dt.date] = None) -> Result:
+        evaluator = self.evaluator(data, on)
+        return evaluator.evaluate(output, self._record(evaluator, output, record))
+
+    def explain(self, data: DataSource, output: str, record: str,
+                on: Optional[dt.date] = None) -> Explanation:
+        evaluator = self.evaluator(data, on)
+        return evaluator.explain(output, self._record(evaluator, output, record))
+
+    def _record(self, evaluator: Evaluator, output: str, record_id: str) -> dict:
+        if output not in self.program.outputs:
+            raise KeyError(f"rulebook {self.id} has no output {output!r}")
+        table = self.program.outputs[output].table
+        data = evaluator.dataset.table(table)
+        if data is None:
+            raise DataError([RecordProblem(evaluator.file_of(None), record_id, f"the input has no {table} table")])
+        found = data.by_id.get(record_id) or next(
+            (r for r in data.records if r["__id__"] == record_id), None)
+        if found is None:
+            raise DataError([RecordProblem(data.file, record_id, f"no {table} record has this id")])
+        return found
+
+
+def load(reference: str) -> Rulebook:
+    return Rulebook.load(reference)
+
+
+__all__ = ["Rulebook", "load", "Result", "Explanation", "DataError", "EvaluationError"]

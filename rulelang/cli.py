@@ -1,0 +1,197 @@
+"""The `rulelang` command: check, test, eval, explain.
+
+Exit status: 0 success; 1 the rulebook has errors or an example fails; 2 bad usage or bad
+input data; 3 an internal error (a bug in rulelang, reported without a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from typing import Optional, Sequence
+
+from . import render
+from .api import Rulebook
+from .diagnostics import DataError, EvaluationError, RulebookError
+from .examples import run_examples
+from .loader import all_rulebook_ids
+
+EXIT_OK, EXIT_RULEBOOK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+def _date(text: str) -> dt.date:
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rulelang", description="Rules as code for Swedish primary-care compensation.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    check = verbs.add_parser("check", help="parse and check rulebooks (all under rulebooks/ when none is named)")
+    check.add_argument("rulebooks", nargs="*", metavar="RULEBOOK")
+
+    test = verbs.add_parser("test", help="run the examples written inside rulebooks")
+    test.add_argument("rulebooks", nargs="*", metavar="RULEBOOK")
+    test.add_argument("-k", dest="only", help="only examples whose title contains this text")
+
+    evaluate = verbs.add_parser("eval", help="evaluate every output for every record in FILE")
+    evaluate.add_argument("rulebook", metavar="RULEBOOK")
+    evaluate.add_argument("--input", required=True, metavar="FILE")
+    evaluate.add_argument("--on", type=_date, metavar="DATE")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+
+    explain = verbs.add_parser("explain", help="the explanation tree of one output")
+    explain.add_argument("rulebook", metavar="RULEBOOK")
+    explain.add_argument("--input", required=True, metavar="FILE")
+    explain.add_argument("--output", required=True, metavar="NAME")
+    explain.add_argument("--record", metavar="ID")
+    explain.add_argument("--on", type=_date, metavar="DATE")
+    explain.add_argument("--format", choices=("text", "json", "html"), default="text")
+    return parser
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+
+def _load(reference: str) -> Rulebook:
+    try:
+        return Rulebook.load(reference)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+
+
+def _warnings(book: Rulebook) -> None:
+    for warning in book.warnings:
+        _err(warning.format(book.checked.sources))
+
+
+def cmd_check(args) -> int:
+    references = args.rulebooks or all_rulebook_ids()
+    if not references:
+        raise UsageError("no rulebooks found (looked in ./rulebooks and RULELANG_PATH)")
+    status = EXIT_OK
+    for reference in references:
+        try:
+            book = _load(reference)
+        except RulebookError as error:
+            _err(error.format())
+            status = EXIT_RULEBOOK
+            continue
+        _warnings(book)
+        _out(f"{book.id} {book.version}: ok ({len(book.program.outputs)} outputs, "
+             f"{len(book.program.rules)} rules, {len(book.program.parameters)} parameters)\n")
+    return status
+
+
+def cmd_test(args) -> int:
+    references = args.rulebooks or all_rulebook_ids()
+    if not references:
+        raise UsageError("no rulebooks found (looked in ./rulebooks and RULELANG_PATH)")
+    passed = failed = 0
+    broken = False
+    for reference in references:
+        try:
+            book = _load(reference)
+        except RulebookError as error:
+            _err(error.format())
+            broken = True
+            continue
+        for outcome in run_examples(book, args.only):
+            if outcome.passed:
+                passed += 1
+                _out(f"PASS {book.id}: {outcome.title}\n")
+            else:
+                failed += 1
+                _out(f"FAIL {book.id}: {outcome.title}\n")
+                for failure in outcome.failures:
+                    _out(f"    {failure}\n")
+    _out(f"{passed} passed, {failed} failed\n")
+    return EXIT_RULEBOOK if failed or broken else EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    book = _load(args.rulebook)
+    results = book.evaluate(args.input, on=args.on)
+    if args.format == "json":
+        _out(render.to_json_text(render.results_document(book.id, book.version, results)))
+    else:
+        _out(render.results_text(results))
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    book = _load(args.rulebook)
+    if args.output not in book.program.outputs:
+        raise UsageError(f"rulebook {book.id} has no output {args.output!r}; it has: {', '.join(book.outputs)}")
+    evaluator = book.evaluator(args.input, args.on)
+    table = book.program.outputs[args.output].table
+    data = evaluator.dataset.table(table)
+    if data is None or not data.records:
+        raise UsageError(f"the input has no {table} records to explain {args.output} for")
+    if args.record is None:
+        if len(data.records) > 1:
+            raise UsageError(f"the input has {len(data.records)} {table} records; name one with --record ID")
+        record = data.records[0]
+    else:
+        record = book._record(evaluator, args.output, args.record)
+    tree = evaluator.explain(args.output, record)
+    if args.format == "json":
+        _out(render.explanation_json(tree))
+    elif args.format == "html":
+        _out(render.explanation_html(tree, f"{book.id}: {args.output} för {record['__id__']}"))
+    else:
+        _out(render.explanation_text(tree))
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "test": cmd_test, "eval": cmd_eval, "explain": cmd_explain}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0) and EXIT_USAGE
+    try:
+        return COMMANDS[args.verb](args)
+    except UsageError as error:
+        _err(f"rulelang: error: {error}")
+        return EXIT_USAGE
+    except RulebookError as error:
+        _err(error.format())
+        return EXIT_RULEBOOK
+    except DataError as error:
+        _err(error.format())
+        return EXIT_USAGE
+    except EvaluationError as error:
+        _err(error.format())
+        return EXIT_USAGE if error.kind == "data" else EXIT_RULEBOOK
+    except KeyboardInterrupt:
+        _err("rulelang: interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as error:  # a bug: say so plainly, without a traceback
+        _err(f"rulelang: internal error: {type(error).__name__}: {error} (please report this)")
+        return EXIT_INTERNAL
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Errors and warnings a user can act on: a position in a file or a record id, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import attrs
+
+from .syntax import Span
+
+
+@attrs.frozen
+class Diagnostic:
+    """A problem in a rulebook, at a span."""
+
+    severity: str  # "error" or "warning"
+    message: str
+    span: Optional[Span]
+    notes: tuple = ()
+
+    def format(self, sources: Optional[dict] = None) -> str:
+        """`FILE:LINE:COLUMN: error: MESSAGE`, then the source line with a caret under the spot."""
+        where = str(self.span) if self.span else "<rulebook>"
+        lines = [f"{where}: {self.severity}: {self.message}"]
+        text = (sources or {}).get(self.span.file) if self.span else None
+        if text is not None:
+            source_lines = text.splitlines()
+            if 1 <= self.span.line <= len(source_lines):
+                line = source_lines[self.span.line - 1]
+                lines.append(f"    {line}")
+                width = 1
+                if self.span.end_line == self.span.line:
+                    width = max(1, self.span.end_column - self.span.column)
+                lines.append("    " + " " * (self.span.column - 1) + "^" * width)
+        lines.extend(f"    note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+
+class RulebookError(Exception):
+    """A rulebook that cannot be used: it carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: Optional[dict] = None):
+        self.diagnostics = tuple(diagnostics)
+        self.sources = dict(sources or {})
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        return "\n".join(d.format(self.sources) for d in self.diagnostics)
+
+
+@attrs.frozen
+class RecordProblem:
+    """A problem with one input record: `FILE: record ID: error: MESSAGE`."""
+
+    file: str
+    record: str
+    message: str
+
+    def format(self) -> str:
+        return f"{self.file}: record {self.record}: error: {self.message}"
+
+
+class DataError(Exception):
+    """Input data that cannot be used as given; lists every bad record, not only the first."""
+
+    def __init__(self, problems: Iterable[RecordProblem]):
+        self.problems = tuple(problems)
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        return "\n".join(p.format() for p in self.problems)
+
+
+class EvaluationError(Exception):
+    """A rulebook that fails on particular data: a conflict, no applicable rule, a missing value.
+
+    `kind` is "rulebook" when the rulebook is at fault (exit 1) and "data" when the input is
+    (a date no parameter value covers, a record that is not there; exit 2).
+    """
+
+    def __init__(self, message: str, *, kind: str, file: str = "", record: str = "",
+                 span: Optional[Span] = None):
+        self.message = message
+        self.kind = kind
+        self.file = file
+        self.record = record
+        self.span = span
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        where = f" (rule at {self.span})" if self.span else ""
+        if self.record:
+            return f"{self.file or '<input>'}: record {self.record}: error: {self.message}{where}"
+        return f"{self.span or '<rulebook>'}: error: {self.message}"

@@ -1,0 +1,423 @@
+"""Evaluate outputs for records, with default logic and, on request, a full explanation.
+
+Default logic (as in Catala): a rule in force whose condition holds gives its value
+unless one of its exceptions applies, and an applicable exception overrides it.
+Applicable rules at one level that disagree are a conflict naming both provisions; when
+no rule applies the output's declared default is used, and without one it is an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterator, Optional
+
+import attrs
+
+from .compiler import CompiledRule, Program, Trace
+from .data import ID_FIELD, Dataset
+from .diagnostics import EvaluationError
+from .explanation import Explanation
+from .generator import generate
+from .syntax import Span
+from .typesystem import Type
+from .values import to_json, to_text
+
+_EMPTY = object()  # a rule that gives no value here
+
+
+@attrs.frozen
+class Result:
+    """One output of one record: its value, in contract JSON form too, and the deciding provision."""
+
+    table: str
+    record: str
+    output: str
+    value: object
+    type: Type
+    provision: str
+    source: str
+    payee: Optional[str]
+    date: Optional[dt.date]
+
+    @property
+    def json_value(self):
+        return to_json(self.value, self.type)
+
+    @property
+    def text_value(self) -> str:
+        return to_text(self.value, self.type)
+
+
+class Frame:
+    """Where an expression is evaluated: a record of a table, on a date, with bound variables."""
+
+    __slots__ = ("evaluator", "table", "record", "date", "vars")
+
+
+    def __init__(self, evaluator: "Evaluator", table, record, date, variables=None):
+        self.evaluator = evaluator
+        self.table = table
+        self.record = record
+        self.date = date
+        self.vars = variables or {}
+
+    # ---- errors
+    def data_error(self, message: str, span: Optional[Span] = None) -> EvaluationError:
+        return EvaluationError(message, kind="data", file=self.evaluator.file_of(self.table),
+                               record=self.record_id, span=span)
+
+    @property
+    def record_id(self) -> str:
+        return self.record[ID_FIELD] if self.record else ""
+
+    def bind(self, var: str, record: dict) -> "Frame":
+        return Frame(self.evaluator, self.table, self.record, self.date, {**self.vars, var: record})
+
+    # ---- data
+    def table_data(self, name: str, span: Optional[Span]):
+        data = self.evaluator.dataset.table(name)
+        if data is None:
+            raise self.data_error(f"the input has no {name} table, which this rule needs", span)
+        return data
+
+    def record_of(self, handle_type: Type, handle, syntax_node):
+        if handle_type.kind in ("row", "record"):
+            return handle
+        data = self.table_data(handle_type.name, syntax_node.span)
+        record = data.by_id.get(handle)
+        if record is None:
+            raise self.data_error(f"{handle_type.name} {handle!r} is not in the input", syntax_node.span)
+        return record
+
+    def records(self, table: str, syntax_node) -> list:
+        return self.table_data(table, syntax_node.span).records
+
+    def history(self, table: str, key, date: dt.date, syntax_node):
+        data = self.table_data(table, syntax_node.span)
+        history = self.evaluator.program.checked.tables[table].decl.history
+        for row in data.history.get(key, ()):
+            start = row[history.from_field]
+            if start > date:
+                break
+            end = row.get(history.until_field) if history.until_field else None
+            if end is None or date <= end:
+                return row
+        return None
+
+    # ---- parameters
+    def parameter(self, name: str, trace: Optional[Trace], syntax_node, key=_EMPTY):
+        program = self.evaluator.program
+        param = program.parameters[name]
+        date = self.date
+        if date is None:
+            raise self.data_error(f"no date to pick the value of {name} by; give --on DATE", syntax_node.span)
+        chosen = None
+        for candidate in param.values:
+            if (candidate.valid_from is None or candidate.valid_from <= date) and \
+                    (candidate.valid_until is None or date <= candidate.valid_until):
+                chosen = candidate
+                break
+        if chosen is None:
+            periods = ", ".join(f"{v.valid_from or '…'} – {v.valid_until or '…'}" for v in param.values)
+            raise self.data_error(f"parameter {name} has no value on {date} (it has values for {periods})",
+                                  syntax_node.span)
+        value = chosen.value
+        row_label = None
+        if param.keyed:
+            row = _pick_row(value, key)
+            if row is None:
+                raise self.data_error(f"parameter {name} has no row for {key}", syntax_node.span)
+            low, high, enum_value, value = row
+            row_label = enum_value if enum_value is not None else (
+                f"{low} to {high}" if high is not None else f"{low} and over")
+        if trace is not None:
+            facts = {"valid_from": _iso(chosen.valid_from), "valid_to": _iso(chosen.valid_until),
+                     "status": chosen.status, "cite": chosen.cite, "rulebook": chosen.rulebook}
+            if param.keyed:
+                facts.update({"key": to_json(key, Type("text")) if not isinstance(key, int) else str(key),
+                              "row": row_label})
+            trace.add(Explanation("parameter", name if row_label is None else f"{name}[{row_label}]",
+                                  to_json(value, param.type), chosen.provision, chosen.source, [], facts),
+                      key=("parameter", name, row_label))
+        return value
+
+    # ---- inputs and computed values
+    def explain_input(self, trace: Trace, table: str, record: dict, field: str, label: str, value_type: Type):
+        field_decl = self.evaluator.program.checked.tables[table].fields[field][1]
+        trace.add(Explanation("input", label, to_json(record[field], value_type), None,
+                              field_decl.span.location, [],
+                              {"record": record[ID_FIELD], "table": table,
+                               "file": self.evaluator.file_of(table)}),
+                  key=("input", table, record[ID_FIELD], field))
+
+    def computed(self, kind: str, table: Optional[str], name: str, record: Optional[dict], trace):
+        evaluator = self.evaluator
+        frame = self if record is self.record and table == self.table else Frame(evaluator, table, record, self.date)
+        if kind == "output":
+            if trace is None:
+                return evaluator.output_value(name, frame)
+            value, node = evaluator.explain_output(name, frame)
+            trace.add(node, key=("output", table, record[ID_FIELD] if record else None, name))
+            return value
+        definition = evaluator.program.definitions[(table, name)]
+        if trace is None:
+            memo_key = (table, name, record[ID_FIELD] if record else None, self.date)
+            memo = evaluator.memo
+            if memo_key in memo:
+                return memo[memo_key]
+            value = memo[memo_key] = definition.run(frame, None)
+            return value
+        key = ("definition", table, record[ID_FIELD] if record else None, name, self.date)
+        explained = evaluator.explained
+        if key in explained:
+            # Explained in full once per tree; later uses point back to it.
+            value = explained[key]
+            facts = {"explained_above": True, "rulebook": definition.rulebook}
+            if record is not None:
+                facts["record"] = record[ID_FIELD]
+            trace.add(Explanation("definition", name, to_json(value, definition.type), definition.provision,
+                                  definition.source, [], facts), key=key)
+            return value
+        inner = Trace()
+        value = definition.run(frame, inner)
+        explained[key] = value
+        facts = {"formula": generate(definition.syntax, lambda x: inner.values.get(id(x))),
+                 "rulebook": definition.rulebook}
+        if record is not None:
+            facts["record"] = record[ID_FIELD]
+        trace.add(Explanation("definition", name, to_json(value, definition.type), definition.provision,
+                              definition.source, inner.nodes, facts), key=key)
+        return value
+
+    def history_record_id(self, found):
+        return None if found is None else found[ID_FIELD]
+
+    def explain_history(self, trace, inner, table, label, key, date, found, syntax_node):
+        history = self.evaluator.program.checked.tables[table].decl.history
+        facts = {"table": table, "key": str(key), "on": _iso(date),
+                 "record": found[ID_FIELD] if found else None}
+        if found is not None:
+            facts["valid_from"] = _iso(found[history.from_field])
+            facts["valid_to"] = _iso(found.get(history.until_field)) if history.until_field else None
+        value = found[ID_FIELD] if found else None
+        trace.add(Explanation("lookup", label, value, None, syntax_node.span.location, inner.nodes, facts))
+        trace.values.update(inner.values)
+        trace.values[id(syntax_node)] = f"{table} row {found[ID_FIELD]}" if found else "none"
+
+
+def _iso(value: Optional[dt.date]) -> Optional[str]:
+    return value.isoformat() if value else None
+
+
+def _pick_row(rows: tuple, key):
+    for low, high, enum_value, value in rows:
+        if enum_value is not None:
+            if key == enum_value:
+                return (low, high, enum_value, value)
+        elif key is not None and low <= key and (high is None or key <= high):
+            return (low, high, enum_value, value)
+    return None
+
+
+class Evaluator:
+    """Evaluates a compiled rulebook over one data set; values are memoised per record and date."""
+
+    def __init__(self, program: Program, dataset: Dataset, on: Optional[dt.date] = None):
+        self.program = program
+        self.dataset = dataset
+        self.on = on
+        self.memo: dict = {}
+        self._output_memo: dict = {}
+        self.explained: dict = {}  # definitions already explained in the tree being built
+
+    def file_of(self, table: Optional[str]) -> str:
+        data = self.dataset.table(table) if table else None
+        return data.file if data else (self.dataset.files[0] if self.dataset.files else "<input>")
+
+    def frame_for(self, table: str, record: dict) -> Frame:
+        decl = self.program.checked.tables[table].decl
+        date = record.get(decl.dated_by) if decl.dated_by else None
+        return Frame(self, table, record, date or self.on)
+
+    # ---- default logic
+    def decide(self, rule: CompiledRule, frame: Frame):
+        """The value a rule gives with its exceptions, or _EMPTY; with the label that decided."""
+        date = frame.date
+        if not _in_force(rule, date):
+            return _EMPTY, None
+        value, decided_by = self.decide_level(rule.exceptions, frame, rule.output)
+        if value is not _EMPTY:
+            return value, decided_by
+        if rule.condition is None or rule.condition(frame, None):
+            return rule.value(frame, None), rule.label
+        return _EMPTY, None
+
+    def decide_level(self, labels: list, frame: Frame, output: str):
+        found, found_by = _EMPTY, None
+        for label in labels:
+            value, by = self.decide(self.program.rules[label], frame)
+            if value is _EMPTY:
+                continue
+            if found is not _EMPTY and value != found:
+                self.conflict(output, frame, found_by, found, by, value)
+            if found is _EMPTY:
+                found, found_by = value, by
+        return found, found_by
+
+    def conflict(self, output: str, frame: Frame, first: str, first_value, second: str, second_value):
+        rules = self.program.rules
+        value_type = self.program.outputs[output].type
+        a, b = rules[first], rules[second]
+        raise EvaluationError(
+            f"conflict: {output} is {to_text(first_value, value_type)} by {first} ({a.provision}, {a.source}) "
+            f"and {to_text(second_value, value_type)} by {second} ({b.provision}, {b.source}); "
+            "make one an exception to the other",
+            kind="rulebook", file=self.file_of(frame.table), record=frame.record_id)
+
+    def output_value(self, name: str, frame: Frame):
+        key = (name, frame.record_id, frame.date)
+        memo = self._output_memo
+        if key in memo:
+            return memo[key][0]
+        result = memo[key] = self._output(name, frame)
+        return result[0]
+
+    def _output(self, name: str, frame: Frame):
+        output = self.program.outputs[name]
+        value, decided_by = self.decide_level(output.roots, frame, name)
+        if value is _EMPTY:
+            if output.default is None:
+                raise EvaluationError(
+                    f"no rule gives {name} on {frame.date} and it declares no default "
+                    f"({output.provision}, {output.source})",
+                    kind="rulebook", file=self.file_of(frame.table), record=frame.record_id)
+            return output.default(frame, None), None
+        return value, decided_by
+
+    def evaluate(self, name: str, record: dict) -> Result:
+        """The value of one output for one record of its table."""
+        output = self.program.outputs[name]
+        frame = self.frame_for(output.table, record)
+        self.need_date(frame, output)
+        key = (name, frame.record_id, frame.date)
+        if key not in self._output_memo:
+            self._output_memo[key] = self._output(name, frame)
+        value, decided_by = self._output_memo[key]
+        rule = self.program.rules.get(decided_by) if decided_by else None
+        payee = output.payee(frame, None) if output.payee is not None else None
+        return Result(output.table, frame.record_id, name, value, output.type,
+                      rule.provision if rule else output.provision,
+                      rule.source if rule else output.source, payee, frame.date)
+
+    def need_date(self, frame: Frame, output) -> None:
+        if frame.date is None:
+            raise EvaluationError(
+                f"record has no date and none was given; pass --on DATE to evaluate {output.name}",
+                kind="data", file=self.file_of(frame.table), record=frame.record_id)
+
+    def evaluate_all(self, outputs: Optional[list] = None) -> Iterator[Result]:
+        """Every output for every record of its table, in rulebook then input order."""
+        names = outputs or list(self.program.outputs)
+        for name in names:
+            output = self.program.outputs[name]
+            data = self.dataset.table(output.table)
+            if data is None:
+                continue
+            for record in data.records:
+                yield self.evaluate(name, record)
+
+    # ---- explanation
+    def explain(self, name: str, record: dict) -> Explanation:
+        output = self.program.outputs[name]
+        frame = self.frame_for(output.table, record)
+        self.need_date(frame, output)
+        self.explained = {}
+        try:
+            return self.explain_output(name, frame)[1]
+        finally:
+            self.explained = {}
+
+    def explain_output(self, name: str, frame: Frame):
+        output = self.program.outputs[name]
+        children = []
+        found, found_by = _EMPTY, None
+        for label in output.roots:
+            value, by, node = self.explain_rule(self.program.rules[label], frame, output)
+            children.append(node)
+            if value is _EMPTY:
+                continue
+            if found is not _EMPTY and value != found:
+                self.conflict(name, frame, found_by, found, by, value)
+            if found is _EMPTY:
+                found, found_by = value, by
+        provision, source = output.provision, output.source
+        if found is _EMPTY:
+            if output.default is None:
+                self._output(name, frame)  # raises the same error as the fast path
+            trace = Trace()
+            found = output.default(frame, trace)
+            children.append(Explanation(
+                "default", "no rule applies: the default", to_json(found, output.type), output.provision,
+                output.source, trace.nodes, {"formula": generate(output.default_syntax)}))
+        else:
+            rule = self.program.rules[found_by]
+            provision, source = rule.provision, rule.source
+        facts = {"table": output.table, "record": frame.record_id, "date": _iso(frame.date),
+                 "rulebook": self.program.id, "decided_by": found_by, "type": str(output.type)}
+        if output.payee is not None:
+            facts["paid_to"] = output.payee(frame, None)
+        return found, Explanation("output", name, to_json(found, output.type), provision, source,
+                                  children, facts)
+
+    def explain_rule(self, rule: CompiledRule, frame: Frame, output):
+        kind = "exception" if rule.is_exception else "rule"
+        date = frame.date
+        facts = {"applied": False, "in_force": _in_force(rule, date),
+                 "valid_from": _iso(rule.valid_from), "valid_to": _iso(rule.valid_until),
+                 "rulebook": rule.rulebook}
+        children: list[Explanation] = []
+        if not facts["in_force"]:
+            facts["reason"] = f"not in force on {date}"
+            return _EMPTY, None, Explanation(kind, rule.label, None, rule.provision, rule.source, children, facts)
+        found, found_by = _EMPTY, None
+        for label in rule.exceptions:
+            value, by, node = self.explain_rule(self.program.rules[label], frame, output)
+            children.append(node)
+            if value is _EMPTY:
+                continue
+            if found is not _EMPTY and value != found:
+                self.conflict(rule.output, frame, found_by, found, by, value)
+            if found is _EMPTY:
+                found, found_by = value, by
+        if found is not _EMPTY:
+            facts["applied"] = False
+            facts["overridden_by"] = found_by
+            facts["reason"] = f"overridden by exception {found_by}"
+            return found, found_by, Explanation(kind, rule.label, to_json(found, output.type), rule.provision,
+                                                rule.source, children, facts)
+        holds = True
+        if rule.condition is not None:
+            trace = Trace()
+            holds = bool(rule.condition(frame, trace))
+            children.append(Explanation(
+                "condition", rule.condition_label, holds, rule.provision, rule.condition_syntax.span.location,
+                trace.nodes, {"formula": generate(rule.condition_syntax, lambda x: trace.values.get(id(x)))}))
+        if not holds:
+            facts["reason"] = "its condition does not hold"
+            return _EMPTY, None, Explanation(kind, rule.label, None, rule.provision, rule.source, children, facts)
+        trace = Trace()
+        value = rule.value(frame, trace)
+        children.append(Explanation(
+            "formula", rule.value_label, to_json(value, output.type), rule.provision,
+            rule.value_syntax.span.location, trace.nodes,
+            {"formula": generate(rule.value_syntax, lambda x: trace.values.get(id(x)))}))
+        facts["applied"] = True
+        return value, rule.label, Explanation(kind, rule.label, to_json(value, output.type), rule.provision,
+                                              rule.source, children, facts)
+
+
+def _in_force(rule: CompiledRule, date: Optional[dt.date]) -> bool:
+    if date is None:
+        return rule.valid_from is None and rule.valid_until is None
+    return (rule.valid_from is None or rule.valid_from <= date) and \
+        (rule.valid_until is None or date <= rule.valid_until)

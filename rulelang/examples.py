@@ -1,0 +1,84 @@
+"""Run the examples written inside a rulebook (`rulelang test`)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+
+from . import syntax as s
+from .api import Rulebook
+from .diagnostics import DataError, EvaluationError
+from .evaluator import Evaluator
+from .values import to_json, to_text
+
+
+@attrs.frozen
+class ExampleOutcome:
+    title: str
+    span: s.Span
+    failures: tuple  # of str
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _raw_records(givens, checked) -> dict:
+    """Example records as input rows, in the contract's JSON form, so they are checked like input."""
+    tables: dict = {}
+    for given in givens:
+        info = checked.tables[given.table]
+        rows = tables.setdefault(given.table, [])
+        for record in given.records:
+            row = {}
+            for name, value, _ in record.fields:
+                if isinstance(value, s.Name):  # an enum value
+                    row[name] = value.name
+                elif value.kind == "none":
+                    row[name] = None
+                else:
+                    row[name] = to_json(value.value, info.fields[name][0].required())
+            rows.append((f"{record.span.file}:{record.span.line}", len(rows) + 1, row))
+    return tables
+
+
+def run_example(book: Rulebook, example: s.ExampleDecl) -> ExampleOutcome:
+    checked = book.checked
+    givens = list(checked.data[example.using].givens) if example.using else []
+    givens += list(example.givens)
+    from .data import build_dataset
+
+    failures = []
+    try:
+        dataset = build_dataset(_raw_records(givens, checked), checked, [example.span.file])
+    except DataError as error:
+        return ExampleOutcome(example.title, example.span, tuple(p.format() for p in error.problems))
+    evaluator = Evaluator(book.program, dataset, example.on)
+    for expectation in example.expectations:
+        output = book.program.outputs[expectation.output]
+        data = dataset.table(output.table)
+        record = data.by_id.get(expectation.record_id) if data else None
+        if record is None and data is not None:
+            record = next((r for r in data.records if r["__id__"] == expectation.record_id), None)
+        where = f"{expectation.span}"
+        if record is None:
+            failures.append(f"{where}: no {output.table} record {expectation.record_id!r} in the example")
+            continue
+        expected = expectation.value.name if isinstance(expectation.value, s.Name) \
+            else expectation.value.value
+        try:
+            result = evaluator.evaluate(expectation.output, record)
+        except EvaluationError as error:
+            failures.append(f"{where}: {expectation.output} of {expectation.record_id!r}: {error.message}")
+            continue
+        if result.value != expected:
+            failures.append(
+                f"{where}: expected {expectation.output} of {expectation.record_id!r} = "
+                f"{to_text(expected, output.type)}, got {to_text(result.value, output.type)} "
+                f"(decided by {result.provision}, {result.source})")
+    return ExampleOutcome(example.title, example.span, tuple(failures))
+
+
+def run_examples(book: Rulebook, only: Optional[str] = None) -> list[ExampleOutcome]:
+    return [run_example(book, e) for e in book.checked.examples if only is None or only in e.title]

@@ -1,0 +1,98 @@
+"""Write an expression back as rulelang text, optionally with values put in for names.
+
+A table from node type to function, as in sqlglot's generator. Explanations use it to show
+a formula with the actual values: `110.00 kr + 300.00 kr`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from . import syntax as s
+
+# Binding strength, loosest first; a child looser than its parent gets parentheses.
+PRECEDENCE = {"or": 1, "and": 2, "not": 3, "compare": 4, "rounded": 5, "otherwise": 6,
+              "+": 7, "-": 7, "*": 8, "/": 8, "neg": 9, "postfix": 10, "atom": 11}
+SHOWN_OP = {"!=": "≠", "<=": "≤", ">=": "≥", "*": "×"}
+
+Leaf = Callable[[s.Expr], Optional[str]]
+
+
+def _level(e: s.Expr) -> int:
+    if isinstance(e, s.Binary):
+        if e.op in ("and", "or"):
+            return PRECEDENCE[e.op]
+        if e.op in ("=", "!=", "<", "<=", ">", ">="):
+            return PRECEDENCE["compare"]
+        return PRECEDENCE[e.op]
+    if isinstance(e, s.Unary):
+        return PRECEDENCE["not"] if e.op == "not" else PRECEDENCE["neg"]
+    if isinstance(e, (s.IsNone, s.Member)):
+        return PRECEDENCE["compare"]
+    if isinstance(e, s.Rounded):
+        return PRECEDENCE["rounded"]
+    if isinstance(e, s.Otherwise):
+        return PRECEDENCE["otherwise"]
+    if isinstance(e, (s.FieldAccess, s.Lookup, s.HistoryLookup)):
+        return PRECEDENCE["postfix"]
+    if isinstance(e, (s.If, s.Aggregate)):
+        return 0
+    return PRECEDENCE["atom"]
+
+
+def generate(e: s.Expr, leaf: Optional[Leaf] = None) -> str:
+    """Rulelang text for `e`; `leaf` may replace a name or lookup by its value's text."""
+    if leaf is not None:
+        shown = leaf(e)
+        if shown is not None:
+            return shown
+    return _GENERATORS[type(e)](e, leaf)
+
+
+def _wrap(child: s.Expr, parent_level: int, leaf: Optional[Leaf], strict: bool = False) -> str:
+    text = generate(child, leaf)
+    level = _level(child)
+    if leaf is not None and leaf(child) is not None:
+        return text
+    if level < parent_level or (strict and level == parent_level):
+        return f"({text})"
+    return text
+
+
+def _binary(e: s.Binary, leaf) -> str:
+    level = _level(e)
+    op = SHOWN_OP.get(e.op, e.op)
+    return f"{_wrap(e.left, level, leaf)} {op} {_wrap(e.right, level, leaf, strict=True)}"
+
+
+def _list(items, leaf) -> str:
+    return ", ".join(generate(i, leaf) for i in items)
+
+
+_GENERATORS = {
+    s.Literal: lambda e, leaf: e.text,
+    s.Name: lambda e, leaf: e.name,
+    s.FieldAccess: lambda e, leaf: f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}.{e.field}",
+    s.Lookup: lambda e, leaf: f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}[{generate(e.key, leaf)}]",
+    s.HistoryLookup: lambda e, leaf: (f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}"
+                                      f"[{generate(e.key, leaf)} on {generate(e.on, leaf)}]"),
+    s.Unary: lambda e, leaf: (f"not {_wrap(e.operand, PRECEDENCE['not'], leaf)}" if e.op == "not"
+                              else f"-{_wrap(e.operand, PRECEDENCE['neg'], leaf)}"),
+    s.Binary: _binary,
+    s.IsNone: lambda e, leaf: (f"{_wrap(e.operand, PRECEDENCE['rounded'], leaf)} is "
+                               f"{'not ' if e.negated else ''}none"),
+    s.Member: lambda e, leaf: (f"{_wrap(e.operand, PRECEDENCE['rounded'], leaf)} "
+                               f"{'not in' if e.negated else 'in'} {{{_list(e.items, leaf)}}}"),
+    s.Rounded: lambda e, leaf: f"{_wrap(e.operand, PRECEDENCE['otherwise'], leaf)} rounded {e.mode} to {e.unit}",
+    s.Otherwise: lambda e, leaf: (f"{_wrap(e.operand, PRECEDENCE['+'], leaf)} otherwise "
+                                  f"{_wrap(e.fallback, PRECEDENCE['+'], leaf)}"),
+    s.Call: lambda e, leaf: f"{e.function}({_list(e.args, leaf)})",
+    s.If: lambda e, leaf: (f"if {generate(e.condition, leaf)} then {generate(e.then, leaf)} "
+                           f"else {generate(e.otherwise, leaf)}"),
+    s.AtLeast: lambda e, leaf: f"at least {e.threshold} of ({_list(e.criteria, leaf)})",
+    s.CountTrue: lambda e, leaf: f"number of ({_list(e.criteria, leaf)})",
+    s.Aggregate: lambda e, leaf: (
+        (f"sum of {generate(e.expr, leaf)} for {e.var} in {e.table}" if e.function == "sum"
+         else f"count {e.var} in {e.table}")
+        + (f" where {generate(e.where, leaf)}" if e.where is not None else "")),
+}

@@ -1,0 +1,599 @@
+"""Parse rulebook text into the syntax tree (Lark, LALR), keeping a span on every node.
+
+The LALR tables are built from `grammar.lark` once and shipped as `parser_tables.json`
+(plain JSON, no pickle), because building them takes ~300 ms and loading them ~15 ms.
+`python -m rulelang.parser` rebuilds the file; a test keeps it in step with the grammar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import attrs
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.grammar import Rule
+from lark.lexer import TerminalDef
+
+from . import literate
+from .diagnostics import Diagnostic, RulebookError
+from .syntax import (
+    AtLeast, Aggregate, Binary, Call, CountTrue, DataDecl, DefinitionDecl, EnumDecl,
+    ExampleDecl, Expectation, FieldAccess, FieldDecl, Given, HistoryClause, HistoryLookup,
+    If, IsNone, Literal, Lookup, Member, Name, OutputDecl, Otherwise, ParameterDecl,
+    ParamRow, ParamValue, Provision, RecordLiteral, Rounded, RuleDecl, RulebookHeader,
+    RulebookSyntax, Source, Span, TableDecl, Unary,
+)
+
+GRAMMAR_FILE = "grammar.lark"
+TABLES_FILE = "parser_tables.json"
+PARSER_OPTIONS = dict(parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True)
+
+MAX_FILE_BYTES = 2_000_000
+MAX_EXPRESSION_DEPTH = 64
+MAX_STATEMENTS = 5_000
+
+# Readable names for the terminals a syntax error may expect.
+TERMINAL_NAMES = {
+    "NAME": "a name", "STRING": "a quoted text", "DATE": "a date (YYYY-MM-DD)",
+    "INT": "a whole number", "DECIMAL": "a decimal number", "MONEY": "an amount (300 kr)",
+    "PERCENT": "a percentage (80 %)", "COMPARE": "a comparison (=, <, …)",
+    "EQ": "'='", "PLUS": "'+'", "MUL_OP": "* or /", "ROUND_UNIT": "öre or kronor",
+    "$END": "the end of the block", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
+    "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "COLON": "':'",
+    "DOT": "'.'", "MINUS": "'-'",
+}
+
+
+def _grammar_text() -> str:
+    return resources.files(__package__).joinpath(GRAMMAR_FILE).read_text(encoding="utf-8")
+
+
+def grammar_digest() -> str:
+    return hashlib.sha256(_grammar_text().encode("utf-8")).hexdigest()
+
+
+def _int_keys(pairs):
+    return {int(k) if k.isdigit() else k: v for k, v in pairs}
+
+
+@lru_cache(maxsize=1)
+def lark_parser() -> Lark:
+    """The LALR parser: from the shipped tables when they match the grammar, else built."""
+    try:
+        stored = json.loads(
+            resources.files(__package__).joinpath(TABLES_FILE).read_text(encoding="utf-8"),
+            object_pairs_hook=_int_keys,
+        )
+        if stored.get("grammar_sha256") == grammar_digest():
+            return Lark._load_from_dict(stored["data"], stored["memo"], propagate_positions=True)
+    except (FileNotFoundError, ValueError, KeyError):
+        pass
+    return build_parser()
+
+
+def build_parser(strict: bool = False) -> Lark:
+    return Lark(_grammar_text(), strict=strict, **PARSER_OPTIONS)
+
+
+def write_tables(path: Optional[Path] = None) -> Path:
+    """Rebuild `parser_tables.json` from the grammar."""
+    parser = build_parser()
+    data, memo = parser.memo_serialize([TerminalDef, Rule])
+    target = path or Path(__file__).with_name(TABLES_FILE)
+    target.write_text(
+        json.dumps({"grammar_sha256": grammar_digest(), "data": data, "memo": memo},
+                   separators=(",", ":"), sort_keys=True),
+        encoding="utf-8",
+    )
+    return target
+
+
+class _Positioned(Exception):
+    """A problem found while building the tree, with the span it concerns."""
+
+    def __init__(self, message: str, span: Span):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+
+
+MONEY_PATTERN = re.compile(r"^(\d+)(?:\.(\d+))?\s*(?:kr|kronor)$")
+
+
+@v_args(meta=True)
+class _ToSyntax(Transformer):
+    """Lark's parse tree → frozen syntax nodes, with spans moved to the file's own lines."""
+
+    def __init__(self, file: str, line_offset: int, provision: Provision):
+        super().__init__(visit_tokens=False)
+        self.file = file
+        self.line_offset = line_offset
+        self.provision = provision
+        self.depth: dict[int, int] = {}
+
+    # ---- positions
+    def span(self, meta) -> Span:
+        if getattr(meta, "empty", False) or not hasattr(meta, "line"):
+            return Span(self.file, self.line_offset + 1, 1, self.line_offset + 1, 1)
+        return Span(self.file, meta.line + self.line_offset, meta.column,
+                    meta.end_line + self.line_offset, meta.end_column)
+
+    def token_span(self, token: Token) -> Span:
+        return Span(self.file, token.line + self.line_offset, token.column,
+                    token.end_line + self.line_offset, token.end_column)
+
+    def nest(self, node, *parts):
+        """Record the nesting depth of an expression; refuse absurdly deep ones."""
+        depth = 1 + max((self.depth.get(id(p), 0) for p in parts), default=0)
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise _Positioned(
+                f"expression nested deeper than {MAX_EXPRESSION_DEPTH} levels; split it into definitions",
+                node.span)
+        self.depth[id(node)] = depth
+        return node
+
+    # ---- literals
+    def money(self, meta, children):
+        token = children[0]
+        match = MONEY_PATTERN.match(str(token).strip())
+        whole, fraction = match.group(1), match.group(2) or ""
+        if len(fraction) > 2 and fraction[2:].strip("0"):
+            raise _Positioned(f"{token} has a fraction of an öre; money is exact to the öre",
+                              self.token_span(token))
+        ore = int(whole) * 100 + int((fraction + "00")[:2])
+        return Literal("money", ore, str(token), self.token_span(token))
+
+    def percent(self, meta, children):
+        token = children[0]
+        number = str(token).rstrip("% \t")
+        return Literal("decimal", Fraction(Decimal(number)) / 100, str(token), self.token_span(token))
+
+    def decimal(self, meta, children):
+        token = children[0]
+        return Literal("decimal", Fraction(Decimal(str(token))), str(token), self.token_span(token))
+
+    def integer(self, meta, children):
+        token = children[0]
+        return Literal("integer", int(token), str(token), self.token_span(token))
+
+    def date(self, meta, children):
+        token = children[0]
+        return Literal("date", self.parse_date(token), str(token), self.token_span(token))
+
+    def text(self, meta, children):
+        token = children[0]
+        return Literal("text", self.unquote(token), str(token), self.token_span(token))
+
+    def true(self, meta, children):
+        return Literal("boolean", True, "true", self.span(meta))
+
+    def false(self, meta, children):
+        return Literal("boolean", False, "false", self.span(meta))
+
+    def none(self, meta, children):
+        return Literal("none", None, "none", self.span(meta))
+
+    def parse_date(self, token: Token) -> dt.date:
+        try:
+            return dt.date.fromisoformat(str(token))
+        except ValueError:
+            raise _Positioned(f"{token} is not a date in the calendar", self.token_span(token)) from None
+
+    @staticmethod
+    def unquote(token: Token) -> str:
+        return str(token)[1:-1].replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+    # ---- expressions
+    def name(self, meta, children):
+        return Name(str(children[0]), self.span(meta))
+
+    def field_access(self, meta, children):
+        target, field = children
+        return self.nest(FieldAccess(target, str(field), self.span(meta)), target)
+
+    def lookup(self, meta, children):
+        target, key = children
+        return self.nest(Lookup(target, key, self.span(meta)), target, key)
+
+    def history_lookup(self, meta, children):
+        target, key, on = children
+        return self.nest(HistoryLookup(target, key, on, self.span(meta)), target, key, on)
+
+    def negate(self, meta, children):
+        _, operand = children
+        if isinstance(operand, Literal) and operand.kind in ("money", "integer", "decimal"):
+            return Literal(operand.kind, -operand.value, "-" + operand.text, self.span(meta))
+        return self.nest(Unary("-", operand, self.span(meta)), operand)
+
+    def not_(self, meta, children):
+        (operand,) = children
+        return self.nest(Unary("not", operand, self.span(meta)), operand)
+
+    def _binary(self, op, meta, left, right):
+        return self.nest(Binary(op, left, right, self.span(meta)), left, right)
+
+    def arith(self, meta, children):
+        left, op, right = children
+        return self._binary({"×": "*"}.get(str(op), str(op)), meta, left, right)
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return self._binary({"≠": "!=", "≤": "<=", "≥": ">="}.get(str(op), str(op)), meta, left, right)
+
+    def and_(self, meta, children):
+        return self._binary("and", meta, *children)
+
+    def or_(self, meta, children):
+        return self._binary("or", meta, *children)
+
+    def is_none(self, meta, children):
+        return self.nest(IsNone(children[0], False, self.span(meta)), children[0])
+
+    def is_not_none(self, meta, children):
+        return self.nest(IsNone(children[0], True, self.span(meta)), children[0])
+
+    def set_literal(self, meta, children):
+        return tuple(children)
+
+    def member(self, meta, children):
+        operand, items = children
+        return self.nest(Member(operand, items, False, self.span(meta)), operand, *items)
+
+    def not_member(self, meta, children):
+        operand, items = children
+        return self.nest(Member(operand, items, True, self.span(meta)), operand, *items)
+
+    def round_mode(self, meta, children):
+        return " ".join(str(c) for c in children)
+
+    def rounded(self, meta, children):
+        operand, mode, unit = children
+        return self.nest(Rounded(operand, mode, str(unit), self.span(meta)), operand)
+
+    def otherwise(self, meta, children):
+        operand, fallback = children
+        return self.nest(Otherwise(operand, fallback, self.span(meta)), operand, fallback)
+
+    def call(self, meta, children):
+        function, *args = children
+        args = tuple(a for a in args if a is not None)
+        return self.nest(Call(str(function), args, self.span(meta)), *args)
+
+    def if_(self, meta, children):
+        return self.nest(If(*children, self.span(meta)), *children)
+
+    def at_least(self, meta, children):
+        threshold, *criteria = children
+        return self.nest(AtLeast(int(threshold), tuple(criteria), self.span(meta)), *criteria)
+
+    def count_true(self, meta, children):
+        return self.nest(CountTrue(tuple(children), self.span(meta)), *children)
+
+    def aggregate_filter(self, meta, children):
+        return children[0]
+
+    def sum_of(self, meta, children):
+        expr, var, table, *where = children
+        where = where[0] if where else None
+        parts = [p for p in (expr, where) if p is not None]
+        return self.nest(Aggregate("sum", expr, str(var), str(table), where, self.span(meta)), *parts)
+
+    def count_of(self, meta, children):
+        var, table, *where = children
+        where = where[0] if where else None
+        parts = [where] if where is not None else []
+        return self.nest(Aggregate("count", None, str(var), str(table), where, self.span(meta)), *parts)
+
+    # ---- rulebook header
+    def title(self, meta, children):
+        return ("title", self.unquote(children[0]))
+
+    def version(self, meta, children):
+        return ("version", self.unquote(children[0]))
+
+    def in_force_from(self, meta, children):
+        return ("in_force_from", self.parse_date(children[0]))
+
+    def amends(self, meta, children):
+        return ("amends", self.unquote(children[0]))
+
+    def source(self, meta, children):
+        file = self.unquote(children[0])
+        title = self.unquote(children[1]) if len(children) > 1 else None
+        return ("source", Source(file, title, self.span(meta)))
+
+    def rulebook_decl(self, meta, children):
+        ident, *clauses = children
+        found = {"title": None, "version": None, "in_force_from": None, "amends": None}
+        sources = []
+        for key, value in clauses:
+            if key == "source":
+                sources.append(value)
+            elif found[key] is not None:
+                raise _Positioned(f"the rulebook header says `{key.replace('_', ' ')}` twice", self.span(meta))
+            else:
+                found[key] = value
+        return RulebookHeader(self.unquote(ident), found["title"], found["version"],
+                              found["in_force_from"], found["amends"], tuple(sources),
+                              self.span(meta), self.provision)
+
+    # ---- declarations
+    def enum_decl(self, meta, children):
+        name, *values = children
+        return EnumDecl(str(name), tuple(str(v) for v in values), self.span(meta), self.provision)
+
+    def table_key(self, meta, children):
+        return ("key", str(children[0]))
+
+    def table_dated(self, meta, children):
+        return ("dated_by", str(children[0]))
+
+    def table_history(self, meta, children):
+        of_table, by_field, from_field, *until = children
+        return ("history", HistoryClause(str(of_table), str(by_field), str(from_field),
+                                         str(until[0]) if until else None, self.span(meta)))
+
+    def field_optional(self, meta, children):
+        return ("optional", True)
+
+    def field_default(self, meta, children):
+        return ("default", children[0])
+
+    def field_decl(self, meta, children):
+        name, type_name, *options = children
+        opts = dict(options)
+        return FieldDecl(str(name), str(type_name), bool(opts.get("optional")) or "default" in opts,
+                         opts.get("default"), self.span(meta))
+
+    def table_decl(self, meta, children):
+        name, *rest = children
+        clauses = {k: v for k, v in (c for c in rest if isinstance(c, tuple))}
+        fields = tuple(c for c in rest if isinstance(c, FieldDecl))
+        return TableDecl(str(name), clauses.get("key"), clauses.get("dated_by"),
+                         clauses.get("history"), fields, self.span(meta), self.provision)
+
+    def param_key(self, meta, children):
+        return ("key", str(children[0]))
+
+    def valid_from(self, meta, children):
+        return ("from", self.parse_date(children[0]))
+
+    def valid_until(self, meta, children):
+        return ("until", self.parse_date(children[0]))
+
+    def validity(self, meta, children):
+        return dict(children)
+
+    def value_status(self, meta, children):
+        return ("status", str(children[0]))
+
+    def value_cite(self, meta, children):
+        return ("cite", self.unquote(children[0]))
+
+    def range_closed(self, meta, children):
+        return (int(children[0]), int(children[1]), None)
+
+    def range_open(self, meta, children):
+        return (int(children[0]), None, None)
+
+    def row_enum(self, meta, children):
+        return (None, None, str(children[0]))
+
+    def param_row(self, meta, children):
+        (low, high, enum_value), value = children
+        return ParamRow(low, high, enum_value, value, self.span(meta))
+
+    def param_value(self, meta, children):
+        value, rows, validity, meta_items = None, [], {}, {}
+        for child in children:
+            if isinstance(child, ParamRow):
+                rows.append(child)
+            elif isinstance(child, dict):
+                validity = child
+            elif isinstance(child, tuple) and child and child[0] in ("status", "cite"):
+                meta_items[child[0]] = child[1]
+            elif child is not None:
+                value = child
+        return ParamValue(value, tuple(rows), validity.get("from"), validity.get("until"),
+                          meta_items.get("status"), meta_items.get("cite"), self.span(meta),
+                          self.provision)
+
+    def parameter_decl(self, meta, children):
+        name, type_name, *rest = children
+        key = next((c[1] for c in rest if isinstance(c, tuple) and c[0] == "key"), None)
+        values = tuple(c for c in rest if isinstance(c, ParamValue))
+        return ParameterDecl(str(name), str(type_name), key, values, False, self.span(meta), self.provision)
+
+    def amend_parameter(self, meta, children):
+        name, *values = children
+        return ParameterDecl(str(name), None, None, tuple(values), True, self.span(meta), self.provision)
+
+    def per_table(self, meta, children):
+        return ("per", str(children[0]))
+
+    def definition_decl(self, meta, children):
+        name, *rest = children
+        table = next((c[1] for c in rest if isinstance(c, tuple)), None)
+        names = [c for c in rest if isinstance(c, Token) and c.type == "NAME"]
+        expr = rest[-1]
+        return DefinitionDecl(str(name), table, str(names[0]) if names else None, expr,
+                              self.span(meta), self.provision)
+
+    def output_default(self, meta, children):
+        return ("default", children[0])
+
+    def output_payee(self, meta, children):
+        return ("payee", children[0])
+
+    def output_decl(self, meta, children):
+        name, type_name, (_, table), *clauses = children
+        opts = {}
+        for key, value in clauses:
+            if key in opts:
+                raise _Positioned(f"output {name} says `{key}` twice", self.span(meta))
+            opts[key] = value
+        return OutputDecl(str(name), str(type_name), table, opts.get("default"), opts.get("payee"),
+                          self.span(meta), self.provision)
+
+    def rule_condition(self, meta, children):
+        return ("when", children[0])
+
+    def rule_body(self, meta, children):
+        validity, *rest = children
+        condition = next((c[1] for c in rest if isinstance(c, tuple)), None)
+        return validity, condition, rest[-1]
+
+    def rule_decl(self, meta, children, amend=False):
+        label, output, (validity, condition, value) = children
+        return RuleDecl(str(label), str(output), (), validity.get("from"), validity.get("until"),
+                        condition, value, amend, self.span(meta), self.provision)
+
+    def amend_rule(self, meta, children):
+        return self.rule_decl(meta, children, amend=True)
+
+    def exception_decl(self, meta, children):
+        label, *parents, (validity, condition, value) = children
+        return RuleDecl(str(label), None, tuple(str(p) for p in parents), validity.get("from"),
+                        validity.get("until"), condition, value, False, self.span(meta), self.provision)
+
+    # ---- examples
+    def field_value(self, meta, children):
+        name, value = children
+        return (str(name), value, self.token_span(name))
+
+    def record_literal(self, meta, children):
+        return RecordLiteral(tuple(c for c in children if c is not None), self.span(meta))
+
+    def given(self, meta, children):
+        table, *records = children
+        return Given(str(table), tuple(records), self.span(meta))
+
+    def data_decl(self, meta, children):
+        name, *givens = children
+        return DataDecl(str(name), tuple(givens), self.span(meta), self.provision)
+
+    def example_using(self, meta, children):
+        return ("using", str(children[0]))
+
+    def example_on(self, meta, children):
+        return ("on", self.parse_date(children[0]))
+
+    def expectation(self, meta, children):
+        output, record, _, value = children
+        return Expectation(str(output), self.unquote(record), value, self.span(meta))
+
+    def example_decl(self, meta, children):
+        title, *rest = children
+        opts = dict(c for c in rest if isinstance(c, tuple))
+        givens = tuple(c for c in rest if isinstance(c, Given))
+        expectations = tuple(c for c in rest if isinstance(c, Expectation))
+        return ExampleDecl(self.unquote(title), opts.get("using"), opts.get("on"), givens,
+                           expectations, self.span(meta), self.provision)
+
+    def start(self, meta, children):
+        return list(children)
+
+
+def _describe_expected(expected) -> str:
+    names = sorted({TERMINAL_NAMES.get(t, f"'{t.lower()}'") for t in expected if not t.startswith("__")})
+    if not names:
+        return ""
+    if len(names) > 8:
+        names = names[:8] + ["…"]
+    return "; expected " + ", ".join(names)
+
+
+def _syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int) -> Diagnostic:
+    line = getattr(error, "line", 1) or 1
+    column = getattr(error, "column", 1) or 1
+    if line < 1:
+        line, column = 1, 1
+    span = Span(file, line + line_offset, column, line + line_offset, column + 1)
+    if isinstance(error, UnexpectedCharacters):
+        message = f"unexpected character {error.char!r}"
+    elif isinstance(error, UnexpectedEOF):
+        message = "the block ends too early" + _describe_expected(error.expected)
+    elif isinstance(error, UnexpectedToken):
+        token = error.token
+        shown = "the end of the block" if token.type == "$END" else repr(str(token))
+        if token.type != "$END":
+            span = Span(file, line + line_offset, column, token.end_line + line_offset
+                        if token.end_line else line + line_offset,
+                        token.end_column or column + 1)
+        message = f"unexpected {shown}" + _describe_expected(error.expected)
+    else:
+        message = "syntax error"
+    return Diagnostic("error", message, span)
+
+
+def parse_block(text: str, file: str, line_offset: int, provision: Provision) -> list:
+    """Parse one code block; raise RulebookError with a positioned diagnostic on bad text."""
+    try:
+        tree = lark_parser().parse(text)
+        return _ToSyntax(file, line_offset, provision).transform(tree)
+    except UnexpectedInput as error:
+        raise RulebookError([_syntax_diagnostic(error, file, line_offset)]) from None
+    except VisitError as error:
+        inner = error.orig_exc
+        if isinstance(inner, _Positioned):
+            raise RulebookError([Diagnostic("error", inner.message, inner.span)]) from None
+        raise
+    except RecursionError:
+        span = Span(file, line_offset + 1, 1, line_offset + 1, 1)
+        raise RulebookError([Diagnostic("error", "the block is nested too deeply to read", span)]) from None
+
+
+def parse_rulebook(text: str, path: str) -> RulebookSyntax:
+    """Parse a whole literate rulebook file. Every syntax error in every block is reported."""
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise RulebookError([Diagnostic(
+            "error", f"the rulebook is larger than {MAX_FILE_BYTES // 1_000_000} MB",
+            Span(path, 1, 1, 1, 1))], {path: text})
+    statements, diagnostics = [], []
+    rulebook_id = Path(path).stem
+    for block in literate.code_blocks(text):
+        provision = Provision(rulebook_id, block.heading or Path(path).name, None)
+        try:
+            statements.extend(parse_block(block.text, path, block.first_line - 1, provision))
+        except RulebookError as error:
+            diagnostics.extend(error.diagnostics)
+    if diagnostics:
+        raise RulebookError(diagnostics, {path: text})
+    if len(statements) > MAX_STATEMENTS:
+        raise RulebookError([Diagnostic(
+            "error", f"the rulebook has {len(statements)} statements; the limit is {MAX_STATEMENTS}",
+            Span(path, 1, 1, 1, 1))], {path: text})
+    headers = [s for s in statements if isinstance(s, RulebookHeader)]
+    if len(headers) > 1:
+        raise RulebookError([Diagnostic("error", "a rulebook has one `rulebook` header; this is a second",
+                                        headers[1].span)], {path: text})
+    header = headers[0] if headers else None
+    body = tuple(s for s in statements if not isinstance(s, RulebookHeader))
+    if header is not None:
+        source = header.sources[0].file if header.sources else None
+        body = tuple(_with_rulebook(s, header.id, source) for s in body)
+        header = _with_rulebook(header, header.id, source)
+    return RulebookSyntax(path, header, body, text)
+
+
+def _with_rulebook(statement, rulebook_id: str, source: Optional[str]):
+    """Provisions name their rulebook and its primary source document, once the header is read."""
+    provision = attrs.evolve(statement.provision, rulebook=rulebook_id, source=source)
+    if isinstance(statement, ParameterDecl):
+        values = tuple(attrs.evolve(v, provision=provision) for v in statement.values)
+        return attrs.evolve(statement, provision=provision, values=values)
+    return attrs.evolve(statement, provision=provision)
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_tables()}")

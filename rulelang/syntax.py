@@ -1,0 +1,411 @@
+"""The syntax tree of a rulebook: frozen attrs classes, a source span on every node.
+
+Nothing here knows about types, money or evaluation; later stages read these nodes and
+point back at their spans.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from fractions import Fraction
+from typing import Optional, Union
+
+import attrs
+
+
+@attrs.frozen
+class Span:
+    """Where a node stands in its rulebook file (1-based lines and columns)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    @property
+    def location(self) -> str:
+        """`FILE:LINE`, the form explanations cite."""
+        return f"{self.file}:{self.line}"
+
+
+@attrs.frozen
+class Provision:
+    """The heading a statement stands under: its citation in errors and explanations."""
+
+    rulebook: str
+    heading: str
+    source: Optional[str]
+
+    @property
+    def citation(self) -> str:
+        return f"{self.heading} ({self.source})" if self.source else self.heading
+
+
+# ----------------------------------------------------------------------------- expressions
+
+
+@attrs.frozen
+class Literal:
+    """A constant: money in integer öre, decimals as exact fractions."""
+
+    kind: str  # money, integer, decimal, date, text, boolean, none
+    value: Union[int, Fraction, dt.date, str, bool, None]
+    text: str
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Name:
+    name: str
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class FieldAccess:
+    target: "Expr"
+    field: str
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Lookup:
+    """`parameter[key]`: a row of a keyed parameter (an age band, say)."""
+
+    target: "Expr"
+    key: "Expr"
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class HistoryLookup:
+    """`listings[person_id on date]`: the history record in force on a date."""
+
+    target: "Expr"
+    key: "Expr"
+    on: "Expr"
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Unary:
+    op: str  # "-" or "not"
+    operand: "Expr"
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Binary:
+    op: str  # + - * / and or = != < <= > >=
+    left: "Expr"
+    right: "Expr"
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class IsNone:
+    operand: "Expr"
+    negated: bool
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Member:
+    operand: "Expr"
+    items: tuple
+    negated: bool
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Rounded:
+    operand: "Expr"
+    mode: str  # half up, down, up, toward zero, away from zero
+    unit: str  # öre, kronor
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Otherwise:
+    operand: "Expr"
+    fallback: "Expr"
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Call:
+    function: str
+    args: tuple
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class If:
+    condition: "Expr"
+    then: "Expr"
+    otherwise: "Expr"
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class AtLeast:
+    """`at least N of (c1, c2, …)`: how many criteria hold, against a threshold."""
+
+    threshold: int
+    criteria: tuple
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class CountTrue:
+    criteria: tuple
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Aggregate:
+    """`sum of E for v in T where C` or `count v in T where C`."""
+
+    function: str  # sum, count
+    expr: Optional["Expr"]
+    var: str
+    table: str
+    where: Optional["Expr"]
+    span: Span = attrs.field(eq=False)
+
+
+Expr = Union[
+    Literal, Name, FieldAccess, Lookup, HistoryLookup, Unary, Binary, IsNone, Member,
+    Rounded, Otherwise, Call, If, AtLeast, CountTrue, Aggregate,
+]
+
+EXPRESSION_TYPES = (
+    Literal, Name, FieldAccess, Lookup, HistoryLookup, Unary, Binary, IsNone, Member,
+    Rounded, Otherwise, Call, If, AtLeast, CountTrue, Aggregate,
+)
+
+
+def children(expr: Expr) -> tuple:
+    """The direct sub-expressions of an expression, in source order."""
+    if isinstance(expr, (Literal, Name)):
+        return ()
+    if isinstance(expr, FieldAccess):
+        return (expr.target,)
+    if isinstance(expr, Lookup):
+        return (expr.target, expr.key)
+    if isinstance(expr, HistoryLookup):
+        return (expr.target, expr.key, expr.on)
+    if isinstance(expr, (Unary, Rounded)):
+        return (expr.operand,)
+    if isinstance(expr, IsNone):
+        return (expr.operand,)
+    if isinstance(expr, Binary):
+        return (expr.left, expr.right)
+    if isinstance(expr, Member):
+        return (expr.operand, *expr.items)
+    if isinstance(expr, Otherwise):
+        return (expr.operand, expr.fallback)
+    if isinstance(expr, Call):
+        return tuple(expr.args)
+    if isinstance(expr, If):
+        return (expr.condition, expr.then, expr.otherwise)
+    if isinstance(expr, (AtLeast, CountTrue)):
+        return tuple(expr.criteria)
+    if isinstance(expr, Aggregate):
+        return tuple(e for e in (expr.expr, expr.where) if e is not None)
+    raise TypeError(f"not an expression: {expr!r}")
+
+
+# ----------------------------------------------------------------------------- statements
+
+
+@attrs.frozen
+class Source:
+    file: str
+    title: Optional[str]
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class RulebookHeader:
+    id: str
+    title: Optional[str]
+    version: Optional[str]
+    in_force_from: Optional[dt.date]
+    amends: Optional[str]
+    sources: tuple
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
+class EnumDecl:
+    name: str
+    values: tuple
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
+class FieldDecl:
+    name: str
+    type_name: str
+    optional: bool
+    default: Optional[Expr]
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class HistoryClause:
+    """A table that records, per key, which row holds on which dates (a listing)."""
+
+    of_table: str
+    by_field: str
+    from_field: str
+    until_field: Optional[str]
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class TableDecl:
+    name: str
+    key: Optional[str]
+    dated_by: Optional[str]
+    history: Optional[HistoryClause]
+    fields: tuple
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
+class ParamRow:
+    """One row of a keyed parameter: a closed or open integer range, or an enum value."""
+
+    low: Optional[int]
+    high: Optional[int]
+    enum_value: Optional[str]
+    value: Expr
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class ParamValue:
+    value: Optional[Expr]
+    rows: tuple
+    valid_from: Optional[dt.date]
+    valid_until: Optional[dt.date]
+    status: Optional[str]
+    cite: Optional[str]
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
+class ParameterDecl:
+    name: str
+    type_name: Optional[str]  # None for `amend parameter`
+    key_type: Optional[str]
+    values: tuple
+    amend: bool
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
+class DefinitionDecl:
+    name: str
+    table: Optional[str]
+    type_name: Optional[str]
+    expr: Expr
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
+class OutputDecl:
+    name: str
+    type_name: str
+    table: str
+    default: Optional[Expr]
+    payee: Optional[Expr]
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
+class RuleDecl:
+    """A labelled definition of an output; an exception names the labels it overrides."""
+
+    label: str
+    output: Optional[str]  # None for exceptions: the output comes from what they override
+    exception_to: tuple
+    valid_from: Optional[dt.date]
+    valid_until: Optional[dt.date]
+    condition: Optional[Expr]
+    value: Expr
+    amend: bool
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+    @property
+    def is_exception(self) -> bool:
+        return bool(self.exception_to)
+
+
+@attrs.frozen
+class RecordLiteral:
+    fields: tuple  # of (name, Expr, Span)
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Given:
+    table: str
+    records: tuple
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class DataDecl:
+    name: str
+    givens: tuple
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Expectation:
+    output: str
+    record_id: str
+    value: Expr
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class ExampleDecl:
+    title: str
+    using: Optional[str]
+    on: Optional[dt.date]
+    givens: tuple
+    expectations: tuple
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+Statement = Union[
+    RulebookHeader, EnumDecl, TableDecl, ParameterDecl, DefinitionDecl, OutputDecl,
+    RuleDecl, DataDecl, ExampleDecl,
+]
+
+
+@attrs.frozen
+class RulebookSyntax:
+    """One parsed rulebook file: its header and statements, before any checking."""
+
+    path: str
+    header: Optional[RulebookHeader]
+    statements: tuple
+    text: str = attrs.field(eq=False, repr=False)

@@ -1,0 +1,115 @@
+"""Runtime values: exact money (integer öre), exact rates (fractions), named rounding.
+
+Money is an `int` of öre. An unrounded amount (money × rate) is a `Fraction` of öre and
+is only ever turned into money by `round_amount`, with a mode the rulebook names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from fractions import Fraction
+from typing import Union
+
+from .typesystem import Type
+
+Number = Union[int, Fraction]
+
+UNIT_ORE = {"öre": 1, "kronor": 100}
+
+
+def round_amount(amount: Number, mode: str, unit: str) -> int:
+    """Round an amount in öre to whole öre or whole kronor by a named mode; returns öre."""
+    step = UNIT_ORE[unit]
+    q = Fraction(amount) / step
+    floor, ceil = math.floor(q), math.ceil(q)
+    if floor == ceil:
+        whole = floor
+    elif mode == "down":
+        whole = floor
+    elif mode == "up":
+        whole = ceil
+    elif mode == "toward zero":
+        whole = floor if q > 0 else ceil
+    elif mode == "away from zero":
+        whole = ceil if q > 0 else floor
+    elif mode == "half up":
+        # Half up as Swedish practice uses it: halves round away from zero (−0.5 → −1).
+        twice = q * 2
+        if twice == math.floor(twice) and abs(q - floor) == Fraction(1, 2):
+            whole = ceil if q > 0 else floor
+        else:
+            whole = round(q)  # not a tie, so banker's rounding cannot differ
+    else:
+        raise ValueError(f"unknown rounding mode {mode!r}")
+    return whole * step
+
+
+def format_money(ore: int) -> str:
+    """`300.00`: kronor with exactly two decimals, as the contract writes money."""
+    sign = "-" if ore < 0 else ""
+    ore = abs(ore)
+    return f"{sign}{ore // 100}.{ore % 100:02d}"
+
+
+def format_fraction(value: Number, places: int = 10) -> str:
+    """A decimal string; exact when the fraction terminates, else cut at `places` with `…`."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return str(value.numerator)
+    d = value.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1:
+        exact = Decimal(value.numerator) / Decimal(value.denominator)
+        text = format(exact, "f")
+        return text
+    scaled = value * 10 ** places
+    whole = math.floor(scaled) if scaled >= 0 else math.ceil(scaled)
+    text = format(Decimal(whole).scaleb(-places), "f").rstrip("0")
+    return text + "…"
+
+
+def format_unrounded(ore: Number) -> str:
+    """An amount in öre that may hold a fraction of an öre, in kronor."""
+    return format_fraction(Fraction(ore) / 100)
+
+
+def to_json(value, value_type: Type):
+    """The contract's JSON form: money as a two-decimal string, numbers as decimal strings."""
+    if value is None:
+        return None
+    kind = value_type.kind
+    if kind == "money":
+        return format_money(value)
+    if kind == "unrounded":
+        return format_unrounded(value)
+    if kind == "boolean":
+        return bool(value)
+    if kind in ("integer", "decimal"):
+        return format_fraction(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):  # a record found in a history
+        return value.get("__id__")
+    return str(value)
+
+
+def to_text(value, value_type: Type) -> str:
+    """The form people read: `300.00 kr`, `true`, `2021-02-01`."""
+    if value is None:
+        return "none"
+    kind = value_type.kind
+    if kind == "money":
+        return f"{format_money(value)} kr"
+    if kind == "unrounded":
+        return f"{format_unrounded(value)} kr"
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind in ("ref", "text"):
+        return f'"{value}"'
+    json_form = to_json(value, value_type)
+    return str(json_form)
