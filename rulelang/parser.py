@@ -256,6 +256,9 @@ class _ToSyntax(Transformer):
     def round_mode(self, meta, children):
         return " ".join(str(c) for c in children)
 
+    def round_unit(self, meta, children):
+        return str(children[0])
+
     def rounded(self, meta, children):
         operand, mode, unit = children
         return self.nest(Rounded(operand, mode, str(unit), self.span(meta)), operand)
@@ -525,12 +528,14 @@ def _syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int) -> D
         message = "the block ends too early" + _describe_expected(error.expected)
     elif isinstance(error, UnexpectedToken):
         token = error.token
-        shown = "the end of the block" if token.type == "$END" else repr(str(token))
+        shown = "end of the block" if token.type == "$END" else repr(str(token))
         if token.type != "$END":
             span = Span(file, line + line_offset, column, token.end_line + line_offset
                         if token.end_line else line + line_offset,
                         token.end_column or column + 1)
         message = f"unexpected {shown}" + _describe_expected(error.expected)
+        if "NAME" in error.expected and str(token).isidentifier() and token.type != "NAME":
+            message = f"{str(token)!r} is a reserved word of the language and cannot be used as a name here"
     else:
         message = "syntax error"
     return Diagnostic("error", message, span)

@@ -1,0 +1,40 @@
+"""Build small rulebooks in a temporary directory for tests of the language's semantics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rulelang
+
+HEADER = '''# {title}
+
+```rulelang
+rulebook "test/{name}"
+  version "1"
+  source "test-source.txt"
+```
+
+'''
+
+
+def write_rulebook(directory: Path, body: str, name: str = "book", title: str = "Test") -> Path:
+    """A literate rulebook whose single section holds `body` as one rulelang block."""
+    path = directory / f"{name}.md"
+    path.write_text(HEADER.format(title=title, name=name) + f"## 1 Provision\n\n```rulelang\n{body}\n```\n",
+                    encoding="utf-8")
+    return path
+
+
+def load(directory: Path, body: str, name: str = "book") -> rulelang.Rulebook:
+    return rulelang.load(str(write_rulebook(directory, body, name)))
+
+
+ITEMS = '''
+table items
+  key id
+  field id: text
+  field a: boolean
+  field b: boolean
+  field c: boolean
+  field n: integer
+'''

@@ -1,0 +1,39 @@
+"""The documentation builds, and every rulelang block in it is valid syntax."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rulelang import literate
+from rulelang.parser import parse_block
+from rulelang.syntax import Provision
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_rulelang_block_in_the_docs_parses(page):
+    blocks = list(literate.code_blocks(page.read_text(encoding="utf-8")))
+    for block in blocks:
+        statements = parse_block(block.text, str(page), block.first_line - 1,
+                                 Provision("docs", block.heading, None))
+        assert statements, f"{page.name}:{block.first_line}: an empty rulelang block"
+
+
+def test_the_language_reference_shows_every_statement_kind():
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    for keyword in ("rulebook", "enum", "table", "parameter", "definition", "output", "rule",
+                    "exception", "amend parameter", "amend rule", "data", "example"):
+        assert f"\n{keyword} " in text, keyword
+
+
+def test_the_site_builds_strictly(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "language" / "index.html").exists()
