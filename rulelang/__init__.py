@@ -7,10 +7,10 @@ Load a literate rulebook, evaluate records, and explain every kronor:
 """
 
 from .api import Rulebook, load
-from .diagnostics import DataError, EvaluationError, RulebookError
+from .diagnostics import DataError, EvaluationError, NotFound, RulebookError
 from .evaluator import Result
 from .explanation import Explanation
 
 __version__ = "0.1.0"
 
-__all__ = ["Rulebook", "load", "Result", "Explanation", "RulebookError", "DataError", "EvaluationError"]
+__all__ = ["Rulebook", "load", "Result", "Explanation", "RulebookError", "DataError", "EvaluationError", "NotFound"]

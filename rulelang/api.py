@@ -17,7 +17,7 @@ from typing import Optional, Union
 from .checker import CheckedRulebook, check
 from .compiler import Program, compile_rulebook
 from .data import Dataset, build_dataset, load_dataset
-from .diagnostics import DataError, EvaluationError, RecordProblem
+from .diagnostics import DataError, EvaluationError, NotFound, RecordProblem
 from .evaluator import Evaluator, Result
 from .explanation import Explanation
 from .loader import load_chain
@@ -34,7 +34,10 @@ class Rulebook:
 
     @classmethod
     def load(cls, reference: str) -> "Rulebook":
-        """Load by id (`stockholm/hlv-2021`) or file path; raises RulebookError on any error."""
+        """Load by id (`stockholm/hlv-2021`) or file path.
+
+        Raises NotFound when there is no such rulebook and RulebookError when it has errors.
+        """
         checked = check(load_chain(reference))
         return cls(checked, compile_rulebook(checked))
 
@@ -95,7 +98,7 @@ class Rulebook:
 
     def _record(self, evaluator: Evaluator, output: str, record_id: str) -> dict:
         if output not in self.program.outputs:
-            raise KeyError(f"rulebook {self.id} has no output {output!r}")
+            raise NotFound(f"rulebook {self.id} has no output {output!r}; it has: {', '.join(self.outputs)}")
         table = self.program.outputs[output].table
         data = evaluator.dataset.table(table)
         if data is None:
@@ -111,4 +114,4 @@ def load(reference: str) -> Rulebook:
     return Rulebook.load(reference)
 
 
-__all__ = ["Rulebook", "load", "Result", "Explanation", "DataError", "EvaluationError"]
+__all__ = ["Rulebook", "load", "Result", "Explanation", "DataError", "EvaluationError", "NotFound"]

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 from . import render
 from .api import Rulebook
-from .diagnostics import DataError, EvaluationError, RulebookError
+from .diagnostics import DataError, EvaluationError, NotFound, RulebookError
 from .examples import run_examples
 from .loader import all_rulebook_ids
 
@@ -72,7 +72,7 @@ def _err(text: str) -> None:
 def _load(reference: str) -> Rulebook:
     try:
         return Rulebook.load(reference)
-    except FileNotFoundError as error:
+    except NotFound as error:
         raise UsageError(str(error)) from None
 
 
@@ -171,7 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return int(exit_.code or 0) and EXIT_USAGE
     try:
         return COMMANDS[args.verb](args)
-    except UsageError as error:
+    except (UsageError, NotFound) as error:
         _err(f"rulelang: error: {error}")
         return EXIT_USAGE
     except RulebookError as error:

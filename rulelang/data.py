@@ -40,6 +40,7 @@ class TableData:
     records: list
     by_id: dict
     history: Optional[dict] = None  # key → records sorted by start
+    rejected: set = attrs.Factory(set)  # ids of records given but refused (already reported)
 
 
 @attrs.define
@@ -76,7 +77,9 @@ def read_csv(path: Path) -> list:
         rows = []
         for row in reader:
             if None in row:
-                rows.append((str(path), reader.line_num, {"__broken__": "more values than columns"}))
+                # Keep the values that have a column, so the error names the record by its key.
+                named = {k: v for k, v in row.items() if k is not None and v not in ("", None)}
+                rows.append((str(path), reader.line_num, {**named, "__broken__": "more values than columns"}))
                 continue
             rows.append((str(path), reader.line_num, {k: (v if v != "" else None) for k, v in row.items()}))
         return rows
@@ -203,7 +206,7 @@ def _record_id(row: dict, key: Optional[str], line: int) -> str:
 
 def _build_table(name, rows, info, checked, problems) -> TableData:
     decl = info.decl
-    records, by_id = [], {}
+    records, by_id, rejected = [], {}, set()
     file = rows[0][0] if rows else ""
     for file, line, row in rows:
         if not isinstance(row, dict):
@@ -212,6 +215,7 @@ def _build_table(name, rows, info, checked, problems) -> TableData:
         record_id = _record_id(row, decl.key, line)
         if "__broken__" in row:
             problems.append(RecordProblem(file, record_id, f"broken CSV row at line {line}: {row['__broken__']}"))
+            rejected.add(record_id)
             continue
         record = {ID_FIELD: record_id}
         bad = False
@@ -232,6 +236,7 @@ def _build_table(name, rows, info, checked, problems) -> TableData:
                 problems.append(RecordProblem(file, record_id, f"{field_name}: {refused}"))
                 bad = True
         if bad:
+            rejected.add(record_id)
             continue
         if decl.key:
             if record_id in by_id:
@@ -239,7 +244,7 @@ def _build_table(name, rows, info, checked, problems) -> TableData:
                 continue
             by_id[record_id] = record
         records.append(record)
-    return TableData(name, file, records, by_id)
+    return TableData(name, file, records, by_id, rejected=rejected)
 
 
 def _check_references(tables: dict, checked: CheckedRulebook, problems: list) -> None:
@@ -253,7 +258,11 @@ def _check_references(tables: dict, checked: CheckedRulebook, problems: list) ->
                 continue
             for record in data.records:
                 value = record.get(field_name)
-                if value is not None and value not in target_data.by_id:
+                if value is not None and value not in target_data.by_id and value in target_data.rejected:
+                    problems.append(RecordProblem(
+                        data.file, record[ID_FIELD],
+                        f"{field_name} {value!r} names a {target} record that has errors ({target_data.file})"))
+                elif value is not None and value not in target_data.by_id:
                     problems.append(RecordProblem(
                         data.file, record[ID_FIELD],
                         f"{field_name} {value!r} is not a record of {target} ({target_data.file})"))

@@ -92,3 +92,7 @@ class EvaluationError(Exception):
         if self.record:
             return f"{self.file or '<input>'}: record {self.record}: error: {self.message}{where}"
         return f"{self.span or '<rulebook>'}: error: {self.message}"
+
+
+class NotFound(LookupError):
+    """A rulebook, output or record that is not there: a usage error (exit 2), not a rulebook error."""

@@ -287,12 +287,26 @@ class Evaluator:
         value, decided_by = self.decide_level(output.roots, frame, name)
         if value is _EMPTY:
             if output.default is None:
-                raise EvaluationError(
-                    f"no rule gives {name} on {frame.date} and it declares no default "
-                    f"({output.provision}, {output.source})",
-                    kind="rulebook", file=self.file_of(frame.table), record=frame.record_id)
+                self.no_value(output, frame)
             return output.default(frame, None), None
         return value, decided_by
+
+    def no_value(self, output, frame: Frame):
+        """No rule gives a value and there is no default. When no rule of the output is even in
+        force on the date, the date lies outside the rulebook (bad input, exit 2); otherwise the
+        rulebook leaves a case open (exit 1)."""
+        rules = self.program.rules
+        in_force = [label for label in output.roots if _in_force(rules[label], frame.date)]
+        if not in_force:
+            periods = ", ".join(sorted({f"{_iso(r.valid_from) or '…'} – {_iso(r.valid_until) or '…'}"
+                                        for r in (rules[label] for label in output.roots)}))
+            raise EvaluationError(
+                f"no rule gives {output.name} on {frame.date}: its rules are in force {periods}",
+                kind="data", file=self.file_of(frame.table), record=frame.record_id)
+        raise EvaluationError(
+            f"no rule gives {output.name} on {frame.date} and it declares no default "
+            f"({output.provision}, {output.source}); rules in force: {', '.join(in_force)}",
+            kind="rulebook", file=self.file_of(frame.table), record=frame.record_id)
 
     def evaluate(self, name: str, record: dict) -> Result:
         """The value of one output for one record of its table."""
@@ -389,12 +403,6 @@ class Evaluator:
                 self.conflict(rule.output, frame, found_by, found, by, value)
             if found is _EMPTY:
                 found, found_by = value, by
-        if found is not _EMPTY:
-            facts["applied"] = False
-            facts["overridden_by"] = found_by
-            facts["reason"] = f"overridden by exception {found_by}"
-            return found, found_by, Explanation(kind, rule.label, to_json(found, output.type), rule.provision,
-                                                rule.source, children, facts)
         holds = True
         if rule.condition is not None:
             trace = Trace()
@@ -402,6 +410,15 @@ class Evaluator:
             children.append(Explanation(
                 "condition", rule.condition_label, holds, rule.provision, rule.condition_syntax.span.location,
                 trace.nodes, {"formula": generate(rule.condition_syntax, lambda x: trace.values.get(id(x)))}))
+        if found is not _EMPTY:
+            # An applicable exception decides whatever the rule's own condition (default logic);
+            # the condition is shown so that a reader sees whether the rule itself would apply.
+            facts["applied"] = False
+            facts["overridden_by"] = found_by
+            facts["reason"] = (f"overridden by exception {found_by}" if holds else
+                               f"its condition does not hold; exception {found_by} gives the value")
+            return found, found_by, Explanation(kind, rule.label, to_json(found, output.type), rule.provision,
+                                                rule.source, children, facts)
         if not holds:
             facts["reason"] = "its condition does not hold"
             return _EMPTY, None, Explanation(kind, rule.label, None, rule.provision, rule.source, children, facts)

@@ -62,6 +62,9 @@ def _wrap(child: s.Expr, parent_level: int, leaf: Optional[Leaf], strict: bool =
 def _binary(e: s.Binary, leaf) -> str:
     level = _level(e)
     op = SHOWN_OP.get(e.op, e.op)
+    if e.op == "or":
+        # `a or (b and c)`: correct without parentheses, but nobody should have to know that.
+        level = PRECEDENCE["and"] + 1
     return f"{_wrap(e.left, level, leaf)} {op} {_wrap(e.right, level, leaf, strict=True)}"
 
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .diagnostics import Diagnostic, RulebookError
+from .diagnostics import Diagnostic, NotFound, RulebookError
 from .parser import parse_rulebook
 from .syntax import RulebookSyntax, Span
 
@@ -42,7 +42,7 @@ def locate(reference: str, roots: Optional[Iterable[Path]] = None) -> tuple[Path
         if path.is_file():
             return path, reference
     looked = ", ".join(str(r) for r in (roots if roots is not None else search_roots()))
-    raise FileNotFoundError(f"no rulebook {reference!r} (looked for {reference}{SUFFIX} in {looked or 'no directory'})")
+    raise NotFound(f"no rulebook {reference!r} (looked for {reference}{SUFFIX} in {looked or 'no directory'})")
 
 
 def all_rulebook_ids(roots: Optional[Iterable[Path]] = None) -> list[str]:
@@ -82,7 +82,7 @@ def load_chain(reference: str) -> list[RulebookSyntax]:
     while current is not None:
         try:
             path, found_id = locate(current)
-        except FileNotFoundError as error:
+        except NotFound as error:
             if amended_at is None:
                 raise
             raise RulebookError([Diagnostic("error", str(error), amended_at)]) from None

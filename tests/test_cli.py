@@ -1,0 +1,628 @@
+"""The `rulelang` command as users and scripts see it (CONTRACT §3): verbs, output shapes,
+exit codes (0 ok; 1 rulebook errors or a failing example; 2 bad usage or bad input data)
+and error lines on stderr (`FILE:LINE:COLUMN: error: …`, `FILE: record ID: error: …`),
+never a Python traceback.
+
+Expected amounts are worked out from the provisions of rulebooks/stockholm/hlv-2021.md,
+not taken from a run of the code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rulelang.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = "stockholm/hlv-2021"
+BOOK_FILE = ROOT / "rulebooks" / "stockholm" / "hlv-2021.md"
+EXAMPLE = "examples/stockholm-2021.json"
+MONEY = re.compile(r"^-?\d+\.\d{2}$")
+
+
+@pytest.fixture(autouse=True)
+def at_repo_root(monkeypatch):
+    """Rulebook ids are looked up under ./rulebooks, so every test runs from the repo root."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("RULELANG_PATH", raising=False)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "Traceback" not in captured.out
+    return code, captured.out, captured.err
+
+
+def example_data() -> dict:
+    return json.loads((ROOT / EXAMPLE).read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, document) -> Path:
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip()]
+
+
+# A one-table rulebook with a money input field: the Stockholm tables carry no money, so
+# money parsing (exact decimals, öre fractions, wrong types) is checked through this one.
+MINI = '''# Mini
+
+```rulelang
+rulebook "test/mini"
+  title "Mini"
+  version "1"
+  in force from 2021-01-01
+  source "mini.txt" "Mini source"
+```
+
+## M1 Belopp
+
+```rulelang
+table claims
+  key claim_id
+  dated by date
+  field claim_id: text
+  field date: date
+  field amount: money
+
+output ersättning: money per claims
+
+rule dubbel defines ersättning
+  then amount * 2
+```
+'''
+
+
+# ---------------------------------------------------------------------------------- check
+
+
+def test_check_ok(capsys):
+    code, out, err = run(capsys, "check", BOOK)
+    assert code == 0
+    assert err == ""
+    # The header says version "2021.1".
+    assert out.startswith("stockholm/hlv-2021 2021.1: ok")
+
+
+def test_check_without_names_checks_every_rulebook_under_rulebooks(capsys):
+    code, out, err = run(capsys, "check")
+    assert code == 0, err
+    assert any(line.startswith("stockholm/hlv-2021 2021.1: ok") for line in out.splitlines())
+
+
+def test_check_broken_rulebook_reports_file_line_column(capsys, tmp_path):
+    broken = tmp_path / "broken.md"
+    text = MINI.replace("  then amount * 2", "  then amount +")
+    broken.write_text(text, encoding="utf-8")
+    bad_line = text.splitlines().index("  then amount +") + 1
+    code, out, err = run(capsys, "check", str(broken))
+    assert code == 1
+    assert "ok" not in out
+    first = err.splitlines()[0]
+    match = re.match(r"^(.+):(\d+):(\d+): error: (.+)$", first)
+    assert match, first
+    assert Path(match.group(1)).resolve() == broken.resolve()
+    assert int(match.group(2)) == bad_line
+    assert int(match.group(3)) >= 1
+
+
+def test_check_reports_an_undefined_name_at_its_place(capsys, tmp_path):
+    broken = tmp_path / "undefined.md"
+    text = MINI.replace("then amount * 2", "then amount * faktor")
+    broken.write_text(text, encoding="utf-8")
+    line_no = text.splitlines().index("  then amount * faktor") + 1
+    code, out, err = run(capsys, "check", str(broken))
+    assert code == 1
+    assert re.search(rf"^.*undefined\.md:{line_no}:\d+: error: .*faktor", err, re.M), err
+
+
+def test_check_unknown_rulebook_is_usage_error(capsys):
+    code, out, err = run(capsys, "check", "stockholm/no-such-book")
+    assert code == 2
+    assert "stockholm/no-such-book" in err
+    assert out == ""
+
+
+# ----------------------------------------------------------------------------------- test
+
+
+def test_test_runs_every_example_and_ends_with_the_summary(capsys):
+    code, out, err = run(capsys, "test", BOOK)
+    lines = out.splitlines()
+    n_examples = BOOK_FILE.read_text(encoding="utf-8").count('\nexample "')
+    assert n_examples >= 10
+    assert code == 0
+    assert lines[-1] == f"{n_examples} passed, 0 failed"
+    assert all(line.startswith("PASS stockholm/hlv-2021: ") for line in lines[:-1])
+    assert len(lines) == n_examples + 1
+
+
+def test_test_filter_by_title(capsys):
+    # Only the example "A telephone contact gives no add-on …" has "telephone" in its title.
+    code, out, err = run(capsys, "test", BOOK, "-k", "telephone")
+    assert code == 0
+    assert out.splitlines() == [
+        "PASS stockholm/hlv-2021: A telephone contact gives no add-on and no deduction (reading 3) but is a visit",
+        "1 passed, 0 failed"]
+
+
+def test_test_with_a_wrong_expectation_fails(capsys, tmp_path):
+    text = BOOK_FILE.read_text(encoding="utf-8")
+    wrong = 'expect besöksersättning of "JAN" = 116 kr'
+    assert text.count('expect besöksersättning of "JAN" = 115 kr') == 1
+    copy_path = tmp_path / "hlv-2021.md"
+    copy_path.write_text(text.replace('expect besöksersättning of "JAN" = 115 kr', wrong), encoding="utf-8")
+    n_examples = text.count('\nexample "')
+    code, out, err = run(capsys, "test", str(copy_path))
+    assert code == 1
+    lines = out.splitlines()
+    assert "FAIL stockholm/hlv-2021: Visit compensation: 110 kr, psychologists 425 kr, 115 kr from 2022" in lines
+    # 2022-01-01 is under grundersättning_per_besök's second value, 115 kr.
+    assert "expected besöksersättning of 'JAN' = 116.00 kr, got 115.00 kr" in out
+    assert lines[-1] == f"{n_examples - 1} passed, 1 failed"
+    assert sum(line.startswith("FAIL ") for line in lines) == 1
+
+
+def test_test_of_a_broken_rulebook_exits_1(capsys, tmp_path):
+    broken = tmp_path / "broken.md"
+    broken.write_text(MINI.replace("  then amount * 2", "  then amount +"), encoding="utf-8")
+    code, out, err = run(capsys, "test", str(broken))
+    assert code == 1
+    assert re.search(r"broken\.md:\d+:\d+: error: ", err)
+
+
+# ---------------------------------------------------------------------------------- eval
+
+# Worked out from the provisions for examples/stockholm-2021.json. Clinics: A, B in koncern
+# K1, C in K2. P1 listed at A, P2 at C, P3 nowhere.
+EXPECTED = {
+    # V1: P1 (listed at A) at C, physical at the clinic, general, doctor, 2021-09-15.
+    ("V1", "besöksersättning"): "110.00",    # STH21.5: 110 kr 2021-02-01..2021-12-31, not a psychologist
+    ("V1", "tilläggsersättning"): "300.00",  # STH21.6.1: physical visit of another clinic's patient, 300 kr
+    ("V1", "avdrag"): "-300.00",             # STH21.6.4: from 2021-09-01, −300 kr to the listing clinic
+    # V2: P1 (listed at A, K1) at B (K1), video, 2021-09-15.
+    ("V2", "besöksersättning"): "110.00",    # STH21.5: 110 kr
+    ("V2", "tilläggsersättning"): "0.00",    # STH21.6.2 needs a patient listed outside the koncern: K1 = K1
+    ("V2", "avdrag"): "0.00",                # STH21.6.4 needs a physical visit
+    # V3: P2 (listed at C, K2) at A (K1), video, 2021-03-02.
+    ("V3", "besöksersättning"): "110.00",    # STH21.5: 110 kr
+    ("V3", "tilläggsersättning"): "300.00",  # STH21.6.2: video, listed outside A's koncern (K2 ≠ K1), 300 kr
+    ("V3", "avdrag"): "0.00",                # not physical, and before 2021-09-01
+    # V4: P3 (unlisted) at C, physical at the clinic, psychosocial, psychologist, 2021-10-05.
+    ("V4", "besöksersättning"): "425.00",    # STH21.5 exception psykologbesök: 425 kr
+    ("V4", "tilläggsersättning"): "0.00",    # STH21.6.3 would give 300 kr; STH21.6.6 psychosocial → 0 kr
+    ("V4", "avdrag"): "0.00",                # unlisted: no deduction; STH21.6.6 anyway
+    # V5: P2 (listed at C) at B, physical in the home, general, doctor, 2021-10-05.
+    ("V5", "besöksersättning"): "110.00",    # STH21.5: 110 kr
+    ("V5", "tilläggsersättning"): "0.00",    # STH21.6.1 would give 300 kr; STH21.6.6 hembesök → 0 kr
+    ("V5", "avdrag"): "0.00",                # STH21.6.4 would give −300 kr; STH21.6.5 home visit → 0 kr
+}
+
+# The provision that decides each non-trivial value (section heading the amount comes from).
+EXPECTED_PROVISION = {
+    ("V1", "besöksersättning"): "STH21.5 ",
+    ("V4", "besöksersättning"): "STH21.5 ",
+    ("V1", "tilläggsersättning"): "STH21.6.1 ",
+    ("V3", "tilläggsersättning"): "STH21.6.2 ",
+    ("V4", "tilläggsersättning"): "STH21.6.6 ",
+    ("V5", "tilläggsersättning"): "STH21.6.6 ",
+    ("V1", "avdrag"): "STH21.6.4 ",
+    ("V5", "avdrag"): "STH21.6.5 ",
+    ("V4", "avdrag"): "STH21.6.6 ",
+    # No rule applies: the output's own default (0 kr), cited to STH21.6.
+    ("V2", "tilläggsersättning"): "STH21.6 ",
+    ("V2", "avdrag"): "STH21.6 ",
+}
+
+
+def test_eval_json_matches_the_contract_shape_and_values(capsys):
+    code, out, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", "json")
+    assert code == 0
+    assert err == ""
+    assert out.endswith("\n")
+    document = json.loads(out)
+    assert set(document) == {"rulebook", "results"}
+    assert document["rulebook"] == {"id": "stockholm/hlv-2021", "version": "2021.1"}
+    results = document["results"]
+    assert len(results) == 15  # 3 outputs × 5 visits
+    for result in results:
+        assert set(result) == {"table", "record", "output", "value", "provision"}
+        assert result["table"] == "visits"
+        assert isinstance(result["value"], str) and MONEY.match(result["value"]), result
+        assert result["provision"].endswith("(001_d4b7588c97b7b524.txt)")
+    got = {(r["record"], r["output"]): r["value"] for r in results}
+    assert got == EXPECTED
+    provisions = {(r["record"], r["output"]): r["provision"] for r in results}
+    for key, prefix in EXPECTED_PROVISION.items():
+        assert provisions[key].startswith(prefix), (key, provisions[key])
+    # Money is written as the contract writes it, sign included.
+    assert '"value": "-300.00"' in out and '"value": "300.00"' in out
+
+
+def test_eval_text_shows_values(capsys):
+    code, out, err = run(capsys, "eval", BOOK, "--input", EXAMPLE)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["table", "record", "output", "value", "provision"]
+    rows = {}
+    for line in lines[1:]:
+        table, record, output, value, provision = re.split(r"\s{2,}", line.strip(), maxsplit=4)
+        assert table == "visits"
+        rows[(record, output)] = (value, provision)
+    assert {key: value for key, (value, _) in rows.items()} == {k: f"{v} kr" for k, v in EXPECTED.items()}
+    assert rows[("V1", "avdrag")][1].startswith("STH21.6.4 ")
+
+
+def test_eval_on_is_accepted_and_dated_records_keep_their_own_date(capsys):
+    code, plain, _ = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", "json")
+    assert code == 0
+    # Visits are dated by their own `date`; --on only fills in for undated records.
+    code, on, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", "json", "--on", "2020-01-01")
+    assert code == 0, err
+    assert on == plain
+
+
+@pytest.mark.parametrize("bad", ["2021-02-30", "2021-6-1", "yesterday"])
+def test_eval_bad_on_date_is_usage_error(capsys, bad):
+    code, out, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--on", bad)
+    assert code == 2
+    assert out == ""
+    assert "not a date" in err and bad in err
+
+
+@pytest.mark.parametrize("argv", [
+    [],                                               # no verb
+    ["eval", BOOK],                                   # --input is required
+    ["eval", BOOK, "--input", EXAMPLE, "--format", "xml"],
+    ["explain", BOOK, "--input", EXAMPLE],            # --output is required
+    ["frobnicate"],
+])
+def test_bad_usage_exits_2(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert "usage:" in err or "error:" in err
+
+
+def test_eval_unknown_rulebook_is_usage_error(capsys):
+    code, out, err = run(capsys, "eval", "stockholm/hlv-1999", "--input", EXAMPLE)
+    assert code == 2
+    assert "stockholm/hlv-1999" in err
+    assert out == ""
+
+
+def test_eval_missing_input_file_is_data_error(capsys):
+    code, out, err = run(capsys, "eval", BOOK, "--input", "examples/no-such-file.json")
+    assert code == 2
+    assert err.startswith("examples/no-such-file.json: ")
+    assert "error:" in err
+
+
+# -------------------------------------------------------------------------------- explain
+
+
+def walk(node):
+    yield node
+    for child in node["children"]:
+        yield from walk(child)
+
+
+def test_explain_text(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V1")
+    assert code == 0
+    lines = out.splitlines()
+    # −300 kr (STH21.6.4), charged to A where P1 is listed.
+    assert lines[0].startswith("avdrag = -300.00 kr")
+    assert "visits V1, 2021-09-15" in lines[0]
+    assert lines[0].endswith("paid to A")
+    assert "rule avdrag_fysiskt_besök_hos_annan: ✔ applies → -300.00" in out
+    assert "exception avdrag_besök_i_hemmet_eller_annan_plats: ✘ its condition does not hold" in out
+    assert "parameter avdrag_fysiskt_besök = 300.00  (in force 2021-09-01 – …, seed)" in out
+    assert "§ STH21.6.4 " in out
+
+
+def test_explain_json_tree_nodes(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "tilläggsersättning",
+                         "--record", "V3", "--format", "json")
+    assert code == 0
+    tree = json.loads(out)
+    book_lines = BOOK_FILE.read_text(encoding="utf-8").splitlines()
+    kinds = set()
+    for node in walk(tree):
+        kinds.add(node["kind"])
+        for key in ("kind", "label", "value", "provision", "source", "children"):
+            assert key in node, (key, node["kind"], node["label"])
+        match = re.fullmatch(r"(.+):(\d+)", node["source"])
+        assert match, node["source"]
+        assert match.group(1) == "rulebooks/stockholm/hlv-2021.md"
+        line = book_lines[int(match.group(2)) - 1].strip()
+        if node["kind"] in ("rule", "exception"):
+            # The source line is the rule's own declaration.
+            assert line.startswith(f"{node['kind']} {node['label']} "), (node["label"], line)
+            assert isinstance(node["applied"], bool)
+        if node["kind"] == "parameter":
+            assert "valid_from" in node and "valid_to" in node
+            assert line.startswith("value "), line
+        if node["kind"] == "exception":
+            assert "applied" in node
+    assert {"output", "rule", "exception", "condition", "formula", "parameter", "input", "definition"} <= kinds
+    # 300 kr from STH21.6.2 to A, the clinic that performed the visit.
+    assert tree["value"] == "300.00"
+    assert tree["paid_to"] == "A"
+    assert tree["provision"].startswith("STH21.6.2 ")
+    params = [n for n in walk(tree) if n["kind"] == "parameter" and n["label"] == "tilläggsersättning_videobesök"]
+    assert params and all(p["valid_from"] == "2021-02-01" and p["valid_to"] == "2023-04-30" for p in params)
+
+
+def test_explain_json_exception_nodes_say_whether_they_applied(capsys):
+    # V5 is a home visit: hembesök (STH21.6.6) overrides the 300 kr add-on of STH21.6.1.
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "tilläggsersättning",
+                         "--record", "V5", "--format", "json")
+    assert code == 0
+    tree = json.loads(out)
+    assert tree["value"] == "0.00"
+    exceptions = [n for n in walk(tree) if n["kind"] == "exception"]
+    applied = {n["label"] for n in exceptions if n["applied"]}
+    assert applied == {"hembesök"}
+    assert {n["label"] for n in exceptions if not n["applied"]} >= {"psykosociala_uppdraget", "hemsjukvårdsbesök"}
+
+
+def test_explain_html_is_a_full_document(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "tilläggsersättning",
+                         "--record", "V3", "--format", "html")
+    assert code == 0
+    assert out.startswith("<!DOCTYPE html>")
+    assert out.rstrip().endswith("</html>")
+    for tag in ("html", "head", "title", "body", "ul", "li", "details"):
+        assert out.count(f"<{tag}") == out.count(f"</{tag}>") > 0, tag
+    assert '<meta charset="utf-8">' in out
+    assert "<title>stockholm/hlv-2021: tilläggsersättning för V3</title>" in out
+    assert "§ STH21.6.2 " in out
+    # The olistad_patient condition holds `date < 2021-02-01`: escaped, never raw markup.
+    assert "date &lt; 2021-02-01" in out
+    assert "date < 2021-02-01" not in out
+
+
+def test_explain_needs_record_when_there_are_several(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "avdrag")
+    assert code == 2
+    assert out == ""
+    assert "5 visits records" in err and "--record" in err
+
+
+def test_explain_single_record_needs_no_record_option(capsys, tmp_path):
+    data = example_data()
+    data["visits"] = [v for v in data["visits"] if v["visit_id"] == "V1"]
+    path = write_json(tmp_path / "one.json", data)
+    code, out, err = run(capsys, "explain", BOOK, "--input", str(path), "--output", "avdrag", "--format", "json")
+    assert code == 0, err
+    tree = json.loads(out)
+    assert tree["record"] == "V1" and tree["value"] == "-300.00"
+
+
+def test_explain_unknown_output(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "bonus", "--record", "V1")
+    assert code == 2
+    assert "'bonus'" in err
+    assert "tilläggsersättning" in err  # lists the outputs there are
+
+
+def test_explain_unknown_record(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V99")
+    assert code == 2
+    assert err.strip() == f"{EXAMPLE}: record V99: error: no visits record has this id"
+
+
+def test_explain_unknown_rulebook(capsys):
+    code, out, err = run(capsys, "explain", "stockholm/nope", "--input", EXAMPLE, "--output", "avdrag")
+    assert code == 2
+    assert "stockholm/nope" in err
+
+
+# ------------------------------------------------------------------------- bad input data
+
+
+def mutated(tmp_path: Path, change) -> Path:
+    data = example_data()
+    change(data)
+    return write_json(tmp_path / "input.json", data)
+
+
+def visit(data, visit_id):
+    return next(v for v in data["visits"] if v["visit_id"] == visit_id)
+
+
+def remove(record, field):
+    del record[field]
+
+
+BAD_DATA = {
+    "wrong type": (
+        lambda d: d["persons"].append({"person_id": "P9", "birth_date": "1970-01-01", "sex": "M",
+                                       "acg_weight": "abc"}),
+        "P9", "acg_weight: expected a decimal number, got 'abc'"),
+    "unknown enum value": (
+        lambda d: visit(d, "V1").update(mode="teleport"),
+        "V1", "mode: 'teleport' is not a visit_mode"),
+    "impossible date": (
+        lambda d: visit(d, "V2").update(date="2021-02-30"),
+        "V2", "date: 2021-02-30 is not a date in the calendar"),
+    "missing required field": (
+        lambda d: remove(visit(d, "V3"), "profession"),
+        "V3", "missing field profession"),
+    "duplicate id": (
+        lambda d: d["visits"].append(dict(visit(d, "V4"), date="2021-10-06")),
+        "V4", "two visits records have the id V4"),
+    "unknown person": (
+        lambda d: visit(d, "V5").update(person_id="P7"),
+        "V5", "person_id 'P7' is not a record of persons"),
+    "overlapping listings": (
+        # A second listing of P1 from 2020-01-01 while the first (from 2015) is open: the third listing.
+        lambda d: d["listings"].append({"person_id": "P1", "clinic_id": "B", "listed_from": "2020-01-01",
+                                        "listed_to": None}),
+        "#3", "listings of person_id 'P1' overlap"),
+    "listing ends before it starts": (
+        lambda d: d["listings"][1].update(listed_to="2017-01-01"),
+        "#2", "listed_to 2017-01-01 is before listed_from 2018-05-01"),
+    "number for text enum": (
+        lambda d: visit(d, "V1").update(place=3),
+        "V1", "place: 3 is not a visit_place"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_bad_input_record(capsys, tmp_path, case):
+    change, record, message = BAD_DATA[case]
+    path = mutated(tmp_path, change)
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(path))
+    assert code == 2
+    assert out == ""
+    lines = error_lines(err)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{path}: record {record}: error: "), lines[0]
+    assert message in lines[0]
+
+
+def test_all_bad_records_are_reported(capsys, tmp_path):
+    def change(d):
+        visit(d, "V1").update(mode="teleport")
+        visit(d, "V4").update(date="2021-13-01")
+    path = mutated(tmp_path, change)
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(path), "--format", "json")
+    assert code == 2
+    assert out == ""
+    lines = error_lines(err)
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}: record V1: error: mode: ")
+    assert lines[1].startswith(f"{path}: record V4: error: date: ")
+
+
+def test_records_naming_a_bad_record_say_so(capsys, tmp_path):
+    # P1 is bad; the listing and the visits naming P1 cannot be used either, and are reported
+    # as naming a bad record, not as naming a person who is not there.
+    path = mutated(tmp_path, lambda d: d["persons"][0].update(sex="X"))
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(path))
+    assert code == 2
+    lines = error_lines(err)
+    assert lines[0] == f"{path}: record P1: error: sex: 'X' is not a sex (one of F, M)"
+    dependants = {line.split(": record ")[1].split(":")[0] for line in lines[1:]}
+    assert dependants == {"#1", "V1", "V2"}  # P1's listing and both of P1's visits
+    assert all("'P1' names a persons record that has errors" in line for line in lines[1:])
+    assert "is not a record of persons" not in err
+
+
+def test_broken_csv_row(capsys, tmp_path):
+    (tmp_path / "clinics.csv").write_text("clinic_id,koncern_id\nA,K1\nB,K1\nC,K2\n", encoding="utf-8")
+    (tmp_path / "persons.csv").write_text("person_id,birth_date,sex\nP1,1950-03-14,F\nP2,1985-11-02,M\n",
+                                          encoding="utf-8")
+    (tmp_path / "listings.csv").write_text("person_id,clinic_id,listed_from,listed_to\nP1,A,2015-01-01,\n",
+                                           encoding="utf-8")
+    visits = ("visit_id,person_id,clinic_id,date,mode,place,assignment,profession\n"
+              "V1,P1,C,2021-09-15,physical,clinic,general,doctor\n"
+              "V2,P2,B,2021-09-15,physical,clinic,general,doctor,EXTRA\n")
+    (tmp_path / "visits.csv").write_text(visits, encoding="utf-8")
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(tmp_path))
+    assert code == 2
+    assert out == ""
+    lines = error_lines(err)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{tmp_path / 'visits.csv'}: record V2: error: ")
+    assert "line 3" in lines[0] and "more values than columns" in lines[0]
+
+    # Without the broken row the same directory evaluates: V1 as in the JSON example.
+    (tmp_path / "visits.csv").write_text(visits.splitlines(keepends=True)[0] + visits.splitlines(keepends=True)[1],
+                                         encoding="utf-8")
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(tmp_path), "--format", "json")
+    assert code == 0, err
+    got = {(r["record"], r["output"]): r["value"] for r in json.loads(out)["results"]}
+    assert got == {key: value for key, value in EXPECTED.items() if key[0] == "V1"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"clinics": [', "not valid JSON"),
+    ('{"clinics": [{"clinic_id": "A", "koncern_id": NaN}]}', "NaN"),
+    ('{"clinics": [{"clinic_id": "A", "koncern_id": "K1", "quality_points": Infinity}]}', "Infinity"),
+    ('[1, 2]', "expected"),
+])
+def test_invalid_json(capsys, tmp_path, text, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(path))
+    assert code == 2
+    assert out == ""
+    lines = error_lines(err)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}: record ")
+    assert ": error: " in lines[0] and message in lines[0]
+
+
+def test_money_input_is_exact_and_fractions_of_an_ore_are_refused(capsys, tmp_path):
+    book = tmp_path / "mini.md"
+    book.write_text(MINI, encoding="utf-8")
+    bad = tmp_path / "claims.json"
+    bad.write_text('{"claims": ['
+                   '{"claim_id": "K1", "date": "2021-03-01", "amount": "300.005"},'
+                   '{"claim_id": "K2", "date": "2021-03-01", "amount": "abc"},'
+                   '{"claim_id": "K3", "date": "2021-03-01", "amount": "12.50"}]}', encoding="utf-8")
+    code, out, err = run(capsys, "eval", str(book), "--input", str(bad))
+    assert code == 2
+    lines = error_lines(err)
+    assert len(lines) == 2  # both bad records, and not the good K3
+    assert lines[0].startswith(f"{bad}: record K1: error: amount: ") and "fraction of an öre" in lines[0]
+    assert lines[1].startswith(f"{bad}: record K2: error: amount: ") and "'abc'" in lines[1]
+
+    good = tmp_path / "good.json"
+    # 1.15 as a JSON number is not exact in binary floating point; read exactly it is 115 öre.
+    good.write_text('{"claims": ['
+                    '{"claim_id": "K3", "date": "2021-03-01", "amount": "12.50"},'
+                    '{"claim_id": "K4", "date": "2021-03-01", "amount": 1.15},'
+                    '{"claim_id": "K5", "date": "2021-03-01", "amount": 0.1}]}', encoding="utf-8")
+    code, out, err = run(capsys, "eval", str(book), "--input", str(good), "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["rulebook"] == {"id": "test/mini", "version": "1"}
+    # dubbel: amount × 2 → 12.50 × 2 = 25.00; 1.15 × 2 = 2.30; 0.10 × 2 = 0.20.
+    assert {r["record"]: r["value"] for r in document["results"]} == {"K3": "25.00", "K4": "2.30", "K5": "0.20"}
+
+
+def test_record_before_any_parameter_value_is_in_force(capsys, tmp_path):
+    # besöksersättning has one rule, from 2021-02-01, and no default: a visit on 2021-01-15
+    # gets no value and the command must say which record and output, not crash.
+    path = mutated(tmp_path, lambda d: visit(d, "V1").update(date="2021-01-15"))
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(path))
+    assert code in (1, 2)
+    assert out == ""
+    lines = error_lines(err)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}: record V1: error: ")
+    assert "besöksersättning" in lines[0] and "2021-01-15" in lines[0]
+
+
+def test_explain_record_before_any_rule_is_in_force(capsys, tmp_path):
+    path = mutated(tmp_path, lambda d: visit(d, "V1").update(date="2021-01-15"))
+    code, out, err = run(capsys, "explain", BOOK, "--input", str(path), "--output", "besöksersättning",
+                         "--record", "V1")
+    assert code in (1, 2)
+    assert out == ""
+    assert err.startswith(f"{path}: record V1: error: ") and "besöksersättning" in err
+
+
+# ------------------------------------------------------------------------------ subprocess
+
+
+def test_python_dash_m_rulelang_check():
+    proc = subprocess.run([sys.executable, "-m", "rulelang", "check", BOOK], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("stockholm/hlv-2021 2021.1: ok")
+    assert "Traceback" not in proc.stderr
