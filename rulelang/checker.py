@@ -22,6 +22,7 @@ from .typesystem import (
 
 ERROR = Type("error")
 EVALUATION_DATE = "evaluation_date"
+MAX_EXCEPTION_DEPTH = 32
 
 # name → (argument kinds or None for "same numeric type", result)
 BUILTINS = {
@@ -258,6 +259,10 @@ class Checker:
             new_values = [ParamValueInfo(v, v.valid_from, v.valid_until, None) for v in decl.values]
             existing.values = sorted(kept + new_values, key=lambda v: v.valid_from or dt.date.min)
             existing.decl = attrs.evolve(existing.decl, values=tuple(v.decl for v in existing.values))
+            return
+        if existing is not None and existing.decl.provision.rulebook != decl.provision.rulebook:
+            self.error(f"parameter {decl.name} is already declared at {existing.decl.span}", decl.span,
+                       "write `amend parameter` to change a parameter of an amended rulebook")
             return
         if not self.declare(decl.name, decl.span, "parameter"):
             return
@@ -531,18 +536,18 @@ class Checker:
         for info in self.rules.values():
             self.check_siblings([self.rules[label].decl for label in info.exceptions])
 
-    def output_of(self, label: str, seen: Optional[set] = None) -> Optional[str]:
-        seen = seen or set()
-        if label in seen or label not in self.rules:
-            return None
-        seen.add(label)
-        decl = self.rules[label].decl
-        if not decl.is_exception:
-            return decl.output
-        for parent in decl.exception_to:
-            found = self.output_of(parent, seen)
-            if found:
-                return found
+    def output_of(self, label: str) -> Optional[str]:
+        """The output a rule defines, following an exception's parents up to a rule."""
+        seen, queue = set(), [label]
+        while queue:
+            current = queue.pop(0)
+            if current in seen or current not in self.rules:
+                continue
+            seen.add(current)
+            decl = self.rules[current].decl
+            if not decl.is_exception:
+                return decl.output
+            queue.extend(decl.exception_to)
         return None
 
     def check_siblings(self, decls: list) -> None:
@@ -591,23 +596,56 @@ class Checker:
         for node in sorted(self.dependencies, key=str):
             if state.get(node) is None:
                 visit(node)
-        # Exceptions that override one another in a circle never finish.
+        # Exceptions that override one another in a circle never finish. An exception may
+        # override several rules, so every parent is followed, not only the first.
+        reported = set()
         for label in self.rules:
-            path, current = [label], label
-            seen = {label}
-            while True:
-                parents = self.rules[current].decl.exception_to if current in self.rules else ()
-                nxt = next((p for p in parents if p in self.rules), None)
-                if nxt is None:
-                    break
-                if nxt in seen:
-                    if nxt == label:
-                        self.error("exceptions override each other in a cycle: " + " → ".join(path + [nxt]),
-                                   self.rules[label].decl.span)
-                    break
-                seen.add(nxt)
-                path.append(nxt)
-                current = nxt
+            cycle = self.exception_cycle(label)
+            if cycle is not None and frozenset(cycle) not in reported:
+                reported.add(frozenset(cycle))
+                self.error("exceptions override each other in a cycle: " + " → ".join(cycle),
+                           self.rules[label].decl.span)
+        if not reported:
+            self.check_exception_depth()
+
+    def check_exception_depth(self) -> None:
+        """Evaluation descends one level per exception; bound how deep exceptions may nest."""
+        level: dict[str, int] = {}
+        for start in self.rules:
+            stack = [start]
+            while stack:
+                label = stack[-1]
+                if label in level:
+                    stack.pop()
+                    continue
+                parents = [p for p in self.rules[label].decl.exception_to if p in self.rules]
+                pending = [p for p in parents if p not in level]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                stack.pop()
+                level[label] = 1 + max((level[p] for p in parents), default=-1)
+                if level[label] == MAX_EXCEPTION_DEPTH + 1:
+                    self.error(f"exceptions nest deeper than {MAX_EXCEPTION_DEPTH} levels; "
+                               "restructure them as separate rules", self.rules[label].decl.span)
+
+    def exception_cycle(self, label: str) -> Optional[list]:
+        """A path of `exception … to` links from `label` back to itself, if there is one."""
+        came_from = {label: None}
+        stack = [label]
+        while stack:
+            current = stack.pop()
+            parents = self.rules[current].decl.exception_to
+            if label in parents:
+                path = [current]
+                while came_from[path[-1]] is not None:
+                    path.append(came_from[path[-1]])
+                return path[::-1] + [label]
+            for parent in reversed(parents):  # depth first, in the order the parents are named
+                if parent in self.rules and parent not in came_from:
+                    came_from[parent] = current
+                    stack.append(parent)
+        return None
 
     def span_of(self, node: tuple) -> Optional[s.Span]:
         kind, table, name = node

@@ -7,6 +7,7 @@ statement in it.
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 import attrs
@@ -15,6 +16,7 @@ from markdown_it import MarkdownIt
 CODE_LANGUAGE = "rulelang"
 
 _markdown = MarkdownIt("commonmark")
+_NEWLINE = re.compile(r"\r\n?|\n")  # the line breaks markdown-it counts lines by
 
 
 @attrs.frozen
@@ -41,12 +43,29 @@ def code_blocks(text: str) -> Iterator[CodeBlock]:
     """Every `rulelang` block of a Markdown document, in order, with its nearest heading."""
     heading, level = "", 0
     tokens = _markdown.parse(text)
+    file_lines = _NEWLINE.split(text)
     for index, token in enumerate(tokens):
         if token.type == "heading_open":
             heading = tokens[index + 1].content.strip()
             level = int(token.tag[1:])
         elif token.type == "fence" and token.info.strip().split(" ")[0] == CODE_LANGUAGE:
-            yield CodeBlock(token.content, token.map[0] + 2, heading, level)
+            first_line = token.map[0] + 2
+            yield CodeBlock(_in_place(token.content, file_lines, first_line), first_line, heading, level)
+
+
+def _in_place(content: str, file_lines: list, first_line: int) -> str:
+    """A block's text with each line padded back to the column it stands at in the file.
+
+    markdown-it strips the indentation of a fence in a list item and the `> ` of a block
+    quote from the content; without the padding every column in an error would be off.
+    """
+    lines = content.split("\n")
+    for i, line in enumerate(lines):
+        number = first_line - 1 + i
+        original = file_lines[number] if number < len(file_lines) else ""
+        if line and len(original) > len(line) and original.endswith(line):
+            lines[i] = " " * (len(original) - len(line)) + line
+    return "\n".join(lines)
 
 
 def sections(text: str) -> list[Section]:

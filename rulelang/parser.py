@@ -107,7 +107,7 @@ class _Positioned(Exception):
         self.span = span
 
 
-MONEY_PATTERN = re.compile(r"^(\d+)(?:\.(\d+))?\s*(?:kr|kronor)$")
+MONEY_PATTERN = re.compile(r"^([0-9]+)(?:\.([0-9]+))?\s*(?:kr|kronor)$")
 
 
 @v_args(meta=True)
@@ -143,6 +143,15 @@ class _ToSyntax(Transformer):
         return node
 
     # ---- literals
+    def whole_number(self, digits: str, token: Token) -> int:
+        """`int(digits)`, but a number too long for Python to read is the author's error, not a crash."""
+        try:
+            return int(digits)
+        except ValueError:
+            shown = digits if len(digits) <= 12 else digits[:12] + "…"
+            raise _Positioned(f"the number {shown} is too long ({len(digits)} digits)",
+                              self.token_span(token)) from None
+
     def money(self, meta, children):
         token = children[0]
         match = MONEY_PATTERN.match(str(token).strip())
@@ -150,7 +159,7 @@ class _ToSyntax(Transformer):
         if len(fraction) > 2 and fraction[2:].strip("0"):
             raise _Positioned(f"{token} has a fraction of an öre; money is exact to the öre",
                               self.token_span(token))
-        ore = int(whole) * 100 + int((fraction + "00")[:2])
+        ore = self.whole_number(whole, token) * 100 + int((fraction + "00")[:2])
         return Literal("money", ore, str(token), self.token_span(token))
 
     def percent(self, meta, children):
@@ -164,7 +173,7 @@ class _ToSyntax(Transformer):
 
     def integer(self, meta, children):
         token = children[0]
-        return Literal("integer", int(token), str(token), self.token_span(token))
+        return Literal("integer", self.whole_number(str(token), token), str(token), self.token_span(token))
 
     def date(self, meta, children):
         token = children[0]
@@ -277,7 +286,8 @@ class _ToSyntax(Transformer):
 
     def at_least(self, meta, children):
         threshold, *criteria = children
-        return self.nest(AtLeast(int(threshold), tuple(criteria), self.span(meta)), *criteria)
+        return self.nest(AtLeast(self.whole_number(str(threshold), threshold), tuple(criteria), self.span(meta)),
+                         *criteria)
 
     def count_true(self, meta, children):
         return self.nest(CountTrue(tuple(children), self.span(meta)), *children)
@@ -384,10 +394,11 @@ class _ToSyntax(Transformer):
         return ("cite", self.unquote(children[0]))
 
     def range_closed(self, meta, children):
-        return (int(children[0]), int(children[1]), None)
+        return (self.whole_number(str(children[0]), children[0]),
+                self.whole_number(str(children[1]), children[1]), None)
 
     def range_open(self, meta, children):
-        return (int(children[0]), None, None)
+        return (self.whole_number(str(children[0]), children[0]), None, None)
 
     def row_enum(self, meta, children):
         return (None, None, str(children[0]))
@@ -507,8 +518,22 @@ class _ToSyntax(Transformer):
         return list(children)
 
 
+EXPRESSION_START = {"NAME", "INT", "MONEY", "DATE", "STRING"}
+
+
 def _describe_expected(expected) -> str:
-    names = sorted({TERMINAL_NAMES.get(t, f"'{t.lower()}'") for t in expected if not t.startswith("__")})
+    """What could have stood here: keywords first (they say most), then an expression, then punctuation."""
+    expected = set(expected)
+    words = sorted(f"'{t.lower()}'" for t in expected if t.isalpha() and t not in TERMINAL_NAMES)
+    others = []
+    if EXPRESSION_START <= expected:
+        others.append("an expression")
+        expected -= EXPRESSION_START | {"DECIMAL", "PERCENT", "MINUS", "LPAR", "NOT", "IF", "TRUE", "FALSE",
+                                        "NONE", "AT", "NUMBER", "SUM", "COUNT"}
+    others += sorted({TERMINAL_NAMES[t] for t in expected if t in TERMINAL_NAMES})
+    others += sorted(f"'{t.lower()}'" for t in expected
+                     if not t.isalpha() and t not in TERMINAL_NAMES and not t.startswith("__"))
+    names = [n for n in words if n.strip("'").upper() in expected] + others
     if not names:
         return ""
     if len(names) > 8:
@@ -560,7 +585,7 @@ def parse_block(text: str, file: str, line_offset: int, provision: Provision) ->
 
 def parse_rulebook(text: str, path: str) -> RulebookSyntax:
     """Parse a whole literate rulebook file. Every syntax error in every block is reported."""
-    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise RulebookError([Diagnostic(
             "error", f"the rulebook is larger than {MAX_FILE_BYTES // 1_000_000} MB",
             Span(path, 1, 1, 1, 1))], {path: text})
