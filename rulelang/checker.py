@@ -33,12 +33,14 @@ BUILTINS = {
     "first_day_of_month": ((DATE,), DATE),
     "last_day_of_month": ((DATE,), DATE),
     "days_between": ((DATE, DATE), INTEGER),
+    "add_days": ((DATE, INTEGER), DATE),
     "min": (None, None),
     "max": (None, None),
 }
 BUILTIN_HELP = {
     "age": "age(birth_date, on): whole years completed on a date",
     "days_between": "days_between(from, to): days from the first date to the second",
+    "add_days": "add_days(date, days): the date so many days later (earlier when negative)",
 }
 
 
@@ -62,8 +64,12 @@ class ParamValueInfo:
 class ParamInfo:
     decl: s.ParameterDecl
     type: Type
-    key_type: Optional[Type]
+    key_types: tuple  # one Type per key; empty for a parameter with one value per period
     values: list
+
+    @property
+    def keys_shown(self) -> str:
+        return ", ".join(str(t) for t in self.key_types)
 
 
 @attrs.define
@@ -267,11 +273,12 @@ class Checker:
         if not self.declare(decl.name, decl.span, "parameter"):
             return
         param_type = self.type_named(decl.type_name, decl.span)
-        key_type = self.type_named(decl.key_type, decl.span) if decl.key_type else None
-        if key_type is not None and key_type.kind not in ("integer", "enum", "error"):
-            self.error(f"a parameter can be keyed by an integer range or an enum, not by {key_type}", decl.span)
+        key_types = tuple(self.type_named(name, decl.span) for name in decl.key_types)
+        for key_type in key_types:
+            if key_type.kind not in ("integer", "enum", "error"):
+                self.error(f"a parameter can be keyed by integer ranges or enums, not by {key_type}", decl.span)
         values = [ParamValueInfo(v, v.valid_from, v.valid_until, None) for v in decl.values]
-        self.parameters[decl.name] = ParamInfo(decl, param_type, key_type, values)
+        self.parameters[decl.name] = ParamInfo(decl, param_type, key_types, values)
 
     def collect_rule(self, decl: s.RuleDecl) -> None:
         existing = self.rules.get(decl.label)
@@ -407,7 +414,7 @@ class Checker:
             if decl.valid_from and decl.valid_until and decl.valid_from > decl.valid_until:
                 self.error(f"a value of {name} ends ({decl.valid_until}) before it starts ({decl.valid_from})",
                            decl.span)
-            if info.key_type is None:
+            if not info.key_types:
                 if decl.rows or decl.value is None:
                     self.error(f"parameter {name} has one value per period; rows belong to a parameter "
                                f"declared `by` a key", decl.span)
@@ -415,7 +422,7 @@ class Checker:
                 constant = self.constant(decl.value, info.type, f"the value of {name}")
             else:
                 if decl.value is not None or not decl.rows:
-                    self.error(f"parameter {name} is keyed by {info.key_type}: give its value as rows "
+                    self.error(f"parameter {name} is keyed by {info.keys_shown}: give its value as rows "
                                "(`row 0 to 6: 150 kr`)", decl.span)
                     continue
                 constant = tuple(self.check_row(name, info, row) for row in decl.rows)
@@ -431,26 +438,35 @@ class Checker:
                         f"the other value is at {a.decl.span}")
 
     def check_row(self, name: str, info: ParamInfo, row: s.ParamRow):
-        key = info.key_type
-        if row.enum_value is not None:
-            if key.kind != "enum" or row.enum_value not in self.enums[key.name].values:
-                self.error(f"{row.enum_value} is not a value of {key}", row.span)
-        elif key.kind == "enum":
-            self.error(f"parameter {name} is keyed by {key}; a row names one of its values", row.span)
-        elif row.high is not None and row.low > row.high:
-            self.error(f"the range {row.low} to {row.high} is empty", row.span)
-        return (row.low, row.high, row.enum_value, self.constant(row.value, info.type, f"a row of {name}"))
+        """A row as (keys, constant); each key checked against its dimension's type."""
+        if len(row.keys) != len(info.key_types):
+            self.error(f"parameter {name} is keyed by {info.keys_shown}; this row gives "
+                       f"{len(row.keys)} key(s)", row.span)
+        for key, key_type in zip(row.keys, info.key_types):
+            if key_type.kind == "error":
+                continue
+            if key.enum_value is not None:
+                if key_type.kind != "enum" or key.enum_value not in self.enums[key_type.name].values:
+                    self.error(f"{key.enum_value} is not a value of {key_type}", key.span)
+            elif key_type.kind == "enum":
+                self.error(f"this key is {key_type}; a row names one of its values", key.span)
+            elif key.high is not None and key.low > key.high:
+                self.error(f"the range {key.low} to {key.high} is empty", key.span)
+        keys = tuple((k.low, k.high, k.enum_value) for k in row.keys)
+        return (keys, self.constant(row.value, info.type, f"a row of {name}"))
 
     def check_rows_disjoint(self, name: str, rows: tuple) -> None:
+        """Two rows overlap when every one of their keys overlaps."""
+        def overlaps(a: s.RowKey, b: s.RowKey) -> bool:
+            if a.enum_value is not None or b.enum_value is not None:
+                return a.enum_value == b.enum_value
+            a_high = a.high if a.high is not None else float("inf")
+            b_high = b.high if b.high is not None else float("inf")
+            return a.low <= b_high and b.low <= a_high
+
         for i, a in enumerate(rows):
             for b in rows[i + 1:]:
-                if a.enum_value is not None or b.enum_value is not None:
-                    if a.enum_value == b.enum_value:
-                        self.error(f"parameter {name} has two rows for {a.enum_value}", b.span)
-                    continue
-                a_high = a.high if a.high is not None else float("inf")
-                b_high = b.high if b.high is not None else float("inf")
-                if a.low <= b_high and b.low <= a_high:
+                if len(a.keys) == len(b.keys) and all(overlaps(x, y) for x, y in zip(a.keys, b.keys)):
                     self.error(f"rows of parameter {name} overlap", b.span, f"the other row is at {a.span}")
 
     def definition_type(self, key: tuple) -> Type:
@@ -737,8 +753,8 @@ class Checker:
             return self.definition_type((None, name))
         if name in self.parameters:
             param = self.parameters[name]
-            if param.key_type is not None:
-                self.error(f"parameter {name} is keyed by {param.key_type}: write {name}[…]", e.span)
+            if param.key_types:
+                self.error(f"parameter {name} is keyed by {param.keys_shown}: write {name}[…]", e.span)
                 return ERROR
             self.used_parameters.add(name)
             self.resolved[id(e)] = ("parameter", name)
@@ -805,12 +821,18 @@ class Checker:
         param = self.parameters[e.target.name]
         self.used_parameters.add(param.decl.name)
         self.resolved[id(e.target)] = ("parameter", param.decl.name)
-        if param.key_type is None:
+        if not param.key_types:
             self.error(f"parameter {param.decl.name} has no key; use it without […]", e.span)
             return ERROR
-        key = self.expr(e.key, scope)
-        if key.kind != "error" and (key.optional or key.required() != param.key_type):
-            self.error(f"parameter {param.decl.name} is keyed by {param.key_type}; this key is {key}", e.key.span)
+        if len(e.keys) != len(param.key_types):
+            self.error(f"parameter {param.decl.name} is keyed by {param.keys_shown}; "
+                       f"give {len(param.key_types)} key(s)", e.span)
+            return ERROR
+        for key_node, key_type in zip(e.keys, param.key_types):
+            key = self.expr(key_node, scope, key_type)
+            if key.kind != "error" and key_type.kind != "error" and (key.optional or key.required() != key_type):
+                self.error(f"parameter {param.decl.name} is keyed by {param.keys_shown}; this key is {key}",
+                           key_node.span)
         return param.type
 
     def _historylookup(self, e: s.HistoryLookup, scope: _Scope) -> Type:

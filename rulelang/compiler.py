@@ -193,7 +193,7 @@ class Compiler:
                 constant, value.valid_from, value.valid_until, decl.status, decl.cite,
                 decl.provision.citation, decl.provision.rulebook, decl.span.location))
         values.sort(key=lambda v: v.valid_from or dt.date.min)
-        return CompiledParameter(info.decl.name, info.type, info.key_type is not None, values)
+        return CompiledParameter(info.decl.name, info.type, bool(info.key_types), values)
 
     # ------------------------------------------------------------------ expressions
     def expr(self, e: s.Expr) -> Run:
@@ -281,12 +281,12 @@ class Compiler:
 
     def _lookup(self, e: s.Lookup) -> Run:
         name = e.target.name
-        key = self.expr(e.key)
+        keys = [self.expr(k) for k in e.keys]
         shown = self.shown
 
         def lookup(frame, trace):
-            key_value = key(frame, None if trace is None else trace)
-            value = frame.parameter(name, trace, e, key_value)
+            key_values = tuple(key(frame, trace) for key in keys)
+            value = frame.parameter(name, trace, e, key_values)
             if trace is not None:
                 shown(e, value, trace)
             return value
@@ -506,6 +506,7 @@ _FUNCTIONS = {
     "first_day_of_month": lambda d: d.replace(day=1),
     "last_day_of_month": _last_day_of_month,
     "days_between": lambda a, b: (b - a).days,
+    "add_days": lambda d, n: d + dt.timedelta(days=n),
     "min": min,
     "max": max,
 }

@@ -126,16 +126,15 @@ class Frame:
         if param.keyed:
             row = _pick_row(value, key)
             if row is None:
-                raise self.data_error(f"parameter {name} has no row for {key}", syntax_node.span)
-            low, high, enum_value, value = row
-            row_label = enum_value if enum_value is not None else (
-                f"{low} to {high}" if high is not None else f"{low} and over")
+                shown = ", ".join("none" if k is None else str(k) for k in key)
+                raise self.data_error(f"parameter {name} has no row for {shown} on {date}", syntax_node.span)
+            row_keys, value = row
+            row_label = ", ".join(_row_key_text(k) for k in row_keys)
         if trace is not None:
             facts = {"valid_from": _iso(chosen.valid_from), "valid_to": _iso(chosen.valid_until),
                      "status": chosen.status, "cite": chosen.cite, "rulebook": chosen.rulebook}
             if param.keyed:
-                facts.update({"key": to_json(key, Type("text")) if not isinstance(key, int) else str(key),
-                              "row": row_label})
+                facts.update({"key": ", ".join(str(k) for k in key), "row": row_label})
             trace.add(Explanation("parameter", name if row_label is None else f"{name}[{row_label}]",
                                   to_json(value, param.type), chosen.provision, chosen.source, [], facts),
                       key=("parameter", name, row_label))
@@ -209,13 +208,25 @@ def _iso(value: Optional[dt.date]) -> Optional[str]:
     return value.isoformat() if value else None
 
 
-def _pick_row(rows: tuple, key):
-    for low, high, enum_value, value in rows:
-        if enum_value is not None:
-            if key == enum_value:
-                return (low, high, enum_value, value)
-        elif key is not None and low <= key and (high is None or key <= high):
-            return (low, high, enum_value, value)
+def _row_key_text(key: tuple) -> str:
+    low, high, enum_value = key
+    if enum_value is not None:
+        return enum_value
+    return f"{low} to {high}" if high is not None else f"{low} and over"
+
+
+def _key_matches(key: tuple, value) -> bool:
+    low, high, enum_value = key
+    if enum_value is not None:
+        return value == enum_value
+    return value is not None and low <= value and (high is None or value <= high)
+
+
+def _pick_row(rows: tuple, keys: tuple):
+    """The row whose every key matches; rows are checked to be disjoint, so at most one does."""
+    for row_keys, value in rows:
+        if all(_key_matches(k, v) for k, v in zip(row_keys, keys)):
+            return row_keys, value
     return None
 
 

@@ -76,7 +76,7 @@ _GENERATORS = {
     s.Literal: lambda e, leaf: e.text,
     s.Name: lambda e, leaf: e.name,
     s.FieldAccess: lambda e, leaf: f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}.{e.field}",
-    s.Lookup: lambda e, leaf: f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}[{generate(e.key, leaf)}]",
+    s.Lookup: lambda e, leaf: f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}[{_list(e.keys, leaf)}]",
     s.HistoryLookup: lambda e, leaf: (f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}"
                                       f"[{generate(e.key, leaf)} on {generate(e.on, leaf)}]"),
     s.Unary: lambda e, leaf: (f"not {_wrap(e.operand, PRECEDENCE['not'], leaf)}" if e.op == "not"

@@ -30,7 +30,7 @@ from .syntax import (
     AtLeast, Aggregate, Binary, Call, CountTrue, DataDecl, DefinitionDecl, EnumDecl,
     ExampleDecl, Expectation, FieldAccess, FieldDecl, Given, HistoryClause, HistoryLookup,
     If, IsNone, Literal, Lookup, Member, Name, OutputDecl, Otherwise, ParameterDecl,
-    ParamRow, ParamValue, Provision, RecordLiteral, Rounded, RuleDecl, RulebookHeader,
+    ParamRow, ParamValue, Provision, RowKey, RecordLiteral, Rounded, RuleDecl, RulebookHeader,
     RulebookSyntax, Source, Span, TableDecl, Unary,
 )
 
@@ -211,8 +211,8 @@ class _ToSyntax(Transformer):
         return self.nest(FieldAccess(target, str(field), self.span(meta)), target)
 
     def lookup(self, meta, children):
-        target, key = children
-        return self.nest(Lookup(target, key, self.span(meta)), target, key)
+        target, *keys = children
+        return self.nest(Lookup(target, tuple(keys), self.span(meta)), target, *keys)
 
     def history_lookup(self, meta, children):
         target, key, on = children
@@ -376,7 +376,7 @@ class _ToSyntax(Transformer):
                          clauses.get("history"), fields, self.span(meta), self.provision)
 
     def param_key(self, meta, children):
-        return ("key", str(children[0]))
+        return ("key", tuple(str(c) for c in children))
 
     def valid_from(self, meta, children):
         return ("from", self.parse_date(children[0]))
@@ -394,18 +394,18 @@ class _ToSyntax(Transformer):
         return ("cite", self.unquote(children[0]))
 
     def range_closed(self, meta, children):
-        return (self.whole_number(str(children[0]), children[0]),
-                self.whole_number(str(children[1]), children[1]), None)
+        return RowKey(self.whole_number(str(children[0]), children[0]),
+                      self.whole_number(str(children[1]), children[1]), None, self.span(meta))
 
     def range_open(self, meta, children):
-        return (self.whole_number(str(children[0]), children[0]), None, None)
+        return RowKey(self.whole_number(str(children[0]), children[0]), None, None, self.span(meta))
 
     def row_enum(self, meta, children):
-        return (None, None, str(children[0]))
+        return RowKey(None, None, str(children[0]), self.span(meta))
 
     def param_row(self, meta, children):
-        (low, high, enum_value), value = children
-        return ParamRow(low, high, enum_value, value, self.span(meta))
+        *keys, value = children
+        return ParamRow(tuple(keys), value, self.span(meta))
 
     def param_value(self, meta, children):
         value, rows, validity, meta_items = None, [], {}, {}
@@ -424,13 +424,13 @@ class _ToSyntax(Transformer):
 
     def parameter_decl(self, meta, children):
         name, type_name, *rest = children
-        key = next((c[1] for c in rest if isinstance(c, tuple) and c[0] == "key"), None)
+        keys = next((c[1] for c in rest if isinstance(c, tuple) and c[0] == "key"), ())
         values = tuple(c for c in rest if isinstance(c, ParamValue))
-        return ParameterDecl(str(name), str(type_name), key, values, False, self.span(meta), self.provision)
+        return ParameterDecl(str(name), str(type_name), keys, values, False, self.span(meta), self.provision)
 
     def amend_parameter(self, meta, children):
         name, *values = children
-        return ParameterDecl(str(name), None, None, tuple(values), True, self.span(meta), self.provision)
+        return ParameterDecl(str(name), None, (), tuple(values), True, self.span(meta), self.provision)
 
     def per_table(self, meta, children):
         return ("per", str(children[0]))

@@ -73,10 +73,10 @@ class FieldAccess:
 
 @attrs.frozen
 class Lookup:
-    """`parameter[key]`: a row of a keyed parameter (an age band, say)."""
+    """`parameter[key, …]`: a row of a keyed parameter (an age band; sex and age)."""
 
     target: "Expr"
-    key: "Expr"
+    keys: tuple
     span: Span = attrs.field(eq=False)
 
 
@@ -195,7 +195,7 @@ def children(expr: Expr) -> tuple:
     if isinstance(expr, FieldAccess):
         return (expr.target,)
     if isinstance(expr, Lookup):
-        return (expr.target, expr.key)
+        return (expr.target, *expr.keys)
     if isinstance(expr, HistoryLookup):
         return (expr.target, expr.key, expr.on)
     if isinstance(expr, (Unary, Rounded)):
@@ -281,12 +281,25 @@ class TableDecl:
 
 
 @attrs.frozen
-class ParamRow:
-    """One row of a keyed parameter: a closed or open integer range, or an enum value."""
+class RowKey:
+    """One key of a parameter row: a closed or open integer range, or an enum value."""
 
     low: Optional[int]
     high: Optional[int]
     enum_value: Optional[str]
+    span: Span = attrs.field(eq=False)
+
+    def __str__(self) -> str:
+        if self.enum_value is not None:
+            return self.enum_value
+        return f"{self.low} to {self.high}" if self.high is not None else f"{self.low} and over"
+
+
+@attrs.frozen
+class ParamRow:
+    """One row of a keyed parameter: one key per dimension, and the value."""
+
+    keys: tuple  # of RowKey
     value: Expr
     span: Span = attrs.field(eq=False)
 
@@ -307,7 +320,7 @@ class ParamValue:
 class ParameterDecl:
     name: str
     type_name: Optional[str]  # None for `amend parameter`
-    key_type: Optional[str]
+    key_types: tuple  # type names of the keys; empty for a parameter with one value per period
     values: tuple
     amend: bool
     span: Span = attrs.field(eq=False)

@@ -545,10 +545,12 @@ def test_enum_keyed_parameter_with_a_repeated_row_and_a_row_that_is_no_value(tmp
         "    row physical: 2 kr\n"
         "    row vidio: 3 kr\n"
         "rule fysiskt defines tillägg when mode = physical then x[mode] + belopp"))
-    assert [(e.message, str(e.span)) for e in draft.errors()] == [
-        ("parameter x has two rows for physical", draft.at(25, 5)),
-        ("vidio is not a value of visit_mode", draft.at(26, 5)),
+    errors = draft.errors()
+    assert [(e.message, str(e.span)) for e in errors] == [
+        ("rows of parameter x overlap", draft.at(25, 5)),
+        ("vidio is not a value of visit_mode", draft.at(26, 9)),  # the key itself
     ]
+    assert errors[0].notes == (f"the other row is at {draft.at(24, 5)}",)
 
 
 def test_a_parameter_cannot_be_keyed_by_a_date(tmp_path):
@@ -558,7 +560,7 @@ def test_a_parameter_cannot_be_keyed_by_a_date(tmp_path):
         "    row 1 to 2: 1 kr\n"
         "rule fysiskt defines tillägg when mode = physical then x[date] + belopp"))
     error = draft.errors()[0]
-    assert error.message == "a parameter can be keyed by an integer range or an enum, not by date"
+    assert error.message == "a parameter can be keyed by integer ranges or enums, not by date"
     assert str(error.span) == draft.at(22, 1)
 
 
@@ -567,7 +569,7 @@ def test_keyed_parameter_with_an_empty_range(tmp_path):
     draft = Draft(tmp_path, body)
     error = draft.only_error()
     assert error.message == "the range 84 to 7 is empty"
-    assert str(error.span) == draft.at(26, 5)
+    assert str(error.span) == draft.at(26, 9)  # the range itself, after `row `
 
 
 def test_keyed_parameter_used_without_a_key(tmp_path):

@@ -242,3 +242,68 @@ rule n defines visit_count then count v in visits where v.clinic_id = clinic_id
     assert book.evaluate_record(data, "total", "A", on=on).value == 110_00 - 300_00
     assert book.evaluate_record(data, "total", "B", on=on).value == 425_50
     assert book.evaluate_record(data, "visit_count", "A", on=on).value == 2
+
+
+TWO_KEYS = '''
+enum sex: F, M
+table persons
+  key person_id
+  field person_id: text
+  field sex: sex
+  field birth_date: date
+parameter poäng: decimal by sex, integer
+  value from 2016-01-01 status illustrative cite "viktlista"
+    row F, 0 to 19: 1.1
+    row F, 20 and over: 1.3
+    row M, 0 to 19: 1.0
+    row M, 20 and over: 1.2
+output x: decimal per persons
+rule r defines x then poäng[sex, age(birth_date, evaluation_date)]
+'''
+
+
+def test_a_parameter_keyed_by_sex_and_age_picks_the_row_matching_both(tmp_path):
+    book = load(tmp_path, TWO_KEYS)
+    data = {"persons": [{"person_id": "f19", "sex": "F", "birth_date": "1997-01-01"},
+                        {"person_id": "f20", "sex": "F", "birth_date": "1996-01-01"},
+                        {"person_id": "m20", "sex": "M", "birth_date": "1996-01-01"}]}
+    on = dt.date(2016, 6, 1)
+    from fractions import Fraction
+    assert book.evaluate_record(data, "x", "f19", on=on).value == Fraction("1.1")
+    assert book.evaluate_record(data, "x", "f20", on=on).value == Fraction("1.3")
+    assert book.evaluate_record(data, "x", "m20", on=on).value == Fraction("1.2")
+    tree = book.explain(data, "x", "m20", on=on)
+    parameter = next(n for n in tree.walk() if n.kind == "parameter")
+    assert parameter.label == "poäng[M, 20 and over]"
+    assert parameter.facts["row"] == "M, 20 and over" and parameter.facts["key"] == "M, 20"
+
+
+def test_two_key_rows_overlap_only_when_every_key_overlaps(tmp_path):
+    # Same age band, other sex: no overlap. Same sex, overlapping ages: an error.
+    body = TWO_KEYS.replace("    row M, 20 and over: 1.2\n", "    row M, 20 and over: 1.2\n    row F, 15 to 25: 9.9\n")
+    with pytest.raises(rulelang.RulebookError) as raised:
+        load(tmp_path, body)
+    messages = [d.message for d in raised.value.diagnostics]
+    assert messages == ["rows of parameter poäng overlap", "rows of parameter poäng overlap"]
+
+
+def test_a_lookup_needs_one_key_per_dimension(tmp_path):
+    with pytest.raises(rulelang.RulebookError) as raised:
+        load(tmp_path, TWO_KEYS.replace("poäng[sex, age(birth_date, evaluation_date)]", "poäng[sex]"))
+    (diagnostic,) = raised.value.diagnostics
+    assert diagnostic.message == "parameter poäng is keyed by sex, integer; give 2 key(s)"
+
+
+def test_add_days_moves_a_date_by_whole_days(tmp_path):
+    book = load(tmp_path, '''
+table months
+  key id
+  field id: text
+  field day: date
+output month_before_ends: date per months
+rule r defines month_before_ends then add_days(first_day_of_month(day), -1)
+''')
+    data = {"months": [{"id": "mar", "day": "2016-03-15"}, {"id": "jan", "day": "2017-01-31"}]}
+    on = dt.date(2017, 1, 1)
+    assert book.evaluate_record(data, "month_before_ends", "mar", on=on).value == dt.date(2016, 2, 29)
+    assert book.evaluate_record(data, "month_before_ends", "jan", on=on).value == dt.date(2016, 12, 31)
