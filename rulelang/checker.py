@@ -92,6 +92,7 @@ class RuleInfo:
     decl: s.RuleDecl
     output: Optional[str]
     exceptions: list = attrs.Factory(list)  # labels of exceptions to this rule
+    repealed_by: Optional[s.Repeal] = None
 
 
 @attrs.define
@@ -216,6 +217,7 @@ class Checker:
         return True
 
     def collect(self, layer: s.RulebookSyntax, own: bool) -> None:
+        repeals = []
         for statement in layer.statements:
             if isinstance(statement, s.EnumDecl):
                 if self.declare(statement.name, statement.span, "enum"):
@@ -239,6 +241,8 @@ class Checker:
                     self.outputs[statement.name] = OutputInfo(statement, ERROR)
             elif isinstance(statement, s.RuleDecl):
                 self.collect_rule(statement)
+            elif isinstance(statement, s.Repeal):
+                repeals.append(statement)  # after the layer's own rules, so order does not matter
             elif isinstance(statement, s.DataDecl):
                 if statement.name in self.data:
                     self.error(f"data {statement.name} is already declared at {self.data[statement.name].span}",
@@ -247,6 +251,8 @@ class Checker:
             elif isinstance(statement, s.ExampleDecl):
                 if own:
                     self.examples.append(statement)
+        for repeal in repeals:
+            self.collect_repeal(repeal)
 
     def collect_parameter(self, decl: s.ParameterDecl) -> None:
         existing = self.parameters.get(decl.name)
@@ -283,23 +289,58 @@ class Checker:
     def collect_rule(self, decl: s.RuleDecl) -> None:
         existing = self.rules.get(decl.label)
         if decl.amend:
+            what = "exception" if decl.is_exception else "rule"
             if existing is None:
-                self.error(f"amend rule {decl.label}: there is no such rule to amend"
+                self.error(f"amend {what} {decl.label}: there is no such {what} to amend"
                            + _suggest(decl.label, self.rules), decl.span)
                 return
-            if existing.decl.output != decl.output:
+            if existing.decl.is_exception != decl.is_exception:
+                self.error(f"{decl.label} is {'an exception' if existing.decl.is_exception else 'a rule'}; "
+                           f"write `amend {'exception' if existing.decl.is_exception else 'rule'}`", decl.span)
+                return
+            if not decl.is_exception and existing.decl.output != decl.output:
                 self.error(f"amend rule {decl.label} defines {decl.output}, but the rule it amends "
                            f"defines {existing.decl.output}", decl.span)
                 return
             existing.decl = decl
             return
         if existing is not None:
-            note = ("write `amend rule` to change a rule of an amended rulebook"
+            kind = "exception" if existing.decl.is_exception else "rule"
+            note = (f"write `amend {kind}` to change a{'n' if kind == 'exception' else ''} {kind} "
+                    "of an amended rulebook"
                     if existing.decl.provision.rulebook != decl.provision.rulebook else "")
             self.error(f"rule {decl.label} is already declared at {existing.decl.span}", decl.span,
                        *([note] if note else []))
             return
         self.rules[decl.label] = RuleInfo(decl, decl.output)
+
+    def collect_repeal(self, repeal: s.Repeal) -> None:
+        existing = self.rules.get(repeal.label)
+        if existing is None:
+            self.error(f"repeal {repeal.kind} {repeal.label}: there is no such {repeal.kind}"
+                       + _suggest(repeal.label, self.rules), repeal.span)
+            return
+        if existing.decl.is_exception != (repeal.kind == "exception"):
+            right = "exception" if existing.decl.is_exception else "rule"
+            self.error(f"{repeal.label} is {'an' if right == 'exception' else 'a'} {right}; "
+                       f"write `repeal {right}`", repeal.span)
+            return
+        if existing.decl.provision.rulebook == repeal.provision.rulebook:
+            self.error(f"{repeal.kind} {repeal.label} is this rulebook's own; give it an `until` instead",
+                       repeal.span)
+            return
+        if existing.repealed_by is not None:
+            self.error(f"{repeal.kind} {repeal.label} is already repealed at {existing.repealed_by.span}",
+                       repeal.span)
+            return
+        last_day = repeal.from_date - dt.timedelta(days=1)
+        until = existing.decl.valid_until
+        if until is not None and until <= last_day:
+            self.warn(f"{repeal.kind} {repeal.label} already ends on {until}; repealing it from "
+                      f"{repeal.from_date} changes nothing", repeal.span)
+            return
+        existing.decl = attrs.evolve(existing.decl, valid_until=min(until, last_day) if until else last_day)
+        existing.repealed_by = repeal
 
     # ------------------------------------------------------------------ declarations
     def type_named(self, name: Optional[str], span: s.Span) -> Type:
@@ -340,7 +381,7 @@ class Checker:
                 self.expect_value(decl.default, scope, output.type, f"the default of {decl.name}")
             if decl.payee is not None:
                 payee = self.expr(decl.payee, scope)
-                if payee.kind not in ("ref", "error"):
+                if payee.kind not in ("ref", "text", "error"):
                     self.error(f"`paid to` names the record that receives the amount (an id); this is {payee}",
                                decl.payee.span)
             self._current = None
@@ -387,6 +428,9 @@ class Checker:
             need(history.until_field, "date", "history end", history.span)
 
     def constant(self, expr: s.Expr, expected: Type, what: str):
+        if isinstance(expr, s.Name) and expected.kind == "enum":
+            self.expect_value(expr, _Scope(None), expected, what)
+            return expr.name
         if not isinstance(expr, s.Literal):
             self.error(f"{what} must be a constant (a literal such as 300 kr or 2021-02-01)", expr.span)
             return None
@@ -541,7 +585,8 @@ class Checker:
             decl = info.decl
             scope = _Scope(output.decl.table)
             self._current = ("output", output.decl.table, output.decl.name)
-            if decl.valid_from and decl.valid_until and decl.valid_from > decl.valid_until:
+            if decl.valid_from and decl.valid_until and decl.valid_from > decl.valid_until \
+                    and info.repealed_by is None:
                 self.error(f"rule {label} ends ({decl.valid_until}) before it starts ({decl.valid_from})", decl.span)
             if decl.condition is not None:
                 self.expect_condition(decl.condition, scope, f"the condition of {label}")
@@ -679,6 +724,21 @@ class Checker:
                 self.error(f"unknown data {example.using}" + _suggest(example.using, self.data), example.span)
             for given in example.givens:
                 self.check_given(given)
+            assumed = set()
+            for assumption in example.assumptions:
+                param = self.parameters.get(assumption.parameter)
+                if param is None:
+                    self.error(f"unknown parameter {assumption.parameter}"
+                               + _suggest(assumption.parameter, self.parameters), assumption.span)
+                    continue
+                if param.key_types:
+                    self.error(f"parameter {assumption.parameter} is keyed; an example can assume only "
+                               "a parameter with one value", assumption.span)
+                    continue
+                if assumption.parameter in assumed:
+                    self.error(f"the example assumes {assumption.parameter} twice", assumption.span)
+                assumed.add(assumption.parameter)
+                self.constant(assumption.value, param.type, f"the assumed {assumption.parameter}")
             for expectation in example.expectations:
                 output = self.outputs.get(expectation.output)
                 if output is None:

@@ -125,9 +125,26 @@ def cmd_test(args) -> int:
     return EXIT_RULEBOOK if failed or broken else EXIT_OK
 
 
+def _need_on(book: Rulebook, evaluator, outputs) -> None:
+    """Refuse before evaluating anything when some records carry no date and --on is not given."""
+    if evaluator.on is not None:
+        return
+    undated = []
+    for name in outputs:
+        table = book.program.outputs[name].table
+        data = evaluator.dataset.table(table)
+        if data is not None and data.records and not book.checked.tables[table].decl.dated_by:
+            undated.append(f"{name} (per {table})")
+    if undated:
+        raise UsageError("these outputs are evaluated per record of a table without dates, so they need "
+                         f"--on DATE: {', '.join(undated)}")
+
+
 def cmd_eval(args) -> int:
     book = _load(args.rulebook)
-    results = book.evaluate(args.input, on=args.on)
+    evaluator = book.evaluator(args.input, args.on)
+    _need_on(book, evaluator, book.outputs)
+    results = list(evaluator.evaluate_all())
     if args.format == "json":
         _out(render.to_json_text(render.results_document(book.id, book.version, results)))
     else:
@@ -140,6 +157,7 @@ def cmd_explain(args) -> int:
     if args.output not in book.program.outputs:
         raise UsageError(f"rulebook {book.id} has no output {args.output!r}; it has: {', '.join(book.outputs)}")
     evaluator = book.evaluator(args.input, args.on)
+    _need_on(book, evaluator, [args.output])
     table = book.program.outputs[args.output].table
     data = evaluator.dataset.table(table)
     if data is None or not data.records:

@@ -97,6 +97,8 @@ class CompiledRule:
     provision: str
     rulebook: str
     source: str
+    repealed_by: Optional[str] = None  # the repealing provision, cited from its first day
+    repealed_from: Optional[dt.date] = None
 
 
 @attrs.define
@@ -173,7 +175,10 @@ class Compiler:
                 self.text_of(decl.condition.span) if decl.condition is not None else "",
                 self.expr(decl.value), decl.value, self.text_of(decl.value.span),
                 list(info.exceptions), decl.provision.citation, decl.provision.rulebook,
-                decl.span.location)
+                decl.span.location,
+                (f"{info.repealed_by.provision.citation} [{info.repealed_by.provision.rulebook}, "
+                 f"{info.repealed_by.span.location}]") if info.repealed_by else None,
+                info.repealed_by.from_date if info.repealed_by else None)
         outputs = {}
         for name, info in checked.outputs.items():
             decl = info.decl

@@ -109,6 +109,15 @@ class Frame:
         program = self.evaluator.program
         param = program.parameters[name]
         date = self.date
+        assumed = self.evaluator.assumptions
+        if name in assumed:
+            value = assumed[name]
+            if trace is not None:
+                trace.add(Explanation("parameter", name, to_json(value, param.type), None, None, [],
+                                      {"valid_from": None, "valid_to": None, "status": "assumed",
+                                       "cite": "assumed by the example", "rulebook": program.id}),
+                          key=("parameter", name, None))
+            return value
         if date is None:
             raise self.data_error(f"no date to pick the value of {name} by; give --on DATE", syntax_node.span)
         chosen = None
@@ -233,10 +242,12 @@ def _pick_row(rows: tuple, keys: tuple):
 class Evaluator:
     """Evaluates a compiled rulebook over one data set; values are memoised per record and date."""
 
-    def __init__(self, program: Program, dataset: Dataset, on: Optional[dt.date] = None):
+    def __init__(self, program: Program, dataset: Dataset, on: Optional[dt.date] = None,
+                 assumptions: Optional[dict] = None):
         self.program = program
         self.dataset = dataset
         self.on = on
+        self.assumptions = assumptions or {}  # parameter → value, replacing its dated values
         self.memo: dict = {}
         self._output_memo: dict = {}
         self.explained: dict = {}  # definitions already explained in the tree being built
@@ -337,7 +348,8 @@ class Evaluator:
     def need_date(self, frame: Frame, output) -> None:
         if frame.date is None:
             raise EvaluationError(
-                f"record has no date and none was given; pass --on DATE to evaluate {output.name}",
+                f"record has no date and no evaluation date was given (--on DATE, or on= in the API), "
+                f"so {output.name} cannot be evaluated",
                 kind="data", file=self.file_of(frame.table), record=frame.record_id)
 
     def evaluate_all(self, outputs: Optional[list] = None) -> Iterator[Result]:
@@ -403,6 +415,9 @@ class Evaluator:
         children: list[Explanation] = []
         if not facts["in_force"]:
             facts["reason"] = f"not in force on {date}"
+            if rule.repealed_from and date and date >= rule.repealed_from:
+                facts["reason"] = f"repealed from {rule.repealed_from}"
+                facts["repealed_by"] = rule.repealed_by
             return _EMPTY, None, Explanation(kind, rule.label, None, rule.provision, rule.source, children, facts)
         found, found_by = _EMPTY, None
         for label in rule.exceptions:

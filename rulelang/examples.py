@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Optional
 
 import attrs
 
 from . import syntax as s
 from .api import Rulebook
+from .data import build_dataset
 from .diagnostics import DataError, EvaluationError
 from .evaluator import Evaluator
 from .values import to_json, to_text
@@ -43,24 +45,40 @@ def _raw_records(givens, checked) -> dict:
     return tables
 
 
-def run_example(book: Rulebook, example: s.ExampleDecl) -> ExampleOutcome:
+def example_evaluator(book: Rulebook, example: s.ExampleDecl) -> Evaluator:
+    """An evaluator over the example's records (checked like input), its date and assumptions.
+
+    Raises DataError when the example's own records are not valid input."""
     checked = book.checked
     givens = list(checked.data[example.using].givens) if example.using else []
     givens += list(example.givens)
-    from .data import build_dataset
+    dataset = build_dataset(_raw_records(givens, checked), checked, [example.span.file])
+    assumptions = {}
+    for assumption in example.assumptions:
+        value = assumption.value
+        constant = value.name if isinstance(value, s.Name) else value.value
+        if book.program.parameters[assumption.parameter].type.kind == "decimal" and isinstance(constant, int):
+            constant = Fraction(constant)
+        assumptions[assumption.parameter] = constant
+    return Evaluator(book.program, dataset, example.on, assumptions)
 
+
+def expected_record(evaluator: Evaluator, output_table: str, record_id: str) -> Optional[dict]:
+    data = evaluator.dataset.table(output_table)
+    if data is None:
+        return None
+    return data.by_id.get(record_id) or next((r for r in data.records if r["__id__"] == record_id), None)
+
+
+def run_example(book: Rulebook, example: s.ExampleDecl) -> ExampleOutcome:
     failures = []
     try:
-        dataset = build_dataset(_raw_records(givens, checked), checked, [example.span.file])
+        evaluator = example_evaluator(book, example)
     except DataError as error:
         return ExampleOutcome(example.title, example.span, tuple(p.format() for p in error.problems))
-    evaluator = Evaluator(book.program, dataset, example.on)
     for expectation in example.expectations:
         output = book.program.outputs[expectation.output]
-        data = dataset.table(output.table)
-        record = data.by_id.get(expectation.record_id) if data else None
-        if record is None and data is not None:
-            record = next((r for r in data.records if r["__id__"] == expectation.record_id), None)
+        record = expected_record(evaluator, output.table, expectation.record_id)
         where = f"{expectation.span}"
         if record is None:
             failures.append(f"{where}: no {output.table} record {expectation.record_id!r} in the example")

@@ -27,10 +27,10 @@ from lark.lexer import TerminalDef
 from . import literate
 from .diagnostics import Diagnostic, RulebookError
 from .syntax import (
-    AtLeast, Aggregate, Binary, Call, CountTrue, DataDecl, DefinitionDecl, EnumDecl,
+    AtLeast, Aggregate, Assumption, Binary, Call, CountTrue, DataDecl, DefinitionDecl, EnumDecl,
     ExampleDecl, Expectation, FieldAccess, FieldDecl, Given, HistoryClause, HistoryLookup,
     If, IsNone, Literal, Lookup, Member, Name, OutputDecl, Otherwise, ParameterDecl,
-    ParamRow, ParamValue, Provision, RowKey, RecordLiteral, Rounded, RuleDecl, RulebookHeader,
+    ParamRow, ParamValue, Provision, Repeal, RowKey, RecordLiteral, Rounded, RuleDecl, RulebookHeader,
     RulebookSyntax, Source, Span, TableDecl, Unary,
 )
 
@@ -475,10 +475,20 @@ class _ToSyntax(Transformer):
     def amend_rule(self, meta, children):
         return self.rule_decl(meta, children, amend=True)
 
-    def exception_decl(self, meta, children):
+    def exception_decl(self, meta, children, amend=False):
         label, *parents, (validity, condition, value) = children
         return RuleDecl(str(label), None, tuple(str(p) for p in parents), validity.get("from"),
-                        validity.get("until"), condition, value, False, self.span(meta), self.provision)
+                        validity.get("until"), condition, value, amend, self.span(meta), self.provision)
+
+    def repeal_rule(self, meta, children, kind="rule"):
+        label, date = children
+        return Repeal(kind, str(label), self.parse_date(date), self.span(meta), self.provision)
+
+    def repeal_exception(self, meta, children):
+        return self.repeal_rule(meta, children, kind="exception")
+
+    def amend_exception(self, meta, children):
+        return self.exception_decl(meta, children, amend=True)
 
     # ---- examples
     def field_value(self, meta, children):
@@ -502,6 +512,13 @@ class _ToSyntax(Transformer):
     def example_on(self, meta, children):
         return ("on", self.parse_date(children[0]))
 
+    def assumption(self, meta, children):
+        name, _, value = children
+        return Assumption(str(name), value, self.span(meta))
+
+    def example_assuming(self, meta, children):
+        return ("assuming", tuple(children))
+
     def expectation(self, meta, children):
         output, record, _, value = children
         return Expectation(str(output), self.unquote(record), value, self.span(meta))
@@ -511,8 +528,8 @@ class _ToSyntax(Transformer):
         opts = dict(c for c in rest if isinstance(c, tuple))
         givens = tuple(c for c in rest if isinstance(c, Given))
         expectations = tuple(c for c in rest if isinstance(c, Expectation))
-        return ExampleDecl(self.unquote(title), opts.get("using"), opts.get("on"), givens,
-                           expectations, self.span(meta), self.provision)
+        return ExampleDecl(self.unquote(title), opts.get("using"), opts.get("on"), opts.get("assuming", ()),
+                           givens, expectations, self.span(meta), self.provision)
 
     def start(self, meta, children):
         return list(children)

@@ -67,7 +67,10 @@ def _line(node: Explanation) -> str:
             head += f"  paid to {facts['paid_to']}"
         return head
     if kind in ("rule", "exception"):
-        mark = "✔ applies" if facts.get("applied") else f"✘ {facts.get('reason', 'does not apply')}"
+        reason = facts.get("reason", "does not apply")
+        if facts.get("repealed_by"):
+            reason += f" by {facts['repealed_by']}"
+        mark = "✔ applies" if facts.get("applied") else f"✘ {reason}"
         return f"{kind} {node.label}: {mark}" + (f" → {_shown(node.value)}" if facts.get("applied") else "")
     if kind == "parameter":
         period = (f"{facts.get('valid_from') or '…'} – {facts.get('valid_to') or '…'}"

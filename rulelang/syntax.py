@@ -369,6 +369,20 @@ class RuleDecl:
 
 
 @attrs.frozen
+class Repeal:
+    """`repeal rule L from DATE`: an amending rulebook ends an inherited rule or exception.
+
+    The rule keeps its own provision for the dates it was in force; explanations name the
+    repealing provision for the dates after."""
+
+    kind: str  # "rule" or "exception"
+    label: str
+    from_date: dt.date
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
 class RecordLiteral:
     fields: tuple  # of (name, Expr, Span)
     span: Span = attrs.field(eq=False)
@@ -398,10 +412,20 @@ class Expectation:
 
 
 @attrs.frozen
+class Assumption:
+    """`assuming parameter = value`: an example worked under another reading of a parameter."""
+
+    parameter: str
+    value: Expr
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
 class ExampleDecl:
     title: str
     using: Optional[str]
     on: Optional[dt.date]
+    assumptions: tuple
     givens: tuple
     expectations: tuple
     span: Span = attrs.field(eq=False)
@@ -410,7 +434,7 @@ class ExampleDecl:
 
 Statement = Union[
     RulebookHeader, EnumDecl, TableDecl, ParameterDecl, DefinitionDecl, OutputDecl,
-    RuleDecl, DataDecl, ExampleDecl,
+    RuleDecl, Repeal, DataDecl, ExampleDecl,
 ]
 
 

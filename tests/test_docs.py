@@ -28,7 +28,7 @@ def test_every_rulelang_block_in_the_docs_parses(page):
 def test_the_language_reference_shows_every_statement_kind():
     text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     for keyword in ("rulebook", "enum", "table", "parameter", "definition", "output", "rule",
-                    "exception", "amend parameter", "amend rule", "data", "example"):
+                    "exception", "amend parameter", "amend rule", "repeal rule", "data", "example"):
         assert f"\n{keyword} " in text, keyword
 
 

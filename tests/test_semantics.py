@@ -307,3 +307,25 @@ rule r defines month_before_ends then add_days(first_day_of_month(day), -1)
     on = dt.date(2017, 1, 1)
     assert book.evaluate_record(data, "month_before_ends", "mar", on=on).value == dt.date(2016, 2, 29)
     assert book.evaluate_record(data, "month_before_ends", "jan", on=on).value == dt.date(2016, 12, 31)
+
+
+def test_a_parameter_may_hold_an_enum_value(tmp_path):
+    book = load(tmp_path, ITEMS + '''
+enum basis: points, persons
+parameter computed_on: basis
+  value points until 2016-12-31 status interpretation cite "a reading"
+  value persons from 2017-01-01 status interpretation cite "another reading"
+output x: money per items
+rule r defines x then if computed_on = points then 1 kr else 2 kr
+''')
+    row = {"id": "R1", "a": False, "b": False, "c": False, "n": 0}
+    assert book.evaluate_record({"items": [row]}, "x", "R1", on=dt.date(2016, 12, 31)).value == 100
+    assert book.evaluate_record({"items": [row]}, "x", "R1", on=dt.date(2017, 1, 1)).value == 200
+    with pytest.raises(rulelang.RulebookError, match="the value of computed_on must be basis"):
+        load(tmp_path, ITEMS + '''
+enum basis: points, persons
+parameter computed_on: basis
+  value 3 status interpretation cite "x"
+output x: money per items
+rule r defines x then if computed_on = points then 1 kr else 2 kr
+''', name="bad")
