@@ -2,7 +2,8 @@
 set from records, evaluate, explain, and catch rulelang's own errors.
 
 Money values are integer öre: 300 kr = 30000 öre. Expected amounts are worked out from the
-provisions of rulebooks/stockholm/hlv-2021.md.
+provisions of rulebooks/stockholm/hlv-2021.md and of rulebooks/stockholm/hlv-2016.md, which it
+amends (tables, the listing compensation, the patient fees and the 2016 visit compensation).
 """
 
 from __future__ import annotations
@@ -58,19 +59,33 @@ def by_key(results):
     return {(r.record, r.output): r for r in results}
 
 
+def walk(node: dict):
+    """A to_dict() explanation tree's nodes, depth first."""
+    yield node
+    for child in node["children"]:
+        yield from walk(child)
+
+
+OUTPUTS = ["listningsersättning", "besöksersättning", "målrelaterad_ersättning", "patientavgift",
+           "tilläggsersättning", "avdrag", "samordningsersättning", "vårdgarantibonus"]
+VISIT_OUTPUTS = ["besöksersättning", "patientavgift", "tilläggsersättning", "avdrag"]
+SEPT_30 = dt.date(2021, 9, 30)
+
+
 def test_load_gives_the_rulebook_facts(book):
     assert isinstance(book, rulelang.Rulebook)
     assert book.id == "stockholm/hlv-2021"
     assert book.version == "2021.1"
     assert book.title.startswith("Förfrågningsunderlag husläkarverksamhet")
-    assert book.outputs == ["besöksersättning", "tilläggsersättning", "avdrag"]
+    # The 2016 outputs it inherits come first, in the amended rulebook's order, then its own.
+    assert book.outputs == OUTPUTS
     assert Path(book.path).name == "hlv-2021.md"
 
 
 def test_load_by_path_is_the_same_rulebook():
     by_path = rulelang.load(str(ROOT / "rulebooks" / "stockholm" / "hlv-2021.md"))
     assert by_path.id == "stockholm/hlv-2021"
-    assert by_path.outputs == ["besöksersättning", "tilläggsersättning", "avdrag"]
+    assert by_path.outputs == OUTPUTS
 
 
 def test_evaluate_records_values_in_ore_and_payees(book):
@@ -82,9 +97,11 @@ def test_evaluate_records_values_in_ore_and_payees(book):
         # P3 (unlisted), a psychologist in the psychosocial assignment at C, 2021-10-05.
         visit("V4", "P3", "C", "2021-10-05", assignment="psychosocial", profession="psychologist"),
     ))
-    results = book.evaluate(data)
+    results = book.evaluate(data, on=SEPT_30)
     assert all(isinstance(r, rulelang.Result) for r in results)
-    assert len(results) == 9  # 3 outputs × 3 visits
+    # 4 visit outputs × 3 visits + 1 person output × 3 persons + 3 clinic outputs × 3 clinics.
+    assert len(results) == 4 * 3 + 1 * 3 + 3 * 3
+    assert [r.output for r in results if r.table == "visits"] == [o for o in VISIT_OUTPUTS for _ in range(3)]
     got = by_key(results)
 
     # STH21.6.1: 300 kr = 30000 öre to the performing clinic C.
@@ -121,6 +138,17 @@ def test_evaluate_records_values_in_ore_and_payees(book):
     assert got[("V4", "avdrag")].value == 0
     assert got[("V4", "avdrag")].payee is None
 
+    # STH16.9 (inherited): the patient fee is 200 kr for P1 (71) seeing a doctor, 0 kr for a
+    # video contact, 100 kr for a psychologist (P3 is 22); the fee is paid to no one.
+    assert [(got[(v, "patientavgift")].value, got[(v, "patientavgift")].payee) for v in ("V1", "V3", "V4")] \
+        == [(20000, None), (0, None), (10000, None)]
+    assert got[("V1", "patientavgift")].provision.startswith("STH16.9 ")
+    assert got[("V1", "patientavgift")].source.startswith("rulebooks/stockholm/hlv-2016.md:")
+    # The visits keep their own dates; --on dates the persons and clinics.
+    assert got[("V3", "besöksersättning")].date == dt.date(2021, 3, 2)
+    assert got[("P1", "listningsersättning")].date == SEPT_30
+    assert got[("A", "vårdgarantibonus")].date == SEPT_30
+
 
 def test_evaluate_named_outputs_only(book):
     data = book.dataset(records(visit("V1", "P1", "C", "2021-09-15"), visit("V2", "P1", "A", "2021-09-15")))
@@ -139,8 +167,9 @@ def test_evaluate_record(book):
 
 
 def test_evaluate_from_a_file_path_and_a_path_string(book):
-    from_path = by_key(book.evaluate(EXAMPLE))
-    from_text = by_key(book.evaluate(str(EXAMPLE)))
+    from_path = by_key(book.evaluate(EXAMPLE, on=SEPT_30))
+    from_text = by_key(book.evaluate(str(EXAMPLE), on=SEPT_30))
+    assert len(from_path) == 32  # 4 outputs × 5 visits + 1 × 3 persons + 3 × 3 clinics
     assert {k: r.value for k, r in from_path.items()} == {k: r.value for k, r in from_text.items()}
     # V5: P2 (listed at C) physical home visit at B: home visits give neither add-on (STH21.6.6)
     # nor deduction (STH21.6.5); besöksersättning 110 kr.
@@ -148,6 +177,135 @@ def test_evaluate_from_a_file_path_and_a_path_string(book):
     assert from_path[("V5", "avdrag")].value == 0
     assert from_path[("V5", "avdrag")].provision.startswith("STH21.6.5 ")
     assert from_path[("V5", "besöksersättning")].value == 11000
+
+
+# ------------------------------------------------------- persons and clinics: evaluated on a date
+
+
+def test_persons_and_clinics_carry_no_date_so_evaluate_needs_on(book):
+    # listningsersättning is the first output and P1 the first person: nothing to date P1 by.
+    with pytest.raises(rulelang.EvaluationError) as caught:
+        book.evaluate(EXAMPLE)
+    assert caught.value.kind == "data"
+    assert caught.value.record == "P1"
+    assert "no date" in caught.value.message and "listningsersättning" in caught.value.message
+    with pytest.raises(rulelang.EvaluationError):
+        book.explain(EXAMPLE, "vårdgarantibonus", "A")
+    # The visit outputs alone need no date: every visit is dated by its own `date`.
+    results = book.evaluate(EXAMPLE, outputs=VISIT_OUTPUTS)
+    assert len(results) == 4 * 5 and {r.table for r in results} == {"visits"}
+
+
+def test_listing_compensation_per_person_of_the_example_on_2021_09_30(book):
+    results = by_key(book.evaluate(EXAMPLE, on=SEPT_30, outputs=["listningsersättning"]))
+    assert list(results) == [("P1", "listningsersättning"), ("P2", "listningsersättning"),
+                             ("P3", "listningsersättning")]
+    # STH16.3–16.4 on the last day of the month, 2021-09-30, with the 2021 illustrative age
+    # table of STH21.5; no CNI given (0 × 20 kr); no ACG weight given, so 1.00 × 60 kr.
+    # P1 (born 1950-03-14) is 71: band 65–74, 240 kr + 0 kr + 60 kr = 300 kr, to A where P1 is listed.
+    p1 = results[("P1", "listningsersättning")]
+    assert (p1.value, p1.json_value, p1.payee) == (30000, "300.00", "A")
+    assert (p1.table, p1.date) == ("persons", SEPT_30)
+    assert p1.provision.startswith("STH16.4 ")
+    assert p1.source.startswith("rulebooks/stockholm/hlv-2016.md:")
+    # P2 (born 1985-11-02) is 35: band 20–49, 120 kr + 0 kr + 60 kr = 180 kr, to C.
+    p2 = results[("P2", "listningsersättning")]
+    assert (p2.value, p2.json_value, p2.payee) == (18000, "180.00", "C")
+    # P3 is listed nowhere: the output's default 0 kr (declared in STH16.2), paid to no one.
+    p3 = results[("P3", "listningsersättning")]
+    assert (p3.value, p3.json_value, p3.payee) == (0, "0.00", None)
+    assert p3.provision.startswith("STH16.2 ")
+
+
+def test_clinic_outputs_of_the_example_on_2021_09_30(book):
+    results = by_key(book.evaluate(EXAMPLE, on=SEPT_30))
+    for clinic in ("A", "B", "C"):
+        # No quality points (STH16.10), not coordinating (STH21.1), care guarantee not met
+        # (STH21.3): every clinic output is its default 0 kr, paid to the clinic itself.
+        for output in ("målrelaterad_ersättning", "samordningsersättning", "vårdgarantibonus"):
+            result = results[(clinic, output)]
+            assert (result.table, result.value, result.payee) == ("clinics", 0, clinic), (clinic, output)
+
+
+def test_on_dates_persons_and_clinics_but_visits_keep_their_own_date(book):
+    september = by_key(book.evaluate(EXAMPLE, on=SEPT_30))
+    january_2020 = by_key(book.evaluate(EXAMPLE, on=dt.date(2020, 1, 1)))
+    visits = lambda results: {k: (r.value, r.date, r.payee) for k, r in results.items() if r.table == "visits"}
+    assert len(visits(september)) == 20
+    assert visits(september) == visits(january_2020)
+    # On 2020-01-01 the month ends 2020-01-31 and the 2016 illustrative age table is in force:
+    # P1 is 69: band 65–74, 200 kr + 1.00 × 60 kr (ACG from 2017) = 260 kr;
+    # P2 is 34: band 20–49, 100 kr + 60 kr = 160 kr.
+    assert january_2020[("P1", "listningsersättning")].value == 26000
+    assert january_2020[("P2", "listningsersättning")].value == 16000
+    assert january_2020[("P1", "listningsersättning")].date == dt.date(2020, 1, 1)
+
+
+def test_listing_compensation_follows_the_last_day_of_the_month(book):
+    persons = [
+        {"person_id": "Q1", "birth_date": "1971-10-31", "sex": "F"},  # turns 50 on 2021-10-31
+        {"person_id": "Q2", "birth_date": "1985-11-02", "sex": "M", "cni": "1.5", "acg_weight": "1.40"},
+        {"person_id": "Q3", "birth_date": "1985-11-02", "sex": "M"},
+        {"person_id": "Q4", "birth_date": "1985-11-02", "sex": "F", "cni": "0.3333"},
+    ]
+    listings = [
+        {"person_id": "Q1", "clinic_id": "A", "listed_from": "2015-01-01"},
+        # Q2 moves from A to C on 2021-10-20; Q3 leaves A on 2021-10-19 for no clinic.
+        {"person_id": "Q2", "clinic_id": "A", "listed_from": "2015-01-01", "listed_to": "2021-10-19"},
+        {"person_id": "Q2", "clinic_id": "C", "listed_from": "2021-10-20"},
+        {"person_id": "Q3", "clinic_id": "A", "listed_from": "2015-01-01", "listed_to": "2021-10-19"},
+        {"person_id": "Q4", "clinic_id": "B", "listed_from": "2015-01-01"},
+    ]
+    data = book.dataset({"clinics": CLINICS, "persons": persons, "listings": listings})
+
+    def listing(on: str) -> dict:
+        results = book.evaluate(data, on=dt.date.fromisoformat(on), outputs=["listningsersättning"])
+        return {r.record: (r.json_value, r.payee) for r in results}
+
+    # September 2021 (month ends 2021-09-30), 2021 table. Q2 and Q3 are 35, Q1 is 49.
+    assert listing("2021-09-30") == {
+        "Q1": ("180.00", "A"),  # band 20–49: 120 kr + 1.00 × 60 kr
+        "Q2": ("234.00", "A"),  # 120 kr + 1.5 × 20 kr + 1.40 × 60 kr = 120 + 30 + 84
+        "Q3": ("180.00", "A"),  # 120 kr + 60 kr
+        "Q4": ("186.67", "B"),  # 120 kr + 0.3333 × 20 kr + 60 kr = 186.666 kr, rounded half up
+    }
+    # Any day of October is judged on 2021-10-31.
+    assert listing("2021-10-01") == {
+        "Q1": ("216.00", "A"),  # 50 on 2021-10-31: band 50–64, 156 kr + 60 kr
+        "Q2": ("234.00", "C"),  # listed at C on 2021-10-31, so paid to C
+        "Q3": ("0.00", None),   # listed at A on 2021-10-01, but nowhere on 2021-10-31
+        "Q4": ("186.67", "B"),
+    }
+    # January 2021 (month ends 2021-01-31): the 2016 illustrative table, band 20–49 = 100 kr.
+    assert listing("2021-01-15") == {
+        "Q1": ("160.00", "A"),  # 100 kr + 60 kr
+        "Q2": ("214.00", "A"),  # 100 + 30 + 84
+        "Q3": ("160.00", "A"),
+        "Q4": ("166.67", "B"),  # 100 + 6.666 + 60 = 166.666
+    }
+    # The amended 2021 table is in force from 2021-02-01.
+    assert listing("2021-02-01")["Q1"] == ("180.00", "A")
+
+
+def test_explain_listing_compensation_shows_the_inherited_rule_and_the_amended_table(book):
+    tree = book.explain(EXAMPLE, "listningsersättning", "P1", on=SEPT_30).to_dict()
+    assert (tree["value"], tree["paid_to"], tree["date"]) == ("300.00", "A", "2021-09-30")
+    assert tree["rulebook"] == "stockholm/hlv-2021"
+    assert tree["decided_by"] == "listning_viktad_efter_ålder_cni_och_acg"
+    nodes = list(walk(tree))
+    (rule,) = [n for n in nodes if n["kind"] == "rule"]
+    assert rule["applied"] is True and rule["rulebook"] == "stockholm/hlv-2016"
+    assert rule["provision"].startswith("STH16.4 ")
+    # The age band comes from the table as amended by STH21.5 of the 2021 rulebook.
+    (age_band,) = [n for n in nodes if n["kind"] == "parameter" and n["label"].startswith("listningsersättning_per_ålder")]
+    assert age_band["label"] == "listningsersättning_per_ålder[65 to 74]"
+    assert age_band["value"] == "240.00" and age_band["valid_from"] == "2021-02-01"
+    assert age_band["rulebook"] == "stockholm/hlv-2021" and age_band["provision"].startswith("STH21.5 ")
+    (month_end,) = [n for n in nodes if n["kind"] == "definition" and n["label"] == "månadsskifte"
+                    and not n.get("explained_above")]
+    assert month_end["value"] == "2021-09-30"
+    (age,) = [n for n in nodes if n["kind"] == "definition" and n["label"] == "ålder_vid_månadsskiftet"]
+    assert age["value"] == "71"
 
 
 def test_dataset_is_reusable_and_money_inputs_are_exact(tmp_path):
@@ -242,18 +400,76 @@ def test_unknown_record_is_a_data_error(book):
         book.explain(data, "avdrag", "V7")
 
 
-def test_no_value_in_force_is_an_evaluation_error(book):
-    # besöksersättning's only rule starts 2021-02-01 and the output has no default.
-    data = book.dataset(records(visit("V1", "P1", "C", "2021-01-15")))
+def test_no_rule_in_force_is_a_data_error(book):
+    # besöksersättning has no default. Its rules are besök (STH16.6, from 2016-01-01, repealed
+    # from 2021-02-01) and grundersättning (STH21.5, from 2021-02-01): on 2015-12-31 neither is
+    # in force, so the date lies outside the rulebooks, which is bad input (kind "data").
+    data = book.dataset(records(visit("V1", "P1", "C", "2015-12-31")))
     with pytest.raises(rulelang.EvaluationError) as caught:
-        book.evaluate(data)
+        book.evaluate_record(data, "besöksersättning", "V1")
     error = caught.value
+    assert error.kind == "data"
     assert error.record == "V1"
-    assert "besöksersättning" in error.message and "2021-01-15" in error.message
-    assert error.kind in ("rulebook", "data")
+    assert error.message.startswith("no rule gives besöksersättning on 2015-12-31: its rules are in force ")
+    # The repeal shows as the end of besök's period.
+    assert "2016-01-01 – 2021-01-31" in error.message and "2021-02-01 – …" in error.message
     # The outputs with a default (0 kr) still evaluate for that date: STH21.6.1 is not yet in
-    # force on 2021-01-15, so no add-on.
+    # force on 2015-12-31, so no add-on.
     assert book.evaluate_record(data, "tilläggsersättning", "V1").value == 0
+    # Evaluating every output stops at the same error.
+    with pytest.raises(rulelang.EvaluationError, match="no rule gives besöksersättning on 2015-12-31"):
+        book.evaluate(data, on=SEPT_30)
+
+
+def test_no_value_tells_a_date_outside_the_rules_from_a_case_the_rulebook_leaves_open(tmp_path):
+    # The only rule starts 2021-02-01 and the output has no default.
+    path = tmp_path / "open.md"
+    path.write_text('''# Open
+
+```rulelang
+rulebook "test/open"
+  version "1"
+  source "open.txt"
+```
+
+## O1 Belopp
+
+```rulelang
+table claims
+  key claim_id
+  dated by date
+  field claim_id: text
+  field date: date
+  field flag: boolean
+
+output x: money per claims
+
+rule r defines x
+  from 2021-02-01
+  when flag
+  then 300 kr
+```
+''', encoding="utf-8")
+    book = rulelang.load(str(path))
+    data = book.dataset({"claims": [
+        {"claim_id": "K1", "date": "2021-01-31", "flag": True},
+        {"claim_id": "K2", "date": "2021-02-01", "flag": False},
+        {"claim_id": "K3", "date": "2021-02-01", "flag": True},
+    ]})
+    # K1: the day before r starts no rule is in force: bad input data.
+    with pytest.raises(rulelang.EvaluationError) as caught:
+        book.evaluate_record(data, "x", "K1")
+    assert (caught.value.kind, caught.value.record) == ("data", "K1")
+    assert caught.value.message == "no rule gives x on 2021-01-31: its rules are in force 2021-02-01 – …"
+    # K2: r is in force but its condition does not hold and there is no default: the
+    # rulebook leaves the case open.
+    with pytest.raises(rulelang.EvaluationError) as caught:
+        book.evaluate_record(data, "x", "K2")
+    assert (caught.value.kind, caught.value.record) == ("rulebook", "K2")
+    assert caught.value.message.startswith("no rule gives x on 2021-02-01 and it declares no default (O1 Belopp")
+    assert caught.value.message.endswith("rules in force: r")
+    # K3: r applies: 300 kr.
+    assert book.evaluate_record(data, "x", "K3").value == 30000
 
 
 def test_broken_rulebook_is_a_rulebook_error(tmp_path):

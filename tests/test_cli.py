@@ -3,13 +3,12 @@ exit codes (0 ok; 1 rulebook errors or a failing example; 2 bad usage or bad inp
 and error lines on stderr (`FILE:LINE:COLUMN: error: …`, `FILE: record ID: error: …`),
 never a Python traceback.
 
-Expected amounts are worked out from the provisions of rulebooks/stockholm/hlv-2021.md,
-not taken from a run of the code.
+Expected amounts are worked out from the provisions of rulebooks/stockholm/hlv-2021.md and
+of rulebooks/stockholm/hlv-2016.md, which it amends, not taken from a run of the code.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import subprocess
@@ -23,7 +22,11 @@ from rulelang.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = "stockholm/hlv-2021"
 BOOK_FILE = ROOT / "rulebooks" / "stockholm" / "hlv-2021.md"
+BASE_FILE = ROOT / "rulebooks" / "stockholm" / "hlv-2016.md"  # the rulebook hlv-2021 amends
 EXAMPLE = "examples/stockholm-2021.json"
+ON = "2021-09-30"  # persons and clinics carry no date: `eval` of the example needs --on
+NEEDS_ON = ("rulelang: error: these outputs are evaluated per record of a table without dates, "
+            "so they need --on DATE: ")
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 
 
@@ -149,12 +152,17 @@ def test_test_runs_every_example_and_ends_with_the_summary(capsys):
 
 
 def test_test_filter_by_title(capsys):
-    # Only the example "A telephone contact gives no add-on …" has "telephone" in its title.
+    # Two examples have "telephone" in their title: reading 3 and its alternative.
     code, out, err = run(capsys, "test", BOOK, "-k", "telephone")
     assert code == 0
     assert out.splitlines() == [
         "PASS stockholm/hlv-2021: A telephone contact gives no add-on and no deduction (reading 3) but is a visit",
-        "1 passed, 0 failed"]
+        "PASS stockholm/hlv-2021: Reading 3, alternative: telephone contacts count as video visits",
+        "2 passed, 0 failed"]
+    # The filter is a plain substring of the title.
+    code, out, err = run(capsys, "test", BOOK, "-k", "A telephone contact")
+    assert code == 0
+    assert out.splitlines()[-1] == "1 passed, 0 failed"
 
 
 def test_test_with_a_wrong_expectation_fails(capsys, tmp_path):
@@ -185,7 +193,8 @@ def test_test_of_a_broken_rulebook_exits_1(capsys, tmp_path):
 # ---------------------------------------------------------------------------------- eval
 
 # Worked out from the provisions for examples/stockholm-2021.json. Clinics: A, B in koncern
-# K1, C in K2. P1 listed at A, P2 at C, P3 nowhere.
+# K1, C in K2. P1 listed at A, P2 at C, P3 nowhere. The visit values are those of the visit's
+# own date, whatever --on says.
 EXPECTED = {
     # V1: P1 (listed at A) at C, physical at the clinic, general, doctor, 2021-09-15.
     ("V1", "besöksersättning"): "110.00",    # STH21.5: 110 kr 2021-02-01..2021-12-31, not a psychologist
@@ -209,6 +218,29 @@ EXPECTED = {
     ("V5", "avdrag"): "0.00",                # STH21.6.4 would give −300 kr; STH21.6.5 home visit → 0 kr
 }
 
+# The patient fee of each visit (STH16.9, inherited; 2016 levels until 2022, fee not netted):
+# 200 kr for a doctor, 100 kr otherwise, 0 kr for a video contact; patients are 18–84.
+EXPECTED_FEES = {
+    ("V1", "patientavgift"): "200.00",  # P1 (71), physical, doctor
+    ("V2", "patientavgift"): "0.00",    # video
+    ("V3", "patientavgift"): "0.00",    # video
+    ("V4", "patientavgift"): "100.00",  # P3 (22), psychologist: sjukvårdande behandling
+    ("V5", "patientavgift"): "200.00",  # P2 (35), doctor at home; not a home-care patient
+}
+
+# With --on 2021-09-30 (the month's last day): the listing compensation of STH16.3–16.4 with
+# the 2021 age table (STH21.5): age band + CNI × 20 kr (no CNI given) + ACG weight (1.00 when
+# not given) × 60 kr. No clinic has quality points, coordinates or met the care guarantee.
+EXPECTED_ON = {
+    ("P1", "listningsersättning"): "300.00",  # 71: band 65–74, 240 kr + 0 + 60 kr
+    ("P2", "listningsersättning"): "180.00",  # 35: band 20–49, 120 kr + 0 + 60 kr
+    ("P3", "listningsersättning"): "0.00",    # listed nowhere: the default
+    **{(clinic, output): "0.00" for clinic in "ABC"
+       for output in ("målrelaterad_ersättning", "samordningsersättning", "vårdgarantibonus")},
+}
+TABLE_OF = {"listningsersättning": "persons", "målrelaterad_ersättning": "clinics",
+            "samordningsersättning": "clinics", "vårdgarantibonus": "clinics"}
+
 # The provision that decides each non-trivial value (section heading the amount comes from).
 EXPECTED_PROVISION = {
     ("V1", "besöksersättning"): "STH21.5 ",
@@ -227,7 +259,7 @@ EXPECTED_PROVISION = {
 
 
 def test_eval_json_matches_the_contract_shape_and_values(capsys):
-    code, out, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", "json")
+    code, out, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--on", ON, "--format", "json")
     assert code == 0
     assert err == ""
     assert out.endswith("\n")
@@ -235,14 +267,23 @@ def test_eval_json_matches_the_contract_shape_and_values(capsys):
     assert set(document) == {"rulebook", "results"}
     assert document["rulebook"] == {"id": "stockholm/hlv-2021", "version": "2021.1"}
     results = document["results"]
-    assert len(results) == 15  # 3 outputs × 5 visits
+    assert len(results) == 32  # 4 outputs × 5 visits + 1 × 3 persons + 3 × 3 clinics
     for result in results:
         assert set(result) == {"table", "record", "output", "value", "provision"}
-        assert result["table"] == "visits"
+        assert result["table"] == TABLE_OF.get(result["output"], "visits")
         assert isinstance(result["value"], str) and MONEY.match(result["value"]), result
-        assert result["provision"].endswith("(001_d4b7588c97b7b524.txt)")
+        # 2021 provisions cite the 2021 seed; inherited 2016 ones the 2016 seed.
+        assert result["provision"].endswith(("(001_d4b7588c97b7b524.txt)", "(000_fd4f791d9ed7e511.txt)"))
+    # Outputs in rulebook order (inherited first), records in input order.
+    assert [r["output"] for r in results][::5][:2] == ["listningsersättning", "besöksersättning"]
+    assert [(r["table"], r["record"]) for r in results[:4]] == [("persons", "P1"), ("persons", "P2"),
+                                                               ("persons", "P3"), ("visits", "V1")]
     got = {(r["record"], r["output"]): r["value"] for r in results}
-    assert got == EXPECTED
+    assert got == {**EXPECTED, **EXPECTED_FEES, **EXPECTED_ON}
+    assert provision_of(results, "V1", "patientavgift").startswith("STH16.9 ")
+    assert provision_of(results, "P1", "listningsersättning").startswith("STH16.4 ")
+    assert provision_of(results, "P3", "listningsersättning").startswith("STH16.2 ")  # the default
+    assert provision_of(results, "A", "vårdgarantibonus").startswith("STH21.3 ")
     provisions = {(r["record"], r["output"]): r["provision"] for r in results}
     for key, prefix in EXPECTED_PROVISION.items():
         assert provisions[key].startswith(prefix), (key, provisions[key])
@@ -250,27 +291,65 @@ def test_eval_json_matches_the_contract_shape_and_values(capsys):
     assert '"value": "-300.00"' in out and '"value": "300.00"' in out
 
 
+def provision_of(results, record, output):
+    (provision,) = [r["provision"] for r in results if (r["record"], r["output"]) == (record, output)]
+    return provision
+
+
 def test_eval_text_shows_values(capsys):
-    code, out, err = run(capsys, "eval", BOOK, "--input", EXAMPLE)
+    code, out, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--on", ON)
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["table", "record", "output", "value", "provision"]
     rows = {}
     for line in lines[1:]:
         table, record, output, value, provision = re.split(r"\s{2,}", line.strip(), maxsplit=4)
-        assert table == "visits"
+        assert table == TABLE_OF.get(output, "visits"), line
         rows[(record, output)] = (value, provision)
-    assert {key: value for key, (value, _) in rows.items()} == {k: f"{v} kr" for k, v in EXPECTED.items()}
+    assert {key: value for key, (value, _) in rows.items()} == {
+        k: f"{v} kr" for k, v in {**EXPECTED, **EXPECTED_FEES, **EXPECTED_ON}.items()}
     assert rows[("V1", "avdrag")][1].startswith("STH21.6.4 ")
+    assert rows[("P1", "listningsersättning")][1].startswith("STH16.4 ")
 
 
-def test_eval_on_is_accepted_and_dated_records_keep_their_own_date(capsys):
-    code, plain, _ = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", "json")
-    assert code == 0
-    # Visits are dated by their own `date`; --on only fills in for undated records.
-    code, on, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", "json", "--on", "2020-01-01")
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_eval_without_on_refuses_before_evaluating_anything(capsys, fmt):
+    code, out, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", fmt)
+    assert code == 2
+    assert out == ""
+    # Every output per persons or clinics is named, in rulebook order; no visit output is.
+    assert err == NEEDS_ON + ("listningsersättning (per persons), målrelaterad_ersättning (per clinics), "
+                              "samordningsersättning (per clinics), vårdgarantibonus (per clinics)\n")
+
+
+def test_eval_without_on_is_fine_when_no_undated_record_is_there(capsys, tmp_path):
+    # --on is asked for only when a table without dates has records to evaluate: with every
+    # table empty there is nothing to date and nothing to refuse.
+    data = example_data()
+    data["persons"] = []
+    data["clinics"] = []
+    data["listings"] = []
+    data["visits"] = []
+    path = write_json(tmp_path / "empty.json", data)
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(path), "--format", "json")
     assert code == 0, err
-    assert on == plain
+    assert json.loads(out)["results"] == []
+
+
+def test_eval_on_dates_persons_and_clinics_and_visits_keep_their_own_date(capsys):
+    code, september, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", "json", "--on", ON)
+    assert code == 0, err
+    code, january, err = run(capsys, "eval", BOOK, "--input", EXAMPLE, "--format", "json", "--on", "2020-01-01")
+    assert code == 0, err
+    september, january = json.loads(september)["results"], json.loads(january)["results"]
+    # Visits are dated by their own `date`; --on only dates the undated records.
+    visit_rows = lambda results: [r for r in results if r["table"] == "visits"]
+    assert len(visit_rows(september)) == 20
+    assert visit_rows(january) == visit_rows(september)
+    # On 2020-01-01 (month end 2020-01-31, 2016 illustrative table): P1 is 69, band 65–74,
+    # 200 kr + 1.00 × 60 kr = 260 kr; P2 is 34, band 20–49, 100 kr + 60 kr = 160 kr.
+    persons = {r["record"]: r["value"] for r in january if r["table"] == "persons"}
+    assert persons == {"P1": "260.00", "P2": "160.00", "P3": "0.00"}
 
 
 @pytest.mark.parametrize("bad", ["2021-02-30", "2021-6-1", "yesterday"])
@@ -336,16 +415,27 @@ def test_explain_json_tree_nodes(capsys):
                          "--record", "V3", "--format", "json")
     assert code == 0
     tree = json.loads(out)
-    book_lines = BOOK_FILE.read_text(encoding="utf-8").splitlines()
+    lines_of = {"rulebooks/stockholm/hlv-2021.md": BOOK_FILE.read_text(encoding="utf-8").splitlines(),
+                "rulebooks/stockholm/hlv-2016.md": BASE_FILE.read_text(encoding="utf-8").splitlines()}
     kinds = set()
+    files = set()
     for node in walk(tree):
         kinds.add(node["kind"])
         for key in ("kind", "label", "value", "provision", "source", "children"):
             assert key in node, (key, node["kind"], node["label"])
         match = re.fullmatch(r"(.+):(\d+)", node["source"])
         assert match, node["source"]
-        assert match.group(1) == "rulebooks/stockholm/hlv-2021.md"
-        line = book_lines[int(match.group(2)) - 1].strip()
+        # Every node cites the 2021 rulebook or the 2016 one it amends.
+        assert match.group(1) in lines_of, node["source"]
+        files.add(match.group(1))
+        line = lines_of[match.group(1)][int(match.group(2)) - 1].strip()
+        if node["kind"] == "input":
+            # An input cites its field's declaration: the tables are inherited from 2016.
+            assert match.group(1) == "rulebooks/stockholm/hlv-2016.md", node["source"]
+            assert line.startswith(f"field {node['label'].split('.')[1]}: "), line
+        else:
+            # Everything that decides V3's add-on is 2021's own (STH21.6).
+            assert match.group(1) == "rulebooks/stockholm/hlv-2021.md", (node["kind"], node["label"])
         if node["kind"] in ("rule", "exception"):
             # The source line is the rule's own declaration.
             assert line.startswith(f"{node['kind']} {node['label']} "), (node["label"], line)
@@ -356,6 +446,7 @@ def test_explain_json_tree_nodes(capsys):
         if node["kind"] == "exception":
             assert "applied" in node
     assert {"output", "rule", "exception", "condition", "formula", "parameter", "input", "definition"} <= kinds
+    assert files == set(lines_of)
     # 300 kr from STH21.6.2 to A, the clinic that performed the visit.
     assert tree["value"] == "300.00"
     assert tree["paid_to"] == "A"
@@ -391,6 +482,32 @@ def test_explain_html_is_a_full_document(capsys):
     # The olistad_patient condition holds `date < 2021-02-01`: escaped, never raw markup.
     assert "date &lt; 2021-02-01" in out
     assert "date < 2021-02-01" not in out
+
+
+def test_explain_of_a_person_output_needs_on(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "listningsersättning",
+                         "--record", "P1")
+    assert code == 2
+    assert out == ""
+    assert err == NEEDS_ON + "listningsersättning (per persons)\n"  # only the output asked for
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "listningsersättning",
+                         "--record", "P1", "--on", ON, "--format", "json")
+    assert code == 0, err
+    tree = json.loads(out)
+    # P1 is 71 on 2021-09-30: 240 kr + 0 × 20 kr + 1.00 × 60 kr = 300 kr, to A (STH16.4).
+    assert (tree["table"], tree["record"], tree["date"]) == ("persons", "P1", ON)
+    assert (tree["value"], tree["paid_to"]) == ("300.00", "A")
+    assert tree["provision"].startswith("STH16.4 ")
+    assert tree["source"].startswith("rulebooks/stockholm/hlv-2016.md:")
+
+
+def test_explain_of_a_visit_keeps_the_visit_date_whatever_on_says(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V1",
+                         "--on", "2020-01-01", "--format", "json")
+    assert code == 0, err
+    tree = json.loads(out)
+    # V1 is dated 2021-09-15: STH21.6.4 is in force, −300 kr to A.
+    assert (tree["date"], tree["value"], tree["paid_to"]) == ("2021-09-15", "-300.00", "A")
 
 
 def test_explain_needs_record_when_there_are_several(capsys):
@@ -531,7 +648,7 @@ def test_broken_csv_row(capsys, tmp_path):
               "V1,P1,C,2021-09-15,physical,clinic,general,doctor\n"
               "V2,P2,B,2021-09-15,physical,clinic,general,doctor,EXTRA\n")
     (tmp_path / "visits.csv").write_text(visits, encoding="utf-8")
-    code, out, err = run(capsys, "eval", BOOK, "--input", str(tmp_path))
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(tmp_path), "--on", ON)
     assert code == 2
     assert out == ""
     lines = error_lines(err)
@@ -542,10 +659,15 @@ def test_broken_csv_row(capsys, tmp_path):
     # Without the broken row the same directory evaluates: V1 as in the JSON example.
     (tmp_path / "visits.csv").write_text(visits.splitlines(keepends=True)[0] + visits.splitlines(keepends=True)[1],
                                          encoding="utf-8")
-    code, out, err = run(capsys, "eval", BOOK, "--input", str(tmp_path), "--format", "json")
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(tmp_path), "--format", "json", "--on", ON)
     assert code == 0, err
-    got = {(r["record"], r["output"]): r["value"] for r in json.loads(out)["results"]}
-    assert got == {key: value for key, value in EXPECTED.items() if key[0] == "V1"}
+    results = json.loads(out)["results"]
+    got = {(r["record"], r["output"]): r["value"] for r in results if r["table"] == "visits"}
+    assert got == {key: value for key, value in {**EXPECTED, **EXPECTED_FEES}.items() if key[0] == "V1"}
+    # The persons from CSV are evaluated on --on as from JSON: P1 (listed at A) 300 kr as in
+    # EXPECTED_ON; P2 has no listing in these files, so the default 0 kr.
+    persons = {r["record"]: r["value"] for r in results if r["output"] == "listningsersättning"}
+    assert persons == {"P1": "300.00", "P2": "0.00"}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -595,26 +717,51 @@ def test_money_input_is_exact_and_fractions_of_an_ore_are_refused(capsys, tmp_pa
     assert {r["record"]: r["value"] for r in document["results"]} == {"K3": "25.00", "K4": "2.30", "K5": "0.20"}
 
 
-def test_record_before_any_parameter_value_is_in_force(capsys, tmp_path):
-    # besöksersättning has one rule, from 2021-02-01, and no default: a visit on 2021-01-15
-    # gets no value and the command must say which record and output, not crash.
-    path = mutated(tmp_path, lambda d: visit(d, "V1").update(date="2021-01-15"))
-    code, out, err = run(capsys, "eval", BOOK, "--input", str(path))
-    assert code in (1, 2)
+def test_record_before_any_rule_is_in_force(capsys, tmp_path):
+    # besöksersättning has no default; its rules are in force from 2016-01-01 (besök, 2016
+    # model) and from 2021-02-01 (grundersättning). A visit on 2015-12-31 gets no value: the
+    # date lies outside the rulebooks, bad input (exit 2), and the command says which record
+    # and output, not crash.
+    path = mutated(tmp_path, lambda d: visit(d, "V1").update(date="2015-12-31"))
+    code, out, err = run(capsys, "eval", BOOK, "--input", str(path), "--on", ON)
+    assert code == 2
     assert out == ""
     lines = error_lines(err)
     assert len(lines) == 1
-    assert lines[0].startswith(f"{path}: record V1: error: ")
-    assert "besöksersättning" in lines[0] and "2021-01-15" in lines[0]
+    assert lines[0].startswith(f"{path}: record V1: error: no rule gives besöksersättning on 2015-12-31: ")
+    assert "2016-01-01 – 2021-01-31" in lines[0] and "2021-02-01 – …" in lines[0]
 
 
 def test_explain_record_before_any_rule_is_in_force(capsys, tmp_path):
-    path = mutated(tmp_path, lambda d: visit(d, "V1").update(date="2021-01-15"))
+    path = mutated(tmp_path, lambda d: visit(d, "V1").update(date="2015-12-31"))
     code, out, err = run(capsys, "explain", BOOK, "--input", str(path), "--output", "besöksersättning",
                          "--record", "V1")
-    assert code in (1, 2)
+    assert code == 2
     assert out == ""
-    assert err.startswith(f"{path}: record V1: error: ") and "besöksersättning" in err
+    assert err.startswith(f"{path}: record V1: error: no rule gives besöksersättning on 2015-12-31")
+
+
+def test_a_case_the_rulebook_leaves_open_exits_1_and_a_date_outside_its_rules_exits_2(capsys, tmp_path):
+    # dubbel of MINI, from 2021-02-01 and only for positive amounts; the output has no default.
+    book = tmp_path / "open.md"
+    book.write_text(MINI.replace("  then amount * 2", "  from 2021-02-01\n  when amount > 0 kr\n  then amount * 2"),
+                    encoding="utf-8")
+    claims = lambda date, amount: write_json(
+        tmp_path / "claims.json", {"claims": [{"claim_id": "K1", "date": date, "amount": amount}]})
+    # In force, but the condition does not hold and there is no default: the rulebook's gap.
+    code, out, err = run(capsys, "eval", str(book), "--input", str(claims("2021-02-01", "0.00")))
+    assert code == 1
+    assert out == ""
+    assert "record K1: error: no rule gives ersättning on 2021-02-01 and it declares no default" in err
+    # The day before the rule starts: the date is outside the rulebook, bad input.
+    code, out, err = run(capsys, "eval", str(book), "--input", str(claims("2021-01-31", "5.00")))
+    assert code == 2
+    assert out == ""
+    assert "record K1: error: no rule gives ersättning on 2021-01-31: its rules are in force 2021-02-01 – …" in err
+    # And when the rule applies: 5.00 × 2 = 10.00.
+    code, out, err = run(capsys, "eval", str(book), "--input", str(claims("2021-02-01", "5.00")), "--format", "json")
+    assert code == 0, err
+    assert [r["value"] for r in json.loads(out)["results"]] == ["10.00"]
 
 
 # ------------------------------------------------------------------------------ subprocess

@@ -5,15 +5,19 @@ The golden files in tests/golden/ were generated once with
 
     RULELANG_UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_golden.py
 
-and reviewed by eye against the provisions of rulebooks/stockholm/hlv-2021.md. Each test
-also asserts the facts that matter on the tree itself, so a golden file regenerated from a
-wrong evaluator does not pass by confirming itself.
+and reviewed by eye against the provisions of rulebooks/stockholm/hlv-2021.md and of
+rulebooks/stockholm/hlv-2016.md, which it amends (since the amendment the inputs cite the
+table fields declared in hlv-2016.md; the values and the shape of the trees did not change).
+Each test also asserts the facts that matter on the tree itself, and every node's source
+line is checked against the rulebook text, so a golden file regenerated from a wrong
+evaluator does not pass by confirming itself.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -73,6 +77,46 @@ def child(node, kind: str, label: str):
 
 def nodes(tree, kind: str, label: str) -> list:
     return [n for n in walk(tree) if n["kind"] == kind and n["label"] == label]
+
+
+def source_line(node) -> tuple[str, str]:
+    """The rulebook file a node cites and the text of the line it cites."""
+    match = re.fullmatch(r"(rulebooks/stockholm/hlv-20(?:16|21)\.md):(\d+)", node["source"])
+    assert match, node["source"]
+    lines = (ROOT / match.group(1)).read_text(encoding="utf-8").splitlines()
+    return match.group(1), lines[int(match.group(2)) - 1].strip()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_golden_node_cites_the_line_it_comes_from(name):
+    """Regenerated golden files carry new line numbers: check each against the rulebooks."""
+    tree = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
+    for node in walk(tree):
+        file, line = source_line(node)
+        kind, label = node["kind"], node["label"]
+        if kind in ("rule", "exception"):
+            assert line.startswith(f"{kind} {label} "), (label, line)
+        elif kind == "output":
+            # The output cites what decided it: the deciding rule or exception.
+            assert re.match(rf"(rule|exception) {node['decided_by']} ", line), line
+        elif kind == "condition":
+            assert line.startswith("when "), line
+        elif kind == "formula":
+            assert line.startswith("then "), line
+        elif kind == "parameter":
+            assert line.startswith("value "), line
+        elif kind == "definition":
+            assert line.startswith(f"definition {label} "), line
+        elif kind == "lookup":
+            assert label in line, (label, line)
+        elif kind == "input":
+            # The tables are the 2016 rulebook's, inherited by the 2021 one.
+            assert file == "rulebooks/stockholm/hlv-2016.md", node["source"]
+            assert line.startswith(f"field {label.split('.')[1]}: "), line
+        if kind != "input":
+            # Nothing that decides these outputs is inherited: all of it is STH21.6 and the
+            # 2021 interpretations.
+            assert file == "rulebooks/stockholm/hlv-2021.md", (kind, label)
 
 
 @pytest.mark.parametrize("name", list(CASES))

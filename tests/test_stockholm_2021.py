@@ -3,7 +3,10 @@ provisions' invariants on generated visits.
 
 Three clinics: A and B in koncern K1, C in K2. P1 is listed at A, P3 is listed nowhere.
 Amounts are the provisions' own: 300 kr add-on and deduction (STH21.6.1–6.4), 110 kr
-grundersättning and 425 kr for psychologists (STH21.5), 115 kr from 2022.
+grundersättning and 425 kr for psychologists (STH21.5), 115 kr from 2022. Before 2021-02-01
+visits are paid under the 2016 model the rulebook amends (stockholm/hlv-2016, STH16.6): an
+illustrative 250 kr for a physical doctor visit, 125 kr for other professions, 0 kr for
+video and telephone contacts.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ def visit(day, *, person="P1", clinic="C", mode="physical", place="clinic", assi
             "place": place, "assignment": assignment, "profession": profession}
 
 
+def data_of(**kwargs):
+    return {"clinics": CLINICS, "persons": PERSONS, "listings": LISTINGS, "visits": [visit(**kwargs)]}
+
+
 def value(book, output, **kwargs):
-    data = {"clinics": CLINICS, "persons": PERSONS, "listings": LISTINGS, "visits": [visit(**kwargs)]}
-    return book.evaluate_record(data, output, "V").value
+    return book.evaluate_record(data_of(**kwargs), output, "V").value
 
 
 def day(text: str) -> dt.date:
@@ -69,10 +75,79 @@ def test_visit_compensation(book, date, profession, expected):
     assert value(book, "besöksersättning", day=day(date), profession=profession) == expected
 
 
-def test_visit_compensation_before_2021_02_01_is_not_this_rulebooks(book):
-    # Visits before the FFU 2021 are paid under the 2016 model; this rulebook refuses to guess.
-    with pytest.raises(rulelang.EvaluationError, match="no rule gives besöksersättning on 2021-01-31"):
-        value(book, "besöksersättning", day=day("2021-01-31"))
+@pytest.mark.parametrize("date, mode, profession, expected", [
+    # 2021-01-31: the 2016 model (STH16.6), inherited. No fee is netted (STH16.9a reading).
+    ("2021-01-31", "physical", "doctor", 250 * KR),      # besöksersättning_per_yrke[doctor]
+    ("2021-01-31", "physical", "nurse", 125 * KR),       # besöksersättning_per_yrke[nurse]
+    ("2021-01-31", "physical", "psychologist", 125 * KR),
+    ("2021-01-31", "video", "doctor", 0),                # exception digital_kontakt: 0 kr
+    ("2021-01-31", "phone", "nurse", 0),
+    # 2021-02-01: besök is repealed; grundersättning 110 kr for every kind of visit (STH21.5).
+    ("2021-02-01", "physical", "doctor", 110 * KR),
+    ("2021-02-01", "physical", "nurse", 110 * KR),
+    ("2021-02-01", "video", "doctor", 110 * KR),
+    ("2021-02-01", "phone", "nurse", 110 * KR),
+    ("2021-02-01", "physical", "psychologist", 425 * KR),  # exception psykologbesök
+    ("2021-02-01", "video", "psychologist", 425 * KR),
+])
+def test_visit_compensation_on_both_sides_of_2021_02_01(book, date, mode, profession, expected):
+    place = "clinic" if mode == "physical" else "home"
+    assert value(book, "besöksersättning", day=day(date), mode=mode, place=place,
+                 profession=profession) == expected
+
+
+def test_the_2016_visit_compensation_cites_the_2016_rulebook_until_2021_01_31(book):
+    result = book.evaluate_record(data_of(day=day("2021-01-31")), "besöksersättning", "V")
+    assert result.value == 250 * KR
+    assert result.provision.startswith("STH16.6 ")
+    assert result.source.startswith("rulebooks/stockholm/hlv-2016.md:")
+    assert result.payee == "C"  # paid to the clinic that performed the visit
+    result = book.evaluate_record(data_of(day=day("2021-02-01")), "besöksersättning", "V")
+    assert result.value == 110 * KR
+    assert result.provision.startswith("STH21.5 ")
+    assert result.source.startswith("rulebooks/stockholm/hlv-2021.md:")
+
+
+def rules_of(tree) -> dict:
+    return {c.label: c for c in tree.children if c.kind == "rule"}
+
+
+def test_explanation_of_a_2021_02_01_visit_shows_besok_repealed_and_grundersattning_applied(book):
+    tree = book.explain(data_of(day=day("2021-02-01")), "besöksersättning", "V")
+    assert tree.value == "110.00"
+    assert tree.facts["decided_by"] == "grundersättning"
+    rules = rules_of(tree)
+    assert set(rules) == {"besök", "grundersättning"}
+    besök = rules["besök"]
+    assert besök.facts["in_force"] is False and besök.facts["applied"] is False
+    assert besök.facts["reason"] == "repealed from 2021-02-01"
+    assert besök.facts["valid_from"] == "2016-01-01" and besök.facts["valid_to"] == "2021-01-31"
+    assert besök.facts["rulebook"] == "stockholm/hlv-2016"
+    assert besök.provision.startswith("STH16.6 ")  # the rule keeps its own provision
+    # The repeal is cited to the provision that makes it, in the 2021 rulebook.
+    assert besök.facts["repealed_by"].startswith("STH21.5 Ersättning flyttas från besöksersättning")
+    assert "[stockholm/hlv-2021, rulebooks/stockholm/hlv-2021.md:" in besök.facts["repealed_by"]
+    assert besök.children == []  # a rule not in force is not looked into
+    grund = rules["grundersättning"]
+    assert grund.facts["applied"] is True and grund.facts["in_force"] is True
+    assert grund.value == "110.00"
+    assert grund.provision.startswith("STH21.5 ")
+    assert grund.facts["rulebook"] == "stockholm/hlv-2021"
+    (psykolog,) = [c for c in grund.children if c.kind == "exception"]
+    assert psykolog.label == "psykologbesök" and psykolog.facts["applied"] is False
+
+
+def test_explanation_of_a_2021_01_31_visit_shows_besok_applied_and_grundersattning_not_yet(book):
+    tree = book.explain(data_of(day=day("2021-01-31")), "besöksersättning", "V")
+    assert tree.value == "250.00"
+    assert tree.facts["decided_by"] == "besök"
+    rules = rules_of(tree)
+    assert rules["besök"].facts["applied"] is True and rules["besök"].facts["in_force"] is True
+    assert "repealed_by" not in rules["besök"].facts  # not yet repealed on that day
+    assert rules["grundersättning"].facts["in_force"] is False
+    assert rules["grundersättning"].facts["reason"] == "not in force on 2021-01-31"
+    (digital,) = [c for c in rules["besök"].children if c.kind == "exception"]
+    assert digital.label == "digital_kontakt" and digital.facts["applied"] is False
 
 
 @pytest.mark.parametrize("date, expected", [("2021-01-31", 300 * KR), ("2021-02-01", 300 * KR)])
@@ -83,10 +158,15 @@ def test_unlisted_patients_physical_visit_add_on_on_both_sides_of_2021_02_01(boo
 def test_the_deduction_is_paid_to_the_listing_clinic_and_the_add_on_to_the_performing_clinic(book):
     data = {"clinics": CLINICS, "persons": PERSONS, "listings": LISTINGS,
             "visits": [visit(day=day("2021-09-01"))]}
-    results = {r.output: r for r in book.evaluate(data)}
+    # Persons and clinics carry no date: they are evaluated on `on`; the visit on its own date.
+    results = {r.output: r for r in book.evaluate(data, on=day("2021-09-30")) if r.table == "visits"}
+    assert set(results) == {"besöksersättning", "patientavgift", "tilläggsersättning", "avdrag"}
     assert results["avdrag"].payee == "A"
     assert results["tilläggsersättning"].payee == "C"
     assert results["avdrag"].json_value == "-300.00"
+    assert results["besöksersättning"].payee == "C"
+    assert results["patientavgift"].payee is None  # the fee is paid to no clinic
+    assert results["avdrag"].date == day("2021-09-01")
 
 
 # ------------------------------------------------------------------------ generated visits
@@ -131,3 +211,36 @@ def test_every_visit_gets_exactly_the_provisions_amounts(book, v):
         110 * KR if v["day"] <= dt.date(2021, 12, 31) else 115 * KR)
 
     assert (add_on, deduction, fee) == (expected_add_on, expected_deduction, expected_fee)
+
+
+early_visits = st.fixed_dictionaries({
+    "person": st.sampled_from(["P1", "P3"]),
+    "clinic": st.sampled_from(["A", "B", "C"]),
+    "mode": st.sampled_from(["physical", "video", "phone"]),
+    "place": st.sampled_from(["clinic", "home", "other"]),
+    "assignment": st.sampled_from(["general", "home_care", "psychosocial"]),
+    "profession": st.sampled_from(["doctor", "nurse", "psychologist", "therapist", "other"]),
+    "day": st.dates(min_value=dt.date(2016, 1, 1), max_value=dt.date(2021, 1, 31)),
+})
+
+
+@settings(max_examples=200, deadline=None)
+@given(v=early_visits)
+def test_every_visit_before_2021_02_01_gets_the_2016_amounts(book, v):
+    """Before the FFU 2021 only the inherited 2016 visit compensation and the add-on for
+    unlisted patients (STH21.6.3, which has no start date) pay; computed independently."""
+    add_on = value(book, "tilläggsersättning", **v)
+    deduction = value(book, "avdrag", **v)
+    fee = value(book, "besöksersättning", **v)
+
+    unlisted = v["person"] == "P3"
+    general = v["assignment"] == "general"  # STH21.6.6: not home care, not psychosocial
+    # STH21.6.3 (illustrative 300 kr until 2021-01-31): an unlisted patient's physical visit at
+    # the clinic (reading 2; home visits excepted by STH21.6.6); no video add-on before 2021
+    # (reading 5). STH21.6.1–6.2 start 2021-02-01, the deduction (STH21.6.4) 2021-09-01.
+    expected_add_on = 300 * KR if (unlisted and general and v["mode"] == "physical"
+                                   and v["place"] == "clinic") else 0
+    # STH16.6: 250 kr for a doctor, 125 kr for other professions, 0 kr for a digital contact.
+    expected_fee = 0 if v["mode"] != "physical" else (250 * KR if v["profession"] == "doctor" else 125 * KR)
+
+    assert (add_on, deduction, fee) == (expected_add_on, 0, expected_fee)
