@@ -67,18 +67,21 @@ class Rulebook:
         return list(self.checked.warnings)
 
     # ---- data
-    def dataset(self, source: DataSource) -> Dataset:
-        """Typed, checked input records from a file, a directory or `{"table": [records]}`."""
+    def dataset(self, source: DataSource, focus: Optional[tuple] = None) -> Dataset:
+        """Typed, checked input records from a file, a directory or `{"table": [records]}`.
+
+        `focus` = (table, record id) loads from a directory only what that record's
+        evaluation reads: how one line of a region-sized settlement is explained."""
         if isinstance(source, Dataset):
             return source
         if isinstance(source, dict):
             raw = {name: [("<records>", i + 1, row) for i, row in enumerate(rows)]
                    for name, rows in source.items()}
             return build_dataset(raw, self.checked, ["<records>"])
-        return load_dataset(source, self.checked)
+        return load_dataset(source, self.checked, focus)
 
-    def evaluator(self, data: DataSource, on: Optional[dt.date] = None) -> Evaluator:
-        return Evaluator(self.program, self.dataset(data), on)
+    def evaluator(self, data: DataSource, on: Optional[dt.date] = None, focus: Optional[tuple] = None) -> Evaluator:
+        return Evaluator(self.program, self.dataset(data, focus), on)
 
     # ---- evaluation
     def evaluate(self, data: DataSource, *, on: Optional[dt.date] = None,

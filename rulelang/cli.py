@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from . import render
@@ -58,7 +59,31 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--record", metavar="ID")
     explain.add_argument("--on", type=_date, metavar="DATE")
     explain.add_argument("--format", choices=("text", "json", "html"), default="text")
+
+    settle = verbs.add_parser("settle", help="monthly settlement of every clinic (DuckDB in-process by default)")
+    settle.add_argument("rulebook", metavar="RULEBOOK")
+    settle.add_argument("--month", required=True, metavar="YYYY-MM")
+    settle.add_argument("--data", required=True, metavar="PATH")
+    settle.add_argument("--out", metavar="FILE")
+    settle.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    settle.add_argument("--format", choices=("text", "json"), default="text")
+
+    demo = verbs.add_parser("demo-data", help="write a synthetic region in the settlement format")
+    demo.add_argument("--out", required=True, metavar="DIR")
+    demo.add_argument("--persons", type=_positive, default=None, metavar="N")
+    demo.add_argument("--seed", type=int, default=1, metavar="S")
+    demo.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _out(text: str) -> None:
@@ -156,9 +181,10 @@ def cmd_explain(args) -> int:
     book = _load(args.rulebook)
     if args.output not in book.program.outputs:
         raise UsageError(f"rulebook {book.id} has no output {args.output!r}; it has: {', '.join(book.outputs)}")
-    evaluator = book.evaluator(args.input, args.on)
-    _need_on(book, evaluator, [args.output])
     table = book.program.outputs[args.output].table
+    focus = (table, args.record) if args.record is not None else None
+    evaluator = book.evaluator(args.input, args.on, focus)
+    _need_on(book, evaluator, [args.output])
     data = evaluator.dataset.table(table)
     if data is None or not data.records:
         raise UsageError(f"the input has no {table} records to explain {args.output} for")
@@ -178,7 +204,56 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "test": cmd_test, "eval": cmd_eval, "explain": cmd_explain}
+def _progress(message: str) -> None:
+    """Phases of a long run on stderr, when a person is watching."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\033[K{message} …")
+        sys.stderr.flush()
+
+
+def cmd_settle(args) -> int:
+    from .lowering import NotLowerable
+    from .settlement import SettlementError, settle
+    from .values import format_money
+
+    book = _load(args.rulebook)
+    try:
+        result = settle(book, args.month, Path(args.data), Path(args.out) if args.out else None,
+                        args.engine, _progress)
+    except SettlementError as error:
+        _err(f"rulelang: error: {error}")
+        return error.exit_code
+    except NotLowerable as error:
+        _err(f"rulelang: error: {book.id} cannot be settled on {args.engine}: {error}")
+        return EXIT_RULEBOOK
+    finally:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")
+    if args.format == "json":
+        _out(render.to_json_text(result.to_dict()))
+    else:
+        _out(render.settlement_text(result.to_dict()))
+    rejected = sum(c.rejected for c in result.counts)
+    if rejected:
+        _err(f"rulelang: {rejected} record(s) could not be used; each is in {result.rejected_out} with its reason")
+    return EXIT_OK
+
+
+def cmd_demo_data(args) -> int:
+    from .demo import DEFAULT_PERSONS, write_demo_region
+
+    out = Path(args.out)
+    _progress("writing the demo region")
+    counts = write_demo_region(out, args.persons or DEFAULT_PERSONS, args.seed, args.format)
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+    for table, count in counts.items():
+        _out(f"{out / (table + '.' + args.format)}: {count} records\n")
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "test": cmd_test, "eval": cmd_eval, "explain": cmd_explain,
+            "settle": cmd_settle, "demo-data": cmd_demo_data}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -85,15 +85,117 @@ def read_csv(path: Path) -> list:
         return rows
 
 
+def _table_files(directory: Path) -> dict:
+    """table → file for a directory of `<table>.parquet` / `<table>.csv` files (Parquet first)."""
+    files = {}
+    for suffix in ("csv", "parquet"):
+        for file in sorted(directory.glob(f"*.{suffix}")):
+            files[file.stem] = file
+    return files
+
+
+def _duckdb_rows(con, file: Path, where: str = "") -> list:
+    """Rows of a CSV or Parquet file as text, exactly as written; binary floats are refused."""
+    source = (f"read_parquet('{_sql_text(file)}')" if file.suffix == ".parquet"
+              else f"read_csv('{_sql_text(file)}', all_varchar = true, header = true)")
+    described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    floats = [name for name, kind, *_ in described if kind in ("DOUBLE", "FLOAT")]
+    if floats:
+        raise DataError([RecordProblem(str(file), "-", f"column {floats[0]} is a binary floating-point number; "
+                                       "write decimals as text or DECIMAL so that they stay exact")])
+    names = [name for name, *_ in described]
+    casts = ", ".join(f'CAST("{n}" AS VARCHAR)' for n in names)
+    offset = 1 if file.suffix == ".csv" else 0
+    rows = con.execute(f"SELECT {casts}, line FROM (SELECT *, row_number() OVER () + {offset} AS line "
+                       f"FROM {source}) {where} ORDER BY line").fetchall()
+    return [(str(file), row[-1], {n: v for n, v in zip(names, row[:-1]) if v is not None}) for row in rows]
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+FOCUS_WHOLE_TABLE_ROWS = 50_000
+
+
+def read_focused(directory: Path, checked: CheckedRulebook, table: str, record_id: str) -> dict:
+    """Only the records one record's evaluation can read, from a large directory of tables.
+
+    Starting from the record: the records its ids name, the history rows of every record
+    included, the rows that name the starting record itself (a clinic's listings and
+    visits), and small tables whole. Enough for the rulebooks' navigation and aggregates,
+    so that one line of a region-sized settlement is explained without loading the region.
+    """
+    import duckdb
+
+    files = _table_files(directory)
+    con = duckdb.connect()
+    keys: dict[str, set] = {name: set() for name in checked.tables}
+    rows: dict[str, dict] = {name: {} for name in checked.tables}
+
+    def fetch(name: str, where: str) -> list:
+        if name not in files:
+            return []
+        return _duckdb_rows(con, files[name], where)
+
+    def add(name: str, found: list) -> None:
+        key = checked.tables[name].decl.key
+        for file, line, row in found:
+            rows[name][(file, line)] = (file, line, row)
+            if key and row.get(key) is not None:
+                keys[name].add(str(row[key]))
+
+    def quoted(values) -> str:
+        return ", ".join("'" + str(v).replace("'", "''") + "'" for v in sorted(values))
+
+    for name, file in files.items():
+        if name in checked.tables and con.execute(
+                f"SELECT count(*) FROM '{_sql_text(file)}'").fetchone()[0] <= FOCUS_WHOLE_TABLE_ROWS:
+            add(name, fetch(name, ""))
+    start_key = checked.tables[table].decl.key
+    if start_key:
+        add(table, fetch(table, f"WHERE \"{start_key}\" = '{record_id.replace(chr(39), chr(39) * 2)}'"))
+        for name, info in checked.tables.items():  # rows that name the starting record
+            for field, (field_type, _) in info.fields.items():
+                if field_type.kind == "ref" and field_type.name == table and name != table:
+                    add(name, fetch(name, f"WHERE \"{field}\" = '{record_id.replace(chr(39), chr(39) * 2)}'"))
+    for _ in range(4):  # follow ids and histories until nothing new comes in
+        before = sum(len(r) for r in rows.values())
+        for name, info in checked.tables.items():
+            for _, _, row in list(rows[name].values()):
+                for field, (field_type, _) in info.fields.items():
+                    target = field_type.name if field_type.kind == "ref" else None
+                    if target and row.get(field) is not None and str(row[field]) not in keys[target]:
+                        target_key = checked.tables[target].decl.key
+                        if target_key:
+                            add(target, fetch(target, f"WHERE \"{target_key}\" = "
+                                                      f"'{str(row[field]).replace(chr(39), chr(39) * 2)}'"))
+            history = info.decl.history
+            if history is not None and keys[history.of_table]:
+                add(name, fetch(name, f"WHERE \"{history.by_field}\" IN ({quoted(keys[history.of_table])})"))
+        if sum(len(r) for r in rows.values()) == before:
+            break
+    con.close()
+    return {name: sorted(found.values(), key=lambda r: (r[0], r[1])) for name, found in rows.items() if found}
+
+
 def read_raw(path: Path) -> dict:
-    """Rows per table from a JSON file or a directory of `<table>.csv` files."""
+    """Rows per table from a JSON file or a directory of `<table>.csv` / `<table>.parquet` files."""
     path = Path(path)
     if path.is_dir():
+        files = _table_files(path)
+        if not files:
+            raise DataError([RecordProblem(str(path), "-", "the directory holds no .csv or .parquet tables")])
         tables = {}
-        for csv_path in sorted(path.glob("*.csv")):
-            tables[csv_path.stem] = read_csv(csv_path)
-        if not tables:
-            raise DataError([RecordProblem(str(path), "-", "the directory holds no .csv tables")])
+        con = None
+        for name, file in files.items():
+            if file.suffix == ".csv":
+                tables[name] = read_csv(file)
+            else:
+                import duckdb
+
+                con = con or duckdb.connect()
+                tables[name] = _duckdb_rows(con, file)
         return tables
     if not path.exists():
         raise DataError([RecordProblem(str(path), "-", "no such file or directory")])
@@ -294,5 +396,10 @@ def _index_histories(tables: dict, checked: CheckedRulebook, problems: list) -> 
         data.history = index
 
 
-def load_dataset(path, checked: CheckedRulebook) -> Dataset:
-    return build_dataset(read_raw(Path(path)), checked, [str(path)])
+def load_dataset(path, checked: CheckedRulebook, focus: Optional[tuple] = None) -> Dataset:
+    """Typed records from a file or directory; with `focus` = (table, record id) and a
+    directory, only what that record's evaluation reads (see `read_focused`)."""
+    path = Path(path)
+    if focus is not None and path.is_dir():
+        return build_dataset(read_focused(path, checked, *focus), checked, [str(path)])
+    return build_dataset(read_raw(path), checked, [str(path)])

@@ -155,3 +155,27 @@ def explanation_html(root: Explanation, title: str = "") -> str:
     return ("<!DOCTYPE html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">"
             f"<title>{heading}</title><style>{_HTML_STYLE}</style></head><body>"
             f"<h1>{heading}</h1><ul class=\"tree\">{item(root)}</ul></body></html>\n")
+
+
+# ------------------------------------------------------------------------ settlements
+
+
+def settlement_text(summary: dict) -> str:
+    """The totals a person checks after a run: per clinic, per component, and the record count."""
+    lines = [f"{summary['rulebook']['id']} {summary['rulebook']['version']}: settlement {summary['month']} "
+             f"on {summary['engine']}, {summary['seconds']} s", ""]
+    width = max([len("clinic")] + [len(c["clinic_id"] or "") for c in summary["clinics"]])
+    amount_width = max([len("amount (kr)")] + [len(c["amount"]) for c in summary["clinics"]] + [len(summary["total"])])
+    lines.append(f"{'clinic'.ljust(width)}  {'amount (kr)'.rjust(amount_width)}  lines")
+    for clinic in summary["clinics"]:
+        lines.append(f"{(clinic['clinic_id'] or '').ljust(width)}  {clinic['amount'].rjust(amount_width)}  {clinic['lines']}")
+    lines.append(f"{'total'.ljust(width)}  {summary['total'].rjust(amount_width)}  {summary['lines']}")
+    lines.append("")
+    for component in summary["components"]:
+        lines.append(f"  {component['component']}: {component['amount']} kr in {component['lines']} lines")
+    lines.append("")
+    for count in summary["records"]:
+        lines.append(f"  {count['table']}: {count['read']} records in = {count['used']} used + "
+                     f"{count['rejected']} rejected")
+    lines.append(f"line items: {summary['output']}; rejected records: {summary['rejected_output']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,722 @@
+"""Lower a checked rulebook to SQL: the same rules, run on a columnar engine.
+
+The query is written in DuckDB's dialect and transpiled by sqlglot for Spark. Its shape:
+one chain of CTEs per table, each layer adding one computed column (a definition, an
+output, or one rule of an output's default-logic tree) and the joins it needs.
+
+Numbers are exact. Every number is a pair (numerator, denominator) of 64-bit integers:
+money and integers have denominator 1, input decimals 10^6, literals their own; the
+denominator is a compile-time constant except after a division. Rounding is written in
+integer arithmetic with the mode the rulebook names, exactly as `values.round_amount`.
+Default logic is one column per rule: its value (NULL when it gives none), the label that
+decided, and whether a conflict arose anywhere below it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from fractions import Fraction
+from typing import Optional, Union
+
+import attrs
+
+from . import syntax as s
+from .checker import CheckedRulebook
+from .compiler import Program
+from .typesystem import Type
+
+DECIMAL_SCALE = 10 ** 6  # input decimals are stored as integers of millionths
+FAR_FUTURE = "DATE '9999-12-31'"
+NUMERIC = ("money", "unrounded", "integer", "decimal")
+
+
+class NotLowerable(Exception):
+    """A construct the SQL backend does not support; evaluate with the interpreter instead."""
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def text_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def date_literal(value: dt.date) -> str:
+    return f"DATE '{value.isoformat()}'"
+
+
+@attrs.frozen
+class Val:
+    """A lowered value: SQL text, and for numbers the denominator (an int, or SQL text)."""
+
+    sql: str
+    den: Union[int, str, None] = None
+
+    @property
+    def numeric(self) -> bool:
+        return self.den is not None
+
+
+def _den_sql(den) -> str:
+    return str(den) if isinstance(den, int) else f"({den})"
+
+
+def align(a: Val, b: Val) -> tuple:
+    """Two numbers over one denominator (static when both are)."""
+    if isinstance(a.den, int) and isinstance(b.den, int):
+        common = math.lcm(a.den, b.den)
+        return (_scale(a.sql, common // a.den), _scale(b.sql, common // b.den), common)
+    return (f"({a.sql}) * {_den_sql(b.den)}", f"({b.sql}) * {_den_sql(a.den)}",
+            f"{_den_sql(a.den)} * {_den_sql(b.den)}")
+
+
+def _scale(sql: str, factor: int) -> str:
+    return sql if factor == 1 else f"(({sql}) * CAST({factor} AS BIGINT))"
+
+
+def to_whole(v: Val) -> str:
+    """A number whose denominator is 1 (money, integers), as SQL."""
+    if v.den == 1:
+        return v.sql
+    raise NotLowerable("an amount that is not whole öre where money was expected")
+
+
+def floor_div(a: str, b: str) -> str:
+    """⌊a / b⌋ for b > 0, whatever the engine's integer division does with negatives."""
+    return f"(CASE WHEN ({a}) >= 0 THEN ({a}) // ({b}) ELSE -((-({a}) + ({b}) - 1) // ({b})) END)"
+
+
+def round_sql(v: Val, mode: str, unit_ore: int) -> str:
+    """A number of öre rounded to whole `unit_ore` by a named mode, in integer arithmetic."""
+    n, d = v.sql, f"{_den_sql(v.den)} * {unit_ore}"
+    if mode == "down":
+        whole = floor_div(n, d)
+    elif mode == "up":
+        whole = f"(-{floor_div(f'-({n})', d)})"
+    elif mode == "toward zero":
+        whole = f"(CASE WHEN ({n}) >= 0 THEN ({n}) // ({d}) ELSE -((-({n})) // ({d})) END)"
+    elif mode == "away from zero":
+        whole = (f"(CASE WHEN ({n}) >= 0 THEN (({n}) + ({d}) - 1) // ({d}) "
+                 f"ELSE -((-({n}) + ({d}) - 1) // ({d})) END)")
+    elif mode == "half up":
+        whole = (f"(CASE WHEN ({n}) >= 0 THEN (2 * ({n}) + ({d})) // (2 * ({d})) "
+                 f"ELSE -((2 * (-({n})) + ({d})) // (2 * ({d}))) END)")
+    else:
+        raise NotLowerable(f"rounding mode {mode}")
+    return whole if unit_ore == 1 else f"({whole} * {unit_ore})"
+
+
+def constant(value, value_type: Type) -> Val:
+    """A rulebook constant (a parameter value, a literal) as SQL."""
+    if value is None:
+        return Val("NULL", 1 if value_type.kind in NUMERIC else None)
+    kind = value_type.kind
+    if kind in NUMERIC:
+        fraction = Fraction(value)
+        return Val(f"CAST({fraction.numerator} AS BIGINT)", fraction.denominator)
+    if kind == "boolean":
+        return Val("TRUE" if value else "FALSE")
+    if kind == "date":
+        return Val(date_literal(value))
+    return Val(text_literal(str(value)))
+
+
+class TableQuery:
+    """The CTE chain of one table: a base relation and one layer per computed column."""
+
+    def __init__(self, lowering: "Lowering", table: str, name: str, base_sql: str,
+                 fixed_date: Optional[dt.date]):
+        self.lowering = lowering
+        self.table = table
+        self.name = name
+        self.fixed_date = fixed_date
+        self.ctes: list[tuple[str, str]] = []
+        self.columns: dict[tuple, Val] = {}  # (kind, name) → column of the last layer
+        self._alias = 0
+        self.append((f"{name}__0", base_sql))
+
+    def append(self, cte: tuple) -> None:
+        """CTEs are written in the order they are made, so each comes after what it reads."""
+        self.ctes.append(cte)
+        self.lowering.ctes.append(cte)
+
+    @property
+    def current(self) -> str:
+        return self.ctes[-1][0]
+
+    def date(self) -> Val:
+        if self.fixed_date is not None:
+            return Val(date_literal(self.fixed_date))
+        return Val("t.__date")
+
+    def add_layer(self, columns: list, joins: list) -> None:
+        """A new CTE: every column so far, plus `columns` [(name, sql)], over `joins`."""
+        name = f"{self.name}__{len(self.ctes)}"
+        select = ", ".join(f"{sql} AS {quote(col)}" for col, sql in columns)
+        self.append((name, f"SELECT t.*, {select} FROM {self.current} AS t {' '.join(joins)}"))
+
+    def alias(self, prefix: str) -> str:
+        self._alias += 1
+        return f"{prefix}{len(self.ctes)}_{self._alias}"
+
+
+class Lowering:
+    """SQL for the line items of one month: every output that is paid to someone."""
+
+    def __init__(self, checked: CheckedRulebook, program: Program, first: dt.date, last: dt.date):
+        self.checked = checked
+        self.program = program
+        self.first = first
+        self.last = last
+        self.queries: dict[tuple, TableQuery] = {}
+        self.ctes: list[tuple[str, str]] = []  # every CTE, in the order made
+
+    # ------------------------------------------------------------------ relations
+    def table_query(self, table: str, fixed_date: Optional[dt.date]) -> TableQuery:
+        """The query of a table's records on a fixed date (undated contexts), or each on its own
+        date (a dated table's records in the month)."""
+        key = (table, fixed_date)
+        if key not in self.queries:
+            decl = self.checked.tables[table].decl
+            name = f"{table}_{fixed_date.strftime('%Y%m%d')}" if fixed_date else table
+            if fixed_date is None:
+                date_field = quote(decl.dated_by)
+                base = (f"SELECT r.*, r.{date_field} AS __date FROM {quote(table)} AS r "
+                        f"WHERE r.{date_field} BETWEEN {date_literal(self.first)} AND {date_literal(self.last)}")
+            else:
+                base = f"SELECT r.* FROM {quote(table)} AS r"
+            query = TableQuery(self, table, quote(name)[1:-1], base, fixed_date)
+            self.queries[key] = query
+        return self.queries[key]
+
+    def settled_outputs(self) -> list:
+        """The outputs that are paid to someone: the components of a settlement."""
+        return [o for o in self.program.outputs.values() if o.payee is not None and o.type.kind == "money"]
+
+    def line_items_sql(self) -> str:
+        """One row per record and settled output: payee, component, amount in öre, provision,
+        record id (none for a record paid to itself: a clinic-level line) and any error."""
+        selects = []
+        for output in self.settled_outputs():
+            decl = self.checked.tables[output.table].decl
+            query = self.table_query(output.table, None if decl.dated_by else self.last)
+            self.ensure(query, ("output", output.name))
+            self.ensure_payee(query, output.name)
+            value = query.columns[("output", output.name)]
+            by = query.columns[("output_by", output.name)]
+            error = query.columns[("output_error", output.name)]
+            payee = query.columns[("payee", output.name)]
+            record = "t.__id" if decl.key and not self.pays_itself(output.name) else "CAST(NULL AS VARCHAR)"
+            selects.append(
+                f"SELECT {payee.sql} AS clinic_id, {text_literal(output.name)} AS component, "
+                f"{to_whole(value)} AS amount, {self.provision_case(output.name, by.sql)} AS provision, "
+                f"{record} AS record_id, {error.sql} AS error, t.__id AS source_record, "
+                f"{text_literal(output.table)} AS source_table FROM {query.current} AS t")
+        if not selects:
+            raise NotLowerable("the rulebook has no output paid to anyone")
+        return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + "\nUNION ALL\n".join(selects)
+
+    def pays_itself(self, output: str) -> bool:
+        decl = self.checked.outputs[output].decl
+        table = self.checked.tables[decl.table].decl
+        payee = decl.payee
+        return isinstance(payee, s.Name) and payee.name == table.key and \
+            self.checked.resolved.get(id(payee), ("",))[0] == "field"
+
+    def provision_case(self, output: str, by_sql: str) -> str:
+        compiled = self.program.outputs[output]
+        whens = [f"WHEN {text_literal(label)} THEN {text_literal(rule.provision)}"
+                 for label, rule in self.program.rules.items() if rule.output == output or
+                 output in self._outputs_of(label)]
+        return f"(CASE {by_sql} {' '.join(whens)} ELSE {text_literal(compiled.provision)} END)"
+
+    def _outputs_of(self, label: str) -> set:
+        info = self.checked.rules[label]
+        found, queue = set(), list(info.decl.exception_to)
+        seen = set()
+        while queue:
+            parent = queue.pop()
+            if parent in seen or parent not in self.checked.rules:
+                continue
+            seen.add(parent)
+            decl = self.checked.rules[parent].decl
+            if decl.output:
+                found.add(decl.output)
+            queue.extend(decl.exception_to)
+        return found
+
+    def ensure_payee(self, query: TableQuery, output: str) -> None:
+        key = ("payee", output)
+        if key in query.columns:
+            return
+        joins: list = []
+        value = self.lower(self.checked.outputs[output].decl.payee, query, {}, joins)
+        column = f"p__{output}"
+        query.add_layer([(column, value.sql)], joins)
+        query.columns[key] = Val(f"t.{quote(column)}")
+
+    # ------------------------------------------------------------------ computed columns
+    def ensure(self, query: TableQuery, item: tuple) -> None:
+        """Make a definition or output of the query's table a column of its last layer."""
+        if item in query.columns:
+            return
+        kind, name = item
+        if kind == "definition":
+            decl = self.checked.definitions[(query.table, name)].decl
+            self.dependencies(decl.expr, query)
+            joins: list = []
+            value = self.lower(decl.expr, query, {}, joins)
+            self.add_value_column(query, item, f"d__{name}", value, joins)
+        elif kind == "output":
+            self.ensure_output(query, name)
+        else:
+            raise AssertionError(item)
+
+    def add_value_column(self, query: TableQuery, item: tuple, column: str, value: Val, joins: list) -> None:
+        columns = [(column, value.sql)]
+        den = value.den
+        if isinstance(den, str):
+            columns.append((column + "__den", den))
+            den = f"t.{quote(column + '__den')}"
+        query.add_layer(columns, joins)
+        query.columns[item] = Val(f"t.{quote(column)}", den)
+
+    def dependencies(self, expr: Optional[s.Expr], query: TableQuery) -> None:
+        """Compute, before `expr`, every definition and output of this table it uses."""
+        if expr is None:
+            return
+        for node in _walk(expr):
+            resolution = self.checked.resolved.get(id(node))
+            if resolution and resolution[0] in ("definition", "output") and resolution[1] == query.table:
+                if isinstance(node, s.Name):
+                    self.ensure(query, (resolution[0], resolution[2]))
+
+    def ensure_output(self, query: TableQuery, name: str) -> None:
+        output = self.program.outputs[name]
+        decl = self.checked.outputs[name].decl
+        for label in output.roots:
+            self.ensure_rule(query, label, output)
+        roots = [query.columns[("rule", label)] for label in output.roots]
+        bys = [query.columns[("rule_by", label)] for label in output.roots]
+        conflicts = [query.columns[("rule_conflict", label)] for label in output.roots]
+        value, by, conflict = self.level(roots, bys, conflicts)
+        joins: list = []
+        if decl.default is not None:
+            self.dependencies(decl.default, query)
+            default = self.lower(decl.default, query, {}, joins)
+            final = f"COALESCE({value}, {self.as_den(default, roots[0] if roots else default)})" \
+                if roots else default.sql
+        else:
+            final = value if roots else "NULL"
+        in_force = " OR ".join(f"({self.in_force(self.program.rules[l], query)})" for l in output.roots) or "FALSE"
+        error = (f"(CASE WHEN {conflict} THEN 'conflict' WHEN ({final}) IS NULL THEN "
+                 f"(CASE WHEN {in_force} THEN 'no rule applies' ELSE 'no rule in force' END) END)")
+        column = f"o__{name}"
+        query.add_layer([(column, final), (column + "__by", by if roots else "NULL"),
+                         (column + "__err", error)], joins)
+        den = roots[0].den if roots else 1
+        query.columns[("output", name)] = Val(f"t.{quote(column)}", den)
+        query.columns[("output_by", name)] = Val(f"t.{quote(column + '__by')}")
+        query.columns[("output_error", name)] = Val(f"t.{quote(column + '__err')}")
+
+    def as_den(self, value: Val, like: Val) -> str:
+        if not value.numeric:
+            return value.sql
+        if value.den == like.den:
+            return value.sql
+        if isinstance(value.den, int) and isinstance(like.den, int) and like.den % value.den == 0:
+            return _scale(value.sql, like.den // value.den)
+        raise NotLowerable("values of one output over different denominators")
+
+    def level(self, values: list, bys: list, conflicts: list) -> tuple:
+        """The value, deciding label and conflict flag of rules at one level."""
+        if not values:
+            return "NULL", "NULL", "FALSE"
+        value = values[0].sql if len(values) == 1 else f"COALESCE({', '.join(v.sql for v in values)})"
+        by = "(CASE " + " ".join(f"WHEN {v.sql} IS NOT NULL THEN {b.sql}" for v, b in zip(values, bys)) + " END)"
+        pairs = [f"({a.sql} IS NOT NULL AND {b.sql} IS NOT NULL AND {a.sql} <> {b.sql})"
+                 for i, a in enumerate(values) for b in values[i + 1:]]
+        conflict = " OR ".join([c.sql for c in conflicts] + pairs) or "FALSE"
+        return value, by, f"({conflict})"
+
+    def in_force(self, rule, query: TableQuery) -> str:
+        date = query.date().sql
+        parts = []
+        if rule.valid_from:
+            parts.append(f"{date} >= {date_literal(rule.valid_from)}")
+        if rule.valid_until:
+            parts.append(f"{date} <= {date_literal(rule.valid_until)}")
+        return " AND ".join(parts) or "TRUE"
+
+    def ensure_rule(self, query: TableQuery, label: str, output) -> None:
+        if ("rule", label) in query.columns:
+            return
+        rule = self.program.rules[label]
+        decl = self.checked.rules[label].decl
+        for child in rule.exceptions:
+            self.ensure_rule(query, child, output)
+        children = [query.columns[("rule", c)] for c in rule.exceptions]
+        child_bys = [query.columns[("rule_by", c)] for c in rule.exceptions]
+        child_conflicts = [query.columns[("rule_conflict", c)] for c in rule.exceptions]
+        exc_value, exc_by, exc_conflict = self.level(children, child_bys, child_conflicts)
+        self.dependencies(decl.condition, query)
+        self.dependencies(decl.value, query)
+        joins: list = []
+        condition = self.lower(decl.condition, query, {}, joins).sql if decl.condition is not None else "TRUE"
+        value = self.lower(decl.value, query, {}, joins)
+        den = value.den
+        if children:
+            common = children[0].den
+            if any(c.den != common for c in children) or (value.numeric and value.den != common):
+                if all(isinstance(c.den, int) for c in children) and isinstance(value.den, int):
+                    common = math.lcm(value.den, *(c.den for c in children))
+                    exc_value = "COALESCE(" + ", ".join(_scale(c.sql, common // c.den) for c in children) + ")"
+                    value = Val(_scale(value.sql, common // value.den), common)
+                    den = common
+                else:
+                    raise NotLowerable("exceptions over different denominators")
+        in_force = self.in_force(rule, query)
+        own = f"CASE WHEN ({condition}) THEN {value.sql} END"
+        column = f"r__{label}"
+        if children:
+            val_sql = f"(CASE WHEN {in_force} THEN COALESCE({exc_value}, {own}) END)"
+            by_sql = (f"(CASE WHEN {in_force} THEN (CASE WHEN {exc_value} IS NOT NULL THEN {exc_by} "
+                      f"WHEN ({condition}) THEN {text_literal(label)} END) END)")
+            conflict_sql = f"(({in_force}) AND {exc_conflict})"
+        else:
+            val_sql = f"(CASE WHEN {in_force} THEN {own} END)"
+            by_sql = f"(CASE WHEN {in_force} AND ({condition}) THEN {text_literal(label)} END)"
+            conflict_sql = "FALSE"
+        query.add_layer([(column, val_sql), (column + "__by", by_sql), (column + "__c", conflict_sql)], joins)
+        query.columns[("rule", label)] = Val(f"t.{quote(column)}", den)
+        query.columns[("rule_by", label)] = Val(f"t.{quote(column + '__by')}")
+        query.columns[("rule_conflict", label)] = Val(f"t.{quote(column + '__c')}")
+
+    # ------------------------------------------------------------------ expressions
+    def type_of(self, e: s.Expr) -> Type:
+        return self.checked.types[id(e)]
+
+    def lower(self, e: s.Expr, query: TableQuery, env: dict, joins: list) -> Val:
+        """SQL for `e` on a row `t` of `query`; `env` maps aggregate variables to row aliases."""
+        method = getattr(self, "_" + type(e).__name__.lower(), None)
+        if method is None:
+            raise NotLowerable(type(e).__name__)
+        return method(e, query, env, joins)
+
+    def _literal(self, e: s.Literal, query, env, joins) -> Val:
+        if e.kind == "none":
+            return Val("NULL")
+        return constant(e.value, self.type_of(e) if e.kind != "decimal" else Type("decimal"))
+
+    def field_val(self, alias: str, table: str, field: str) -> Val:
+        field_type = self.checked.tables[table].fields[field][0]
+        sql = f"{alias}.{quote(field)}"
+        if field_type.kind == "decimal":
+            return Val(sql, DECIMAL_SCALE)
+        if field_type.kind in ("money", "integer"):
+            return Val(sql, 1)
+        return Val(sql)
+
+    def _name(self, e: s.Name, query: TableQuery, env: dict, joins: list) -> Val:
+        resolution = self.checked.resolved[id(e)]
+        kind = resolution[0]
+        if kind == "enum":
+            return Val(text_literal(resolution[2]))
+        if kind == "var":
+            return Val(env[resolution[1]][0])
+        if kind == "evaluation_date":
+            return query.date()
+        if kind == "parameter":
+            return self.parameter(resolution[1], query, None)
+        if kind == "field":
+            _, table, field = resolution
+            return self.field_val("t", table, field)
+        if kind in ("definition", "output"):
+            _, table, name = resolution
+            if table is None:  # a definition of no table: inline, on this row's date
+                decl = self.checked.definitions[(None, name)].decl
+                return self.lower(decl.expr, query, env, joins)
+            if table != query.table:
+                raise NotLowerable(f"{kind} {name} of {table} used from {query.table}")
+            self.ensure(query, (kind, name))
+            return query.columns[(kind, name)]
+        raise NotLowerable(str(resolution))
+
+    def parameter(self, name: str, query: TableQuery, keys: Optional[list]) -> Val:
+        parameter = self.program.parameters[name]
+        value_type = parameter.type
+        date = query.date().sql
+        whens, dens = [], []
+        for value in parameter.values:
+            in_force = []
+            if value.valid_from:
+                in_force.append(f"{date} >= {date_literal(value.valid_from)}")
+            if value.valid_until:
+                in_force.append(f"{date} <= {date_literal(value.valid_until)}")
+            if query.fixed_date is not None:  # decided now, not per row
+                day = query.fixed_date
+                if (value.valid_from and day < value.valid_from) or (value.valid_until and day > value.valid_until):
+                    continue
+                in_force = []
+            if parameter.keyed:
+                for row_keys, row_value in value.value:
+                    conditions = list(in_force) + [self.row_key_sql(k, key) for k, key in zip(row_keys, keys)]
+                    lowered = constant(row_value, value_type)
+                    whens.append((" AND ".join(conditions) or "TRUE", lowered))
+            else:
+                whens.append((" AND ".join(in_force) or "TRUE", constant(value.value, value_type)))
+        if not whens:
+            return Val("NULL", 1 if value_type.kind in NUMERIC else None)
+        if value_type.kind in NUMERIC:
+            common = math.lcm(*(v.den for _, v in whens))
+            cases = " ".join(f"WHEN {c} THEN {_scale(v.sql, common // v.den)}" for c, v in whens)
+            return Val(f"(CASE {cases} END)", common)
+        cases = " ".join(f"WHEN {c} THEN {v.sql}" for c, v in whens)
+        return Val(f"(CASE {cases} END)")
+
+    def row_key_sql(self, row_key: tuple, key: Val) -> str:
+        low, high, enum_value = row_key
+        if enum_value is not None:
+            return f"{key.sql} = {text_literal(enum_value)}"
+        whole = f"({key.sql})" if key.den == 1 else f"(({key.sql}) / {_den_sql(key.den)})"
+        parts = [f"{whole} >= {low}"]
+        if high is not None:
+            parts.append(f"{whole} <= {high}")
+        return " AND ".join(parts)
+
+    def _lookup(self, e: s.Lookup, query, env, joins) -> Val:
+        keys = [self.lower(k, query, env, joins) for k in e.keys]
+        return self.parameter(e.target.name, query, keys)
+
+    def record_alias(self, target: s.Expr, query: TableQuery, env: dict, joins: list) -> tuple:
+        """(alias, table) of the row a record-valued expression designates, joining it in."""
+        target_type = self.type_of(target)
+        if isinstance(target, s.Name) and self.checked.resolved[id(target)][0] == "var":
+            return env[target.name][1], target_type.name
+        if isinstance(target, s.HistoryLookup):
+            return self.history_join(target, query, env, joins), target_type.name
+        if target_type.kind == "ref":
+            key = self.lower(target, query, env, joins)
+            table = target_type.name
+            alias = query.alias("j")
+            key_field = self.checked.tables[table].decl.key
+            joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(key_field)} = {key.sql}")
+            return alias, table
+        raise NotLowerable(f"navigation from {target_type}")
+
+    def history_join(self, e: s.HistoryLookup, query: TableQuery, env: dict, joins: list) -> str:
+        table = e.target.name
+        history = self.checked.tables[table].decl.history
+        key = self.lower(e.key, query, env, joins)
+        on = self.lower(e.on, query, env, joins)
+        alias = query.alias("h")
+        until = (f"COALESCE({alias}.{quote(history.until_field)}, {FAR_FUTURE})"
+                 if history.until_field else FAR_FUTURE)
+        joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(history.by_field)} = {key.sql} "
+                     f"AND {alias}.{quote(history.from_field)} <= {on.sql} AND {until} >= {on.sql}")
+        return alias
+
+    def _historylookup(self, e: s.HistoryLookup, query, env, joins) -> Val:
+        alias = self.history_join(e, query, env, joins)
+        return Val(f"{alias}.__id")
+
+    def _fieldaccess(self, e: s.FieldAccess, query: TableQuery, env: dict, joins: list) -> Val:
+        kind, table, name = self.checked.resolved[id(e)]
+        alias, target_table = self.record_alias(e.target, query, env, joins)
+        if kind == "field":
+            return self.field_val(alias, target_table, name)
+        # A definition of another table's record: only on a fixed date, from that table's query.
+        if query.fixed_date is None:
+            raise NotLowerable(f"{kind} {name} of {table} from records with dates of their own")
+        other = self.table_query(table, query.fixed_date)
+        self.ensure(other, (kind, name))
+        column = other.columns[(kind, name)]
+        joined = query.alias("d")
+        key_field = self.checked.tables[table].decl.key or "__id"
+        joins.append(f"LEFT JOIN {quote(other.current)} AS {joined} ON {joined}.{quote(key_field)} = "
+                     f"{alias}.{quote(key_field)}")
+        den = column.den.replace("t.", f"{joined}.", 1) if isinstance(column.den, str) else column.den
+        return Val(column.sql.replace("t.", f"{joined}.", 1), den)
+
+    def _unary(self, e: s.Unary, query, env, joins) -> Val:
+        operand = self.lower(e.operand, query, env, joins)
+        if e.op == "not":
+            return Val(f"(NOT {operand.sql})")
+        return Val(f"(-{operand.sql})", operand.den)
+
+    def _binary(self, e: s.Binary, query, env, joins) -> Val:
+        left = self.lower(e.left, query, env, joins)
+        right = self.lower(e.right, query, env, joins)
+        op = e.op
+        if op in ("and", "or"):
+            return Val(f"({left.sql} {op.upper()} {right.sql})")
+        if op in ("=", "!=", "<", "<=", ">", ">="):
+            if left.numeric and right.numeric:
+                a, b, _ = align(left, right)
+            else:
+                a, b = left.sql, right.sql
+            optional = self.type_of(e.left).optional or self.type_of(e.right).optional
+            if op == "=":
+                return Val(f"({a} IS NOT DISTINCT FROM {b})" if optional else f"({a} = {b})")
+            if op == "!=":
+                return Val(f"({a} IS DISTINCT FROM {b})" if optional else f"({a} <> {b})")
+            return Val(f"({a} {op} {b})")
+        if op in "+-":
+            a, b, den = align(left, right)
+            return Val(f"({a} {op} {b})", den)
+        if op == "*":
+            den = left.den * right.den if isinstance(left.den, int) and isinstance(right.den, int) \
+                else f"{_den_sql(left.den)} * {_den_sql(right.den)}"
+            return Val(f"({left.sql} * {right.sql})", den)
+        if op == "/":
+            # (a/b) / (c/d) = (a·d) / (b·c), with the sign moved to the numerator.
+            numerator = f"({left.sql} * {_den_sql(right.den)})"
+            denominator = f"({_den_sql(left.den)} * {right.sql})"
+            return Val(f"(CASE WHEN {denominator} < 0 THEN -{numerator} ELSE {numerator} END)",
+                       f"NULLIF(ABS({denominator}), 0)")
+        raise NotLowerable(op)
+
+    def _isnone(self, e: s.IsNone, query, env, joins) -> Val:
+        operand = self.lower(e.operand, query, env, joins)
+        return Val(f"({operand.sql} IS {'NOT ' if e.negated else ''}NULL)")
+
+    def _member(self, e: s.Member, query, env, joins) -> Val:
+        operand = self.lower(e.operand, query, env, joins)
+        items = ", ".join(self.lower(i, query, env, joins).sql for i in e.items)
+        return Val(f"({operand.sql} {'NOT ' if e.negated else ''}IN ({items}))")
+
+    def _rounded(self, e: s.Rounded, query, env, joins) -> Val:
+        operand = self.lower(e.operand, query, env, joins)
+        return Val(round_sql(operand, e.mode, 100 if e.unit == "kronor" else 1), 1)
+
+    def _otherwise(self, e: s.Otherwise, query, env, joins) -> Val:
+        value = self.lower(e.operand, query, env, joins)
+        fallback = self.lower(e.fallback, query, env, joins)
+        if value.numeric:
+            a, b, den = align(value, fallback)
+            return Val(f"COALESCE({a}, {b})", den)
+        return Val(f"COALESCE({value.sql}, {fallback.sql})")
+
+    def _if(self, e: s.If, query, env, joins) -> Val:
+        condition = self.lower(e.condition, query, env, joins)
+        then = self.lower(e.then, query, env, joins)
+        otherwise = self.lower(e.otherwise, query, env, joins)
+        if then.numeric or otherwise.numeric:
+            a, b, den = align(then if then.numeric else Val(then.sql, 1),
+                              otherwise if otherwise.numeric else Val(otherwise.sql, 1))
+            return Val(f"(CASE WHEN {condition.sql} THEN {a} ELSE {b} END)", den)
+        return Val(f"(CASE WHEN {condition.sql} THEN {then.sql} ELSE {otherwise.sql} END)")
+
+    def _call(self, e: s.Call, query, env, joins) -> Val:
+        args = [self.lower(a, query, env, joins) for a in e.args]
+        f = e.function
+        if f == "age":
+            born, on = args[0].sql, args[1].sql
+            return Val(f"(year({on}) - year({born}) - CASE WHEN month({on}) * 100 + dayofmonth({on}) "
+                       f"< month({born}) * 100 + dayofmonth({born}) THEN 1 ELSE 0 END)", 1)
+        if f in ("year", "month"):
+            return Val(f"{f}({args[0].sql})", 1)
+        if f == "day":
+            return Val(f"dayofmonth({args[0].sql})", 1)
+        if f == "last_day_of_month":
+            return Val(f"last_day({args[0].sql})")
+        if f == "first_day_of_month":
+            return Val(f"({args[0].sql} - CAST(dayofmonth({args[0].sql}) - 1 AS INTEGER))")
+        if f == "add_days":
+            return Val(f"({args[0].sql} + CAST({to_whole(args[1])} AS INTEGER))")
+        if f in ("min", "max"):
+            function = "LEAST" if f == "min" else "GREATEST"
+            if args[0].numeric:
+                if not all(isinstance(a.den, int) for a in args):
+                    raise NotLowerable(f"{f} of divided numbers")
+                common = math.lcm(*(a.den for a in args))
+                return Val(f"{function}({', '.join(_scale(a.sql, common // a.den) for a in args)})", common)
+            return Val(f"{function}({', '.join(a.sql for a in args)})")
+        raise NotLowerable(f"function {f}")
+
+    def _criteria(self, criteria, query, env, joins) -> str:
+        return " + ".join(f"(CASE WHEN {self.lower(c, query, env, joins).sql} THEN 1 ELSE 0 END)"
+                          for c in criteria)
+
+    def _atleast(self, e: s.AtLeast, query, env, joins) -> Val:
+        return Val(f"(({self._criteria(e.criteria, query, env, joins)}) >= {e.threshold})")
+
+    def _counttrue(self, e: s.CountTrue, query, env, joins) -> Val:
+        return Val(f"({self._criteria(e.criteria, query, env, joins)})", 1)
+
+    def _aggregate(self, e: s.Aggregate, query: TableQuery, env: dict, joins: list) -> Val:
+        """A sum or count over related records, grouped by the record it relates to and joined in."""
+        correlation, inner_filter = self.split_correlation(e)
+        if query.fixed_date is None:
+            raise NotLowerable("an aggregate over records with dates of their own")
+        inner = self.table_query(e.table, query.fixed_date)
+        inner_env = {e.var: ("t", "t")}
+        inner_joins: list = []
+        inner_key = self.lower(correlation[0], inner, inner_env, inner_joins)
+        filters = [self.lower(c, inner, inner_env, inner_joins).sql for c in inner_filter]
+        if e.function == "sum":
+            value = self.lower(e.expr, inner, inner_env, inner_joins)
+            if not isinstance(value.den, int):
+                raise NotLowerable("a sum of divided numbers")
+            aggregate, den = f"COALESCE(SUM({value.sql}), 0)", value.den
+        else:
+            aggregate, den = "COUNT(*)", 1
+        name = f"agg_{len(self.ctes) + 1}"
+        where = " AND ".join(filters) or "TRUE"
+        self.ctes.append((name, f"SELECT {inner_key.sql} AS __k, {aggregate} AS __v FROM {inner.current} AS t "
+                                      f"{' '.join(inner_joins)} WHERE {where} GROUP BY {inner_key.sql}"))
+        outer_key = self.lower(correlation[1], query, env, joins)
+        alias = query.alias("a")
+        joins.append(f"LEFT JOIN {quote(name)} AS {alias} ON {alias}.__k = {outer_key.sql}")
+        return Val(f"COALESCE({alias}.__v, 0)", den)
+
+    def split_correlation(self, e: s.Aggregate) -> tuple:
+        """The `v.x = outer` conjunct that ties an aggregate's records to the outer record, and
+        the conjuncts that concern the inner records only."""
+        conjuncts, stack = [], [e.where] if e.where is not None else []
+        while stack:
+            node = stack.pop()
+            if isinstance(node, s.Binary) and node.op == "and":
+                stack.extend([node.right, node.left])
+            else:
+                conjuncts.append(node)
+        correlation, rest = None, []
+        for node in conjuncts:
+            if correlation is None and isinstance(node, s.Binary) and node.op == "=":
+                left_inner, right_inner = self.mentions_var(node.left, e.var), self.mentions_var(node.right, e.var)
+                if left_inner and not right_inner:
+                    correlation = (node.left, node.right)
+                    continue
+                if right_inner and not left_inner:
+                    correlation = (node.right, node.left)
+                    continue
+            if self.mentions_outer(node, e.var):
+                raise NotLowerable("an aggregate whose condition ties records to the outer record "
+                                   "other than by one equality")
+            rest.append(node)
+        if correlation is None:
+            raise NotLowerable("an aggregate without `v.x = …` tying it to the record")
+        return correlation, rest
+
+    def mentions_var(self, expr: s.Expr, var: str) -> bool:
+        return any(isinstance(n, s.Name) and self.checked.resolved.get(id(n)) == ("var", var) for n in _walk(expr))
+
+    def mentions_outer(self, expr: s.Expr, var: Optional[str] = None) -> bool:
+        """Whether an expression reads the outer record (a field, definition or output of it)."""
+        for node in _walk(expr):
+            if isinstance(node, s.Name):
+                resolution = self.checked.resolved.get(id(node))
+                if resolution and resolution[0] in ("field", "output") or \
+                        resolution and resolution[0] == "definition" and resolution[1] is not None:
+                    return True
+        return False
+
+
+def _walk(expr: s.Expr):
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(s.children(node))

@@ -1,0 +1,496 @@
+"""Monthly settlement of a whole region: intake, line items on a columnar engine, output.
+
+Intake reads the four tables as text (CSV, Parquet or JSON), types every value in SQL with
+the rulebook's declared types, and sets aside every record that cannot be used, with its
+reason: a malformed value, a missing field, a duplicate id, a reference to a record that is
+missing or itself set aside, overlapping listings. The rest is settled by the lowered rule
+plan (`lowering.py`) on DuckDB, or on Spark. Output appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Optional
+
+import attrs
+
+from .api import Rulebook
+from .data import read_json
+from .diagnostics import DataError, EvaluationError, RecordProblem
+from .lowering import DECIMAL_SCALE, Lowering, quote, text_literal
+
+LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id")
+REJECT_COLUMNS = ("table", "record_id", "file", "line", "reason", "data")
+
+
+class SettlementError(Exception):
+    """The settlement cannot run: unreadable input, or a rulebook that fails on the data."""
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise SettlementError(f"--month must be YYYY-MM, not {month!r}")
+    first = dt.date(int(match.group(1)), int(match.group(2)), 1)
+    last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    return first, last
+
+
+@attrs.frozen
+class TableCount:
+    table: str
+    read: int
+    used: int
+    rejected: int
+
+
+@attrs.define
+class Settlement:
+    """The outcome of one run: where the files are, and the counts and totals to report."""
+
+    rulebook: str
+    version: str
+    month: str
+    engine: str
+    out: Path
+    rejected_out: Path
+    counts: list
+    totals: list  # (clinic_id, amount in öre, lines)
+    components: list  # (component, amount in öre, lines)
+    lines: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        from .values import format_money
+        return {
+            "rulebook": {"id": self.rulebook, "version": self.version},
+            "month": self.month, "engine": self.engine,
+            "output": str(self.out), "rejected_output": str(self.rejected_out),
+            "records": [attrs.asdict(c) for c in self.counts],
+            "lines": self.lines,
+            "components": [{"component": c, "amount": format_money(a), "lines": n} for c, a, n in self.components],
+            "clinics": [{"clinic_id": c, "amount": format_money(a), "lines": n} for c, a, n in self.totals],
+            "total": format_money(sum(a for _, a, _ in self.totals)),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# ------------------------------------------------------------------------ intake
+
+
+def _source_files(data: Path, tables: list) -> dict:
+    """table → (kind, path) for a directory of .csv/.parquet files or one JSON file."""
+    if data.is_file() and data.suffix.lower() == ".json":
+        return {t: ("json", data) for t in tables}
+    if not data.is_dir():
+        raise SettlementError(f"{data}: no such directory or JSON file")
+    found = {}
+    for table in tables:
+        for kind in ("parquet", "csv"):
+            path = data / f"{table}.{kind}"
+            if path.exists():
+                found[table] = (kind, path)
+                break
+    return found
+
+
+def _sql_path(path: Path) -> str:
+    return text_literal(str(path))
+
+
+class Intake:
+    """Loads and checks the input tables in a DuckDB connection; leaves clean typed tables
+    under the tables' own names and every refused record in `rejected`."""
+
+    def __init__(self, con, book: Rulebook, data: Path):
+        self.con = con
+        self.book = book
+        self.checked = book.checked
+        self.data = data
+        self.counts: dict[str, TableCount] = {}
+
+    def run(self) -> None:
+        tables = self.table_order()
+        sources = _source_files(self.data, tables)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE rejected ({', '.join(f'{quote(c)} VARCHAR' for c in REJECT_COLUMNS)})")
+        for table in tables:
+            if table not in sources:
+                self.empty(table)
+                continue
+            kind, path = sources[table]
+            if self.raw(table, kind, path):
+                self.typed(table, str(path))
+            else:
+                self.empty(table)
+
+    def table_order(self) -> list:
+        """Tables that others refer to first, so references can be checked against clean rows."""
+        order, seen = [], set()
+
+        def visit(name):
+            if name in seen:
+                return
+            seen.add(name)
+            info = self.checked.tables[name]
+            for field_type, _ in info.fields.values():
+                if field_type.kind == "ref":
+                    visit(field_type.name)
+            if info.decl.history:
+                visit(info.decl.history.of_table)
+            order.append(name)
+
+        for name in self.checked.tables:
+            visit(name)
+        return order
+
+    def empty(self, table: str) -> None:
+        columns = [f"{quote(name)} {self.sql_type(t)}" for name, (t, _) in self.checked.tables[table].fields.items()]
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(table)} ({', '.join(columns)}, __id VARCHAR, __line BIGINT)")
+        self.counts[table] = TableCount(table, 0, 0, 0)
+
+    @staticmethod
+    def sql_type(field_type) -> str:
+        return {"date": "DATE", "decimal": "BIGINT", "money": "BIGINT", "integer": "BIGINT",
+                "boolean": "BOOLEAN"}.get(field_type.kind, "VARCHAR")
+
+    def raw(self, table: str, kind: str, path: Path) -> bool:
+        """The table's rows as text in raw_<table>; False when the input gives it no rows at all."""
+        fields = list(self.checked.tables[table].fields)
+        raw = quote(f"raw_{table}")
+        if kind == "csv":
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT *, "
+                             f"CAST(row_number() OVER () + 1 AS BIGINT) AS __line FROM read_csv({_sql_path(path)}, "
+                             f"all_varchar = true, header = true, strict_mode = false, null_padding = true)")
+        elif kind == "parquet":
+            described = dict(self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_path(path)})").fetchall()
+                             and [(r[0], r[1]) for r in self.con.execute(
+                                 f"DESCRIBE SELECT * FROM read_parquet({_sql_path(path)})").fetchall()])
+            for name in fields:
+                if described.get(name) in ("DOUBLE", "FLOAT"):
+                    raise SettlementError(f"{path}: column {name} is a binary floating-point number; "
+                                          "write decimals as text or DECIMAL so that they stay exact")
+            casts = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in described)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT {casts}, "
+                             f"CAST(row_number() OVER () AS BIGINT) AS __line FROM read_parquet({_sql_path(path)})")
+        else:
+            rows = self.json_tables(path).get(table, [])
+            if not rows:
+                return False
+            present = sorted({k for _, _, row in rows if isinstance(row, dict) for k in row} & set(fields))
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} ({', '.join(f'{quote(c)} VARCHAR' for c in present) + ', ' if present else ''}__line BIGINT)")
+            values = [[_json_text(row.get(c)) if isinstance(row, dict) else None for c in present] + [line]
+                      for _, line, row in rows]
+            if values:
+                self.con.executemany(f"INSERT INTO {raw} VALUES ({', '.join('?' for _ in range(len(present) + 1))})", values)
+        columns = {r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall()}
+        for name, (field_type, decl) in self.checked.tables[table].fields.items():
+            if name not in columns:
+                if field_type.optional or decl.default is not None:
+                    self.con.execute(f"ALTER TABLE {raw} ADD COLUMN {quote(name)} VARCHAR")
+                else:
+                    raise SettlementError(f"{path}: table {table} has no column {name}")
+        return True
+
+    def json_tables(self, path: Path) -> dict:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = read_json(path)
+            except DataError as error:
+                raise SettlementError(error.format()) from None
+        return self._json
+
+    def typed(self, table: str, file: str) -> None:
+        info = self.checked.tables[table]
+        raw = quote(f"raw_{table}")
+        reasons, values = [], []
+        for name, (field_type, decl) in info.fields.items():
+            column = f"NULLIF(trim(r.{quote(name)}), '')"
+            valid, value, expected = self.check_expression(column, field_type.required())
+            required = not field_type.optional and decl.default is None
+            missing = f"WHEN {column} IS NULL THEN 'missing field {name}'" if required else ""
+            reasons.append(f"(CASE {missing} WHEN {column} IS NOT NULL AND NOT ({valid}) "
+                           f"THEN '{name}: expected {expected}, got ''' || {column} || '''' END)")
+            default = decl.default
+            fallback = "NULL"
+            if default is not None:
+                fallback = self.default_sql(default.value, field_type)
+            values.append(f"(CASE WHEN {column} IS NOT NULL AND ({valid}) THEN {value} ELSE {fallback} END) "
+                          f"AS {quote(name)}")
+        key = info.decl.key
+        record_id = (f"COALESCE(NULLIF(trim(r.{quote(key)}), ''), '#' || CAST(r.__line AS VARCHAR))" if key
+                     else "'#' || CAST(r.__line AS VARCHAR)")
+        duplicate = (f"(CASE WHEN row_number() OVER (PARTITION BY NULLIF(trim(r.{quote(key)}), '') ORDER BY r.__line) > 1 "
+                     f"AND NULLIF(trim(r.{quote(key)}), '') IS NOT NULL THEN 'two {table} records have the id ' "
+                     f"|| trim(r.{quote(key)}) END)") if key else "NULL"
+        references = []
+        for name, (field_type, _) in info.fields.items():
+            if field_type.kind == "ref" and field_type.name != table and field_type.name in self.counts:
+                target = field_type.name
+                target_key = self.checked.tables[target].decl.key
+                references.append(
+                    f"(CASE WHEN NULLIF(trim(r.{quote(name)}), '') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                    f"{quote(target)} AS x WHERE x.{quote(target_key)} = trim(r.{quote(name)})) THEN "
+                    f"'{name} ''' || trim(r.{quote(name)}) || ''' is not a usable {target} record' END)")
+        all_reasons = reasons + [duplicate] + references
+        data_json = "json_object(" + ", ".join(f"{text_literal(n)}, r.{quote(n)}" for n in info.fields) + ")"
+        stage = quote(f"stage_{table}")
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values)}, {record_id} AS __id, "
+            f"r.__line AS __line, NULLIF(concat_ws('; ', {', '.join(all_reasons)}), '') AS __reason, "
+            f"CAST({data_json} AS VARCHAR) AS __data FROM {raw} AS r")
+        history = info.decl.history
+        if history is not None:
+            self.overlaps(table, stage, history)
+        line_offset = 0
+        self.con.execute(
+            f"INSERT INTO rejected SELECT {text_literal(table)}, __id, {text_literal(file)}, "
+            f"CAST(__line + {line_offset} AS VARCHAR), __reason, __data FROM {stage} WHERE __reason IS NOT NULL")
+        fields = ", ".join(quote(n) for n in info.fields)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT {fields}, __id, __line "
+                         f"FROM {stage} WHERE __reason IS NULL")
+        read, used = self.con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE __reason IS NULL) FROM {stage}").fetchone()
+        self.counts[table] = TableCount(table, read, used, read - used)
+
+    def overlaps(self, table: str, stage: str, history) -> None:
+        """Of two rows of one key in force on the same day, the later-starting is set aside."""
+        by, start = quote(history.by_field), quote(history.from_field)
+        end = f"COALESCE({quote(history.until_field)}, DATE '9999-12-31')" if history.until_field else "DATE '9999-12-31'"
+        self.con.execute(
+            f"UPDATE {stage} SET __reason = 'ends before it starts' WHERE __reason IS NULL AND {end} < {start}")
+        self.con.execute(f"""
+            UPDATE {stage} SET __reason = o.reason FROM (
+              SELECT __line, {by} AS who, 'overlaps the {table} row at line ' || CAST(prev_line AS VARCHAR)
+                     || ' of ' || {text_literal(history.by_field)} || ' ' || {by} AS reason
+              FROM (SELECT __line, {by}, {start} AS s,
+                           max({end}) OVER (PARTITION BY {by} ORDER BY {start}, __line
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
+                           last_value(__line) OVER (PARTITION BY {by} ORDER BY {start}, __line
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_line
+                    FROM {stage} WHERE __reason IS NULL)
+              WHERE prev_end IS NOT NULL AND prev_end >= s) AS o
+            WHERE {stage}.__line = o.__line""")
+
+    def check_expression(self, column: str, field_type) -> tuple:
+        """(is valid, typed value, what was expected) for a text column of a declared type."""
+        kind = field_type.kind
+        if kind == "date":
+            return (f"regexp_full_match({column}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND TRY_CAST({column} AS DATE) IS NOT NULL",
+                    f"CAST({column} AS DATE)", "a date YYYY-MM-DD")
+        if kind == "decimal":
+            digits = len(str(DECIMAL_SCALE)) - 1
+            return (f"regexp_full_match({column}, '[+-]?[0-9]{{1,12}}([.][0-9]{{1,{digits}}})?')",
+                    f"CAST(CAST({column} AS DECIMAL(38, {digits})) * {DECIMAL_SCALE} AS BIGINT)",
+                    f"a decimal number with at most {digits} decimals")
+        if kind == "money":
+            return (f"regexp_full_match({column}, '[+-]?[0-9]{{1,15}}([.][0-9]{{1,2}})?')",
+                    f"CAST(CAST({column} AS DECIMAL(38, 2)) * 100 AS BIGINT)",
+                    "an amount in kronor with at most two decimals (whole öre)")
+        if kind == "integer":
+            return (f"regexp_full_match({column}, '[+-]?[0-9]{{1,15}}')", f"CAST({column} AS BIGINT)",
+                    "a whole number")
+        if kind == "boolean":
+            return (f"lower({column}) IN ('true', 'false')", f"lower({column}) = 'true'", "true or false")
+        if kind == "enum":
+            values = self.checked.enums[field_type.name].values
+            return (f"{column} IN ({', '.join(text_literal(v) for v in values)})", column,
+                    f"one of {', '.join(values)}")
+        return ("TRUE", column, "text")
+
+    @staticmethod
+    def default_sql(value, field_type) -> str:
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if field_type.kind == "decimal":
+            from fractions import Fraction
+            return str(int(Fraction(value) * DECIMAL_SCALE))
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, dt.date):
+            return f"DATE '{value.isoformat()}'"
+        return text_literal(str(value))
+
+
+def _json_text(value) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+# ------------------------------------------------------------------------ engines
+
+
+def line_items_query(book: Rulebook, first: dt.date, last: dt.date) -> str:
+    return Lowering(book.checked, book.program, first, last).line_items_sql()
+
+
+def run_duckdb(con, sql: str) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_lines AS {sql}")
+
+
+def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
+    """The same plan on Apache Spark (local mode): clean tables go over as Parquet."""
+    import sqlglot
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName("rulelang")
+             .config("spark.sql.ansi.enabled", "true")
+             .config("spark.sql.session.timeZone", "UTC")
+             .config("spark.ui.enabled", "false")
+             .config("spark.sql.shuffle.partitions", "4")
+             .getOrCreate())
+    for table in tables:
+        path = workdir / f"{table}.parquet"
+        con.execute(f"COPY {quote(table)} TO {_sql_path(path)} (FORMAT parquet)")
+        spark.read.parquet(str(path)).createOrReplaceTempView(table)
+    spark_sql = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+    rows = spark.sql(spark_sql).collect()
+    con.execute("CREATE OR REPLACE TEMP TABLE raw_lines (clinic_id VARCHAR, component VARCHAR, amount BIGINT, "
+                "provision VARCHAR, record_id VARCHAR, error VARCHAR, source_record VARCHAR, source_table VARCHAR)")
+    if rows:
+        con.executemany("INSERT INTO raw_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [tuple(None if v is None else (int(v) if i == 2 else str(v)) for i, v in enumerate(r))
+                         for r in rows])
+
+
+# ------------------------------------------------------------------------ running
+
+
+def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, engine: str = "duckdb",
+           progress: Optional[Callable[[str], None]] = None) -> Settlement:
+    """Settle one month: write line items and rejected records, return counts and totals."""
+    import duckdb
+
+    started = time.perf_counter()
+    first, last = month_bounds(month)
+    out = Path(out) if out else Path(f"settlement-{month}.csv")
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise SettlementError(f"--out must end in .csv or .parquet, not {out.name}")
+    rejected_out = out.with_name(out.stem + "-rejected.csv")
+    say = progress or (lambda message: None)
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")
+    say("reading and checking input")
+    intake = Intake(con, book, Path(data))
+    intake.run()
+    say(f"settling {month} on {engine}")
+    sql = line_items_query(book, first, last)
+    if engine == "duckdb":
+        run_duckdb(con, sql)
+    elif engine == "spark":
+        with tempfile.TemporaryDirectory(prefix="rulelang-spark-") as workdir:
+            run_spark(con, sql, intake.table_order(), Path(workdir))
+    else:
+        raise SettlementError(f"unknown engine {engine!r}; use duckdb or spark")
+    check_errors(con, book)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE lines AS
+        SELECT clinic_id, {text_literal(month)} AS month, component, amount, provision,
+               COALESCE(record_id, '') AS record_id
+        FROM raw_lines WHERE amount <> 0
+        ORDER BY clinic_id, component, record_id, provision""")
+    say("writing output")
+    write_atomically(con, "SELECT * FROM lines ORDER BY clinic_id, component, record_id, provision", out, money=True)
+    write_atomically(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
+                     rejected_out, money=False, always_csv=True)
+    totals = con.execute("SELECT clinic_id, CAST(sum(amount) AS BIGINT), count(*) FROM lines "
+                         "GROUP BY clinic_id ORDER BY clinic_id").fetchall()
+    components = con.execute("SELECT component, CAST(sum(amount) AS BIGINT), count(*) FROM lines "
+                             "GROUP BY component ORDER BY component").fetchall()
+    (lines,) = con.execute("SELECT count(*) FROM lines").fetchone()
+    con.close()
+    return Settlement(book.id, book.version, month, engine, out, rejected_out,
+                      [intake.counts[t] for t in intake.table_order()], totals, components, lines,
+                      time.perf_counter() - started)
+
+
+def check_errors(con, book: Rulebook) -> None:
+    """A rulebook that fails on some records (a conflict, a date without a value) fails the run."""
+    problems = con.execute("SELECT source_table, source_record, component, error FROM raw_lines "
+                           "WHERE error IS NOT NULL OR (amount IS NULL AND error IS NULL) "
+                           "ORDER BY source_table, source_record, component LIMIT 20").fetchall()
+    if not problems:
+        (missing_payee,) = con.execute("SELECT count(*) FROM raw_lines WHERE clinic_id IS NULL AND amount <> 0").fetchone()
+        if missing_payee:
+            raise SettlementError(f"{missing_payee} line(s) have an amount but no clinic to pay it to", 1)
+        return
+    (count,) = con.execute("SELECT count(*) FROM raw_lines WHERE error IS NOT NULL OR amount IS NULL").fetchone()
+    lines = [f"{table} record {record}: {component}: {error or 'no value'}" for table, record, component, error in problems]
+    data_side = all(e == "no rule in force" or e is None for _, _, _, e in problems)
+    raise SettlementError(f"{count} amount(s) could not be settled; explain a record to see why:\n  "
+                          + "\n  ".join(lines), 2 if data_side else 1)
+
+
+MONEY_TEXT = ("(CASE WHEN amount < 0 THEN '-' ELSE '' END || CAST(abs(amount) // 100 AS VARCHAR) || '.' || "
+              "lpad(CAST(abs(amount) % 100 AS VARCHAR), 2, '0'))")
+
+
+def write_atomically(con, query: str, path: Path, money: bool, always_csv: bool = False) -> None:
+    """Write to a hidden file beside the target and rename it into place: whole or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    parquet = path.suffix.lower() == ".parquet" and not always_csv
+    if money:
+        select = (f"SELECT clinic_id, month, component, "
+                  f"{'CAST(' + MONEY_TEXT + ' AS DECIMAL(18, 2))' if parquet else MONEY_TEXT} AS amount, "
+                  f"provision, record_id FROM ({query})")
+    else:
+        select = query
+    options = "(FORMAT parquet)" if parquet else "(FORMAT csv, HEADER true)"
+    try:
+        con.execute(f"COPY ({select}) TO {_sql_path(temporary)} {options}")
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+# ------------------------------------------------------------------------ the interpreter, for comparison
+
+
+def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
+    """The month's line items computed record by record by the interpreter, in the same order
+    and form as the SQL engines write them: (clinic_id, month, component, öre, provision, record_id)."""
+    from .evaluator import Evaluator
+
+    first, last = month_bounds(month)
+    evaluator = Evaluator(book.program, dataset, last)
+    lines = []
+    for output in book.program.outputs.values():
+        if output.payee is None or output.type.kind != "money":
+            continue
+        table = dataset.table(output.table)
+        if table is None:
+            continue
+        decl = book.checked.tables[output.table].decl
+        clinic_level = _pays_itself(book, output.name)
+        for record in table.records:
+            if decl.dated_by and not first <= record[decl.dated_by] <= last:
+                continue
+            result = evaluator.evaluate(output.name, record)
+            if result.value == 0:
+                continue
+            record_id = "" if clinic_level else (record["__id__"] if decl.key else "")
+            lines.append((result.payee, month, output.name, result.value, result.provision, record_id))
+    return sorted(lines, key=lambda line: (line[0], line[2], line[5], line[4]))
+
+
+def _pays_itself(book: Rulebook, output: str) -> bool:
+    """An output paid to its own record's key is a clinic-level line (no record id)."""
+    return Lowering(book.checked, book.program, dt.date.min, dt.date.min).pays_itself(output)

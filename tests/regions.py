@@ -1,0 +1,100 @@
+"""Hypothesis strategies for small regions in the settlement format, and helpers to compare
+line items between the interpreter and the SQL engines."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+from hypothesis import strategies as st
+
+MONTHS = ["2021-01", "2021-02", "2021-08", "2021-09", "2021-12", "2022-01", "2017-03", "2016-12"]
+
+
+def _decimal(draw, low: int, high: int, places: int) -> str:
+    units = draw(st.integers(min_value=low * 10 ** places, max_value=high * 10 ** places))
+    whole, frac = divmod(units, 10 ** places)
+    return f"{whole}.{frac:0{places}d}" if places else str(whole)
+
+
+@st.composite
+def regions(draw, month: str) -> dict:
+    """A region whose records straddle the month: listing changes at month edges, visits on
+    the first and last days, sister clinics in one koncern, unlisted persons."""
+    year, mon = map(int, month.split("-"))
+    first = dt.date(year, mon, 1)
+    last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    days = st.sampled_from([first, last, first + dt.timedelta(days=9), first - dt.timedelta(days=1),
+                            last + dt.timedelta(days=1), first + dt.timedelta(days=19)])
+    n_clinics = draw(st.integers(min_value=1, max_value=4))
+    clinics = []
+    for i in range(n_clinics):
+        clinic = {"clinic_id": f"C{i}", "koncern_id": f"K{draw(st.integers(0, 1))}"}
+        if draw(st.booleans()):
+            clinic["coverage_percent"] = _decimal(draw, 30, 95, draw(st.integers(0, 2)))
+        if draw(st.booleans()):
+            clinic["quality_points"] = _decimal(draw, 0, 30, 1)
+        clinic["care_guarantee_met"] = draw(st.booleans())
+        clinic["coordinating"] = draw(st.booleans())
+        clinics.append(clinic)
+    ids = [c["clinic_id"] for c in clinics]
+    persons, listings, visits = [], [], []
+    for p in range(draw(st.integers(min_value=1, max_value=6))):
+        person = {"person_id": f"P{p}",
+                  "birth_date": draw(st.dates(min_value=dt.date(1925, 1, 1), max_value=dt.date(2009, 12, 31))).isoformat(),
+                  "sex": draw(st.sampled_from(["F", "M"])),
+                  "home_care": draw(st.booleans()), "interpreter_need": draw(st.booleans())}
+        if draw(st.booleans()):
+            person["acg_weight"] = _decimal(draw, 0, 4, draw(st.integers(0, 6)))
+        if draw(st.booleans()):
+            person["cni"] = _decimal(draw, 0, 5, 2)
+        persons.append(person)
+        # Consecutive listings, possibly changing inside or at the edges of the month.
+        start = dt.date(2010, 1, 1)
+        for _ in range(draw(st.integers(min_value=0, max_value=3))):
+            end = draw(st.one_of(st.none(), days))
+            if end is not None and end < start:
+                break
+            listings.append({"person_id": f"P{p}", "clinic_id": draw(st.sampled_from(ids)),
+                             "listed_from": start.isoformat(), "listed_to": end.isoformat() if end else None})
+            if end is None:
+                break
+            start = end + dt.timedelta(days=draw(st.sampled_from([1, 1, 5])))
+    for v in range(draw(st.integers(min_value=0, max_value=10))):
+        visits.append({
+            "visit_id": f"V{v}", "person_id": draw(st.sampled_from([p["person_id"] for p in persons])),
+            "clinic_id": draw(st.sampled_from(ids)), "date": draw(days).isoformat(),
+            "mode": draw(st.sampled_from(["physical", "video", "phone"])),
+            "place": draw(st.sampled_from(["clinic", "home", "other"])),
+            "assignment": draw(st.sampled_from(["general", "home_care", "psychosocial"])),
+            "profession": draw(st.sampled_from(["doctor", "nurse", "psychologist", "therapist", "other"])),
+        })
+    return {"clinics": clinics, "persons": persons, "listings": listings, "visits": visits}
+
+
+def write_region(region: dict, directory: Path) -> Path:
+    path = directory / "region.json"
+    path.write_text(json.dumps(region), encoding="utf-8")
+    return path
+
+
+def money_text(ore: int) -> str:
+    sign = "-" if ore < 0 else ""
+    return f"{sign}{abs(ore) // 100}.{abs(ore) % 100:02d}"
+
+
+def interpreter_rows(book, region: dict, month: str) -> list:
+    from rulelang.settlement import interpreter_line_items
+
+    return [[clinic, mon, component, money_text(amount), provision, record]
+            for clinic, mon, component, amount, provision, record in
+            interpreter_line_items(book, book.dataset(region), month)]
+
+
+def csv_rows(path: Path) -> list:
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        return [row for row in reader]

@@ -1,0 +1,243 @@
+"""Monthly settlement: the SQL engines give the interpreter's line items to the öre, every
+record is either used or rejected with its reason, and output is whole and reproducible."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import rulelang
+from regions import csv_rows, interpreter_rows, money_text, regions, write_region
+from rulelang.cli import main
+from rulelang.demo import write_demo_region
+from rulelang.settlement import SettlementError, month_bounds, settle
+
+ROOT = Path(__file__).resolve().parent.parent
+MONTHS = {
+    "stockholm/hlv-2021": ["2021-01", "2021-02", "2021-08", "2021-09", "2021-12", "2022-01"],
+    "stockholm/kroninnovation-2016": ["2016-03", "2016-12", "2017-01"],
+    "vastra-gotaland/vg-primarvard": ["2016-12", "2017-01", "2017-03"],
+    "stockholm/hlv-2016": ["2016-01", "2016-12", "2017-01"],
+}
+
+
+@pytest.fixture(scope="module")
+def books():
+    return {rid: rulelang.load(rid) for rid in MONTHS}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_duckdb_gives_the_interpreters_line_items(books, tmp_path_factory, data):
+    """On generated regions — month edges, listing changes, sister clinics, unlisted patients,
+    every mode, place and assignment — DuckDB and the interpreter agree line by line."""
+    rid = data.draw(st.sampled_from(sorted(MONTHS)))
+    month = data.draw(st.sampled_from(MONTHS[rid]))
+    region = data.draw(regions(month))
+    directory = tmp_path_factory.mktemp("region")
+    out = directory / "out.csv"
+    settle(books[rid], month, write_region(region, directory), out)
+    assert csv_rows(out) == interpreter_rows(books[rid], region, month)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("demo")
+    write_demo_region(directory, persons=3000, seed=7)
+    return directory
+
+
+def test_spark_gives_the_same_line_items_as_duckdb(books, demo, tmp_path):
+    """The same lowered plan on Apache Spark (local mode): identical bytes, for a rulebook
+    with history lookups and exceptions and one with aggregates over listings."""
+    # hlv-2021 pays per visit and person (hundreds of lines); VG per clinic and component.
+    for rid, month, at_least in (("stockholm/hlv-2021", "2021-09", 100), ("vastra-gotaland/vg-primarvard", "2017-03", 10)):
+        duck, spark = tmp_path / f"{rid.replace('/', '-')}-duckdb.csv", tmp_path / f"{rid.replace('/', '-')}-spark.csv"
+        settle(books[rid], month, demo, duck, engine="duckdb")
+        settle(books[rid], month, demo, spark, engine="spark")
+        assert duck.read_bytes() == spark.read_bytes()
+        assert len(csv_rows(duck)) > at_least
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_spark_gives_the_interpreters_line_items_on_generated_regions(books, tmp_path_factory, data):
+    month = data.draw(st.sampled_from(["2021-08", "2021-09"]))
+    region = data.draw(regions(month))
+    directory = tmp_path_factory.mktemp("spark")
+    out = directory / "out.csv"
+    settle(books["stockholm/hlv-2021"], month, write_region(region, directory), out, engine="spark")
+    assert csv_rows(out) == interpreter_rows(books["stockholm/hlv-2021"], region, month)
+
+
+def test_a_settled_line_is_explained_with_the_same_amount(books, demo, tmp_path):
+    out = tmp_path / "settlement.csv"
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
+    rows = csv_rows(out)
+    picked = {}
+    for clinic, month, component, amount, provision, record in rows:
+        picked.setdefault(component, (clinic, amount, provision, record))
+    assert {"avdrag", "tilläggsersättning", "besöksersättning", "listningsersättning"} <= set(picked)
+    for component, (clinic, amount, provision, record) in picked.items():
+        if not record:
+            continue
+        table = books["stockholm/hlv-2021"].program.outputs[component].table
+        evaluator = books["stockholm/hlv-2021"].evaluator(demo, month_bounds("2021-09")[1], focus=(table, record))
+        tree = evaluator.explain(component, evaluator.dataset.table(table).by_id[record])
+        assert (tree.value, tree.facts["paid_to"], tree.provision) == (amount, clinic, provision), component
+
+
+# --------------------------------------------------------------------------- intake
+
+
+def region_with_problems() -> dict:
+    return {
+        "clinics": [{"clinic_id": "A", "koncern_id": "K1"}, {"clinic_id": "B", "koncern_id": "K2"},
+                    {"clinic_id": "A", "koncern_id": "K9"}],
+        "persons": [{"person_id": "P1", "birth_date": "1950-01-01", "sex": "F"},
+                    {"person_id": "P2", "birth_date": "1950-02-30", "sex": "F"},
+                    {"person_id": "P3", "birth_date": "1960-01-01", "sex": "X"},
+                    {"person_id": "P4", "birth_date": "1960-01-01", "sex": "M", "acg_weight": "1.1234567"},
+                    {"person_id": "P5", "birth_date": "1960-01-01", "sex": "M"}],
+        "listings": [{"person_id": "P1", "clinic_id": "A", "listed_from": "2015-01-01", "listed_to": None},
+                     {"person_id": "P1", "clinic_id": "B", "listed_from": "2021-01-01", "listed_to": None},
+                     {"person_id": "P2", "clinic_id": "A", "listed_from": "2015-01-01"},
+                     {"person_id": "P5", "clinic_id": "Z", "listed_from": "2015-01-01"}],
+        "visits": [{"visit_id": "V1", "person_id": "P1", "clinic_id": "B", "date": "2021-09-10", "mode": "physical",
+                    "place": "clinic", "assignment": "general", "profession": "doctor"},
+                   {"visit_id": "V2", "person_id": "P9", "clinic_id": "B", "date": "2021-09-10", "mode": "physical",
+                    "place": "clinic", "assignment": "general", "profession": "doctor"},
+                   {"visit_id": "V3", "person_id": "P1", "clinic_id": "B", "date": "2021-09-10", "mode": "teleport",
+                    "place": "clinic", "assignment": "general", "profession": "doctor"},
+                   {"visit_id": "V4", "person_id": "P1", "clinic_id": "B", "date": "2021-09-10", "mode": "physical",
+                    "place": "clinic", "assignment": "general"}],
+    }
+
+
+def test_every_unusable_record_is_rejected_with_its_reason_and_none_is_lost(books, tmp_path):
+    data = tmp_path / "region.json"
+    data.write_text(json.dumps(region_with_problems()), encoding="utf-8")
+    out = tmp_path / "settlement-2021-09.csv"
+    result = settle(books["stockholm/hlv-2021"], "2021-09", data, out)
+    with open(result.rejected_out, encoding="utf-8", newline="") as handle:
+        rejected = {(row["table"], row["record_id"]): row for row in csv.DictReader(handle)}
+    reasons = {key: row["reason"] for key, row in rejected.items()}
+    assert reasons == {
+        ("clinics", "A"): "two clinics records have the id A",
+        ("persons", "P2"): "birth_date: expected a date YYYY-MM-DD, got '1950-02-30'",
+        ("persons", "P3"): "sex: expected one of F, M, got 'X'",
+        ("persons", "P4"): "acg_weight: expected a decimal number with at most 6 decimals, got '1.1234567'",
+        ("listings", "#2"): "overlaps the listings row at line 1 of person_id P1",
+        ("listings", "#3"): "person_id 'P2' is not a usable persons record",
+        ("listings", "#4"): "clinic_id 'Z' is not a usable clinics record",
+        ("visits", "V2"): "person_id 'P9' is not a usable persons record",
+        ("visits", "V3"): "mode: expected one of physical, video, phone, got 'teleport'",
+        ("visits", "V4"): "missing field profession",
+    }
+    # Nothing a user gave is lost: the rejected row carries the values as given.
+    assert json.loads(rejected[("persons", "P2")]["data"])["birth_date"] == "1950-02-30"
+    counts = {c.table: (c.read, c.used, c.rejected) for c in result.counts}
+    assert counts == {"clinics": (3, 2, 1), "persons": (5, 2, 3), "listings": (4, 1, 3), "visits": (4, 1, 3)}
+    for read, used, rejected_count in counts.values():
+        assert read == used + rejected_count
+    # V1 is settled: P1 is listed at A (the overlapping listing at B was set aside): 300 kr to B.
+    assert ["B", "2021-09", "tilläggsersättning", "300.00"] == csv_rows(out)[-1][:4]
+
+
+def test_the_same_input_gives_byte_identical_output(books, demo, tmp_path):
+    first, second = tmp_path / "one.csv", tmp_path / "two.csv"
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, first)
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, second)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_output_appears_whole_or_not_at_all(books, demo, tmp_path, monkeypatch):
+    import rulelang.settlement as settlement
+
+    out = tmp_path / "settlement.csv"
+    real = settlement.os.replace
+
+    def interrupted(source, target):
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(settlement.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(settlement.os, "replace", real)
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["settlement-rejected.csv", "settlement.csv"]
+
+
+def test_parquet_output_holds_exact_decimal_amounts(books, demo, tmp_path):
+    import duckdb
+
+    csv_out, parquet_out = tmp_path / "s.csv", tmp_path / "s.parquet"
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, csv_out)
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, parquet_out)
+    con = duckdb.connect()
+    (kind,) = con.execute(f"SELECT typeof(amount) FROM '{parquet_out}' LIMIT 1").fetchone()
+    assert kind == "DECIMAL(18,2)"
+    rows = con.execute(f"SELECT clinic_id, month, component, CAST(amount AS VARCHAR), provision, record_id "
+                       f"FROM '{parquet_out}'").fetchall()
+    assert [list(r) for r in rows] == csv_rows(csv_out)
+
+
+def test_a_bad_month_and_a_missing_directory_are_usage_errors(books, tmp_path):
+    with pytest.raises(SettlementError, match="--month must be YYYY-MM"):
+        settle(books["stockholm/hlv-2021"], "2021-13", tmp_path, tmp_path / "x.csv")
+    with pytest.raises(SettlementError, match="no such directory"):
+        settle(books["stockholm/hlv-2021"], "2021-09", tmp_path / "nowhere", tmp_path / "x.csv")
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def test_settle_prints_totals_that_add_up(demo, tmp_path, capsys):
+    out = tmp_path / "s.csv"
+    assert main(["settle", "stockholm/hlv-2021", "--month", "2021-09", "--data", str(demo),
+                 "--out", str(out), "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = csv_rows(out)
+    total = sum(int(r[3].replace(".", "").replace("-", "")) * (-1 if r[3].startswith("-") else 1) for r in rows)
+    assert summary["total"] == money_text(total)
+    assert summary["lines"] == len(rows)
+    assert {c["clinic_id"] for c in summary["clinics"]} == {r[0] for r in rows}
+    for count in summary["records"]:
+        assert count["read"] == count["used"] + count["rejected"]
+
+
+def test_settle_text_summary(demo, tmp_path, capsys):
+    assert main(["settle", "stockholm/hlv-2021", "--month", "2021-09", "--data", str(demo),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "visits: " in text and "records in = " in text and "total" in text
+
+
+def test_demo_data_is_the_same_for_the_same_seed(tmp_path, capsys):
+    assert main(["demo-data", "--out", str(tmp_path / "a"), "--persons", "500", "--seed", "3"]) == 0
+    assert main(["demo-data", "--out", str(tmp_path / "b"), "--persons", "500", "--seed", "3"]) == 0
+    assert main(["demo-data", "--out", str(tmp_path / "c"), "--persons", "500", "--seed", "4"]) == 0
+    for table in ("clinics", "persons", "listings", "visits"):
+        a = (tmp_path / "a" / f"{table}.parquet").read_bytes()
+        assert a == (tmp_path / "b" / f"{table}.parquet").read_bytes()
+    assert (tmp_path / "a" / "visits.parquet").read_bytes() != (tmp_path / "c" / "visits.parquet").read_bytes()
+    assert "persons.parquet: 500 records" in capsys.readouterr().out
+
+
+def test_demo_data_looks_like_a_region(demo):
+    import duckdb
+
+    con = duckdb.connect()
+    persons = con.execute(f"SELECT count(*) FROM '{demo}/persons.parquet'").fetchone()[0]
+    listed = con.execute(f"SELECT count(DISTINCT person_id) FROM '{demo}/listings.parquet'").fetchone()[0]
+    moved = con.execute(f"SELECT count(*) FROM '{demo}/listings.parquet' WHERE listed_to IS NOT NULL").fetchone()[0]
+    modes = dict(con.execute(f"SELECT mode, count(*) FROM '{demo}/visits.parquet' GROUP BY mode").fetchall())
+    assert persons == 3000 and 0.9 < listed / persons < 1.0
+    assert moved > 0  # listing churn
+    assert modes["physical"] > modes["video"] > 0 and modes["phone"] > 0
