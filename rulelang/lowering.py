@@ -211,7 +211,7 @@ class Lowering:
             record = "t.__id" if decl.key and not self.pays_itself(output.name) else "CAST(NULL AS VARCHAR)"
             selects.append(
                 f"SELECT {payee.sql} AS clinic_id, {text_literal(output.name)} AS component, "
-                f"{to_whole(value)} AS amount, {self.provision_case(output.name, by.sql)} AS provision, "
+                f"{to_whole(value)} AS amount, COALESCE({by.sql}, '') AS decided, "
                 f"{record} AS record_id, {error.sql} AS error, t.__id AS source_record, "
                 f"{text_literal(output.table)} AS source_table FROM {query.current} AS t")
         if not selects:
@@ -225,12 +225,16 @@ class Lowering:
         return isinstance(payee, s.Name) and payee.name == table.key and \
             self.checked.resolved.get(id(payee), ("",))[0] == "field"
 
-    def provision_case(self, output: str, by_sql: str) -> str:
-        compiled = self.program.outputs[output]
-        whens = [f"WHEN {text_literal(label)} THEN {text_literal(rule.provision)}"
-                 for label, rule in self.program.rules.items() if rule.output == output or
-                 output in self._outputs_of(label)]
-        return f"(CASE {by_sql} {' '.join(whens)} ELSE {text_literal(compiled.provision)} END)"
+    def provisions(self) -> list:
+        """(component, deciding label, provision) for every rule that can decide a settled
+        output, and ('', the output's own provision) for its default."""
+        rows = []
+        for output in self.settled_outputs():
+            rows.append((output.name, "", output.provision))
+            for label, rule in self.program.rules.items():
+                if rule.output == output.name or output.name in self._outputs_of(label):
+                    rows.append((output.name, label, rule.provision))
+        return rows
 
     def _outputs_of(self, label: str) -> set:
         info = self.checked.rules[label]

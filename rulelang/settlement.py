@@ -27,6 +27,7 @@ from .diagnostics import DataError, EvaluationError, RecordProblem
 from .lowering import DECIMAL_SCALE, Lowering, quote, text_literal
 
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id")
+MEMORY_LIMIT = "2500MB"  # DuckDB's share; RULELANG_MEMORY_LIMIT overrides it
 REJECT_COLUMNS = ("table", "record_id", "file", "line", "reason", "data")
 
 
@@ -165,41 +166,42 @@ class Intake:
                 "boolean": "BOOLEAN"}.get(field_type.kind, "VARCHAR")
 
     def raw(self, table: str, kind: str, path: Path) -> bool:
-        """The table's rows as text in raw_<table>; False when the input gives it no rows at all."""
-        fields = list(self.checked.tables[table].fields)
+        """The table's declared columns as text, with line numbers, in the view raw_<table> (a
+        table for JSON input); False when the input gives the table no rows at all."""
+        fields = self.checked.tables[table].fields
         raw = quote(f"raw_{table}")
-        if kind == "csv":
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT *, "
-                             f"CAST(row_number() OVER () + 1 AS BIGINT) AS __line FROM read_csv({_sql_path(path)}, "
-                             f"all_varchar = true, header = true, strict_mode = false, null_padding = true)")
-        elif kind == "parquet":
-            described = dict(self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_path(path)})").fetchall()
-                             and [(r[0], r[1]) for r in self.con.execute(
-                                 f"DESCRIBE SELECT * FROM read_parquet({_sql_path(path)})").fetchall()])
-            for name in fields:
-                if described.get(name) in ("DOUBLE", "FLOAT"):
+        if kind in ("csv", "parquet"):
+            if kind == "csv":
+                source = (f"read_csv({_sql_path(path)}, all_varchar = true, header = true, "
+                          "strict_mode = false, null_padding = true)")
+                first_line = 2
+            else:
+                source = f"read_parquet({_sql_path(path)})"
+                first_line = 1
+            described = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+            columns = []
+            for name, (field_type, decl) in fields.items():
+                if name not in described:
+                    if field_type.optional or decl.default is not None:
+                        columns.append(f"CAST(NULL AS VARCHAR) AS {quote(name)}")
+                        continue
+                    raise SettlementError(f"{path}: table {table} has no column {name}")
+                if described[name] in ("DOUBLE", "FLOAT"):
                     raise SettlementError(f"{path}: column {name} is a binary floating-point number; "
                                           "write decimals as text or DECIMAL so that they stay exact")
-            casts = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in described)
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT {casts}, "
-                             f"CAST(row_number() OVER () AS BIGINT) AS __line FROM read_parquet({_sql_path(path)})")
-        else:
-            rows = self.json_tables(path).get(table, [])
-            if not rows:
-                return False
-            present = sorted({k for _, _, row in rows if isinstance(row, dict) for k in row} & set(fields))
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} ({', '.join(f'{quote(c)} VARCHAR' for c in present) + ', ' if present else ''}__line BIGINT)")
-            values = [[_json_text(row.get(c)) if isinstance(row, dict) else None for c in present] + [line]
-                      for _, line, row in rows]
-            if values:
-                self.con.executemany(f"INSERT INTO {raw} VALUES ({', '.join('?' for _ in range(len(present) + 1))})", values)
-        columns = {r[0] for r in self.con.execute(f"DESCRIBE {raw}").fetchall()}
-        for name, (field_type, decl) in self.checked.tables[table].fields.items():
-            if name not in columns:
-                if field_type.optional or decl.default is not None:
-                    self.con.execute(f"ALTER TABLE {raw} ADD COLUMN {quote(name)} VARCHAR")
-                else:
-                    raise SettlementError(f"{path}: table {table} has no column {name}")
+                columns.append(f"NULLIF(trim(CAST({quote(name)} AS VARCHAR)), '') AS {quote(name)}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT {', '.join(columns)}, "
+                             f"CAST(row_number() OVER () + {first_line - 1} AS BIGINT) AS __line FROM {source}")
+            return True
+        rows = self.json_tables(path).get(table, [])
+        if not rows:
+            return False
+        names = list(fields)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} "
+                         f"({', '.join(f'{quote(c)} VARCHAR' for c in names)}, __line BIGINT)")
+        values = [[_trimmed(_json_text(row.get(c))) if isinstance(row, dict) else None for c in names] + [line]
+                  for _, line, row in rows]
+        self.con.executemany(f"INSERT INTO {raw} VALUES ({', '.join('?' for _ in range(len(names) + 1))})", values)
         return True
 
     def json_tables(self, path: Path) -> dict:
@@ -215,7 +217,7 @@ class Intake:
         raw = quote(f"raw_{table}")
         reasons, values = [], []
         for name, (field_type, decl) in info.fields.items():
-            column = f"NULLIF(trim(r.{quote(name)}), '')"
+            column = f"r.{quote(name)}"  # already trimmed, empty as NULL, in raw_<table>
             valid, value, expected = self.check_expression(column, field_type.required())
             required = not field_type.optional and decl.default is None
             missing = f"WHEN {column} IS NULL THEN 'missing field {name}'" if required else ""
@@ -228,39 +230,45 @@ class Intake:
             values.append(f"(CASE WHEN {column} IS NOT NULL AND ({valid}) THEN {value} ELSE {fallback} END) "
                           f"AS {quote(name)}")
         key = info.decl.key
-        record_id = (f"COALESCE(NULLIF(trim(r.{quote(key)}), ''), '#' || CAST(r.__line AS VARCHAR))" if key
+        record_id = (f"COALESCE(r.{quote(key)}, '#' || CAST(r.__line AS VARCHAR))" if key
                      else "'#' || CAST(r.__line AS VARCHAR)")
-        duplicate = (f"(CASE WHEN row_number() OVER (PARTITION BY NULLIF(trim(r.{quote(key)}), '') ORDER BY r.__line) > 1 "
-                     f"AND NULLIF(trim(r.{quote(key)}), '') IS NOT NULL THEN 'two {table} records have the id ' "
-                     f"|| trim(r.{quote(key)}) END)") if key else "NULL"
+        # A repeated id: the first record keeps it, later ones are set aside. Found by hashing
+        # the ids that occur twice, not by sorting every record.
+        duplicate = (f"(CASE WHEN r.__line > dup.first_line THEN 'two {table} records have the id ' "
+                     f"|| r.{quote(key)} END)") if key else "NULL"
+        duplicates = (f"LEFT JOIN (SELECT {quote(key)} AS k, min(__line) AS first_line FROM {raw} "
+                      f"WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1) AS dup "
+                      f"ON dup.k = r.{quote(key)}") if key else ""
         references = []
         for name, (field_type, _) in info.fields.items():
             if field_type.kind == "ref" and field_type.name != table and field_type.name in self.counts:
                 target = field_type.name
                 target_key = self.checked.tables[target].decl.key
                 references.append(
-                    f"(CASE WHEN NULLIF(trim(r.{quote(name)}), '') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-                    f"{quote(target)} AS x WHERE x.{quote(target_key)} = trim(r.{quote(name)})) THEN "
-                    f"'{name} ''' || trim(r.{quote(name)}) || ''' is not a usable {target} record' END)")
+                    f"(CASE WHEN r.{quote(name)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+                    f"{quote(target)} AS x WHERE x.{quote(target_key)} = r.{quote(name)}) THEN "
+                    f"'{name} ''' || r.{quote(name)} || ''' is not a usable {target} record' END)")
         all_reasons = reasons + [duplicate] + references
-        data_json = "json_object(" + ", ".join(f"{text_literal(n)}, r.{quote(n)}" for n in info.fields) + ")"
         stage = quote(f"stage_{table}")
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values)}, {record_id} AS __id, "
-            f"r.__line AS __line, NULLIF(concat_ws('; ', {', '.join(all_reasons)}), '') AS __reason, "
-            f"CAST({data_json} AS VARCHAR) AS __data FROM {raw} AS r")
+            f"r.__line AS __line, NULLIF(concat_ws('; ', {', '.join(all_reasons)}), '') AS __reason "
+            f"FROM {raw} AS r {duplicates}")
         history = info.decl.history
         if history is not None:
             self.overlaps(table, stage, history)
-        line_offset = 0
-        self.con.execute(
-            f"INSERT INTO rejected SELECT {text_literal(table)}, __id, {text_literal(file)}, "
-            f"CAST(__line + {line_offset} AS VARCHAR), __reason, __data FROM {stage} WHERE __reason IS NOT NULL")
-        fields = ", ".join(quote(n) for n in info.fields)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(table)} AS SELECT {fields}, __id, __line "
-                         f"FROM {stage} WHERE __reason IS NULL")
+        # The values as given, for rejected records only: nothing a user gave is lost.
         read, used = self.con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE __reason IS NULL) FROM {stage}").fetchone()
+        data_json = "json_object(" + ", ".join(f"{text_literal(n)}, r.{quote(n)}" for n in info.fields) + ")"
+        if read > used:
+            self.con.execute(
+                f"INSERT INTO rejected SELECT {text_literal(table)}, s.__id, {text_literal(file)}, "
+                f"CAST(s.__line AS VARCHAR), s.__reason, CAST({data_json} AS VARCHAR) "
+                f"FROM {stage} AS s JOIN {raw} AS r ON r.__line = s.__line WHERE s.__reason IS NOT NULL")
+        fields = ", ".join(quote(n) for n in info.fields)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(table)} AS SELECT {fields}, __id, __line "
+                         f"FROM {stage} WHERE __reason IS NULL")
         self.counts[table] = TableCount(table, read, used, read - used)
 
     def overlaps(self, table: str, stage: str, history) -> None:
@@ -322,6 +330,10 @@ class Intake:
         return text_literal(str(value))
 
 
+def _trimmed(text: Optional[str]) -> Optional[str]:
+    return None if text is None or not text.strip() else text.strip()
+
+
 def _json_text(value) -> Optional[str]:
     if value is None:
         return None
@@ -363,7 +375,7 @@ def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
     spark_sql = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
     rows = spark.sql(spark_sql).collect()
     con.execute("CREATE OR REPLACE TEMP TABLE raw_lines (clinic_id VARCHAR, component VARCHAR, amount BIGINT, "
-                "provision VARCHAR, record_id VARCHAR, error VARCHAR, source_record VARCHAR, source_table VARCHAR)")
+                "decided VARCHAR, record_id VARCHAR, error VARCHAR, source_record VARCHAR, source_table VARCHAR)")
     if rows:
         con.executemany("INSERT INTO raw_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [tuple(None if v is None else (int(v) if i == 2 else str(v)) for i, v in enumerate(r))
@@ -385,8 +397,12 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
         raise SettlementError(f"--out must end in .csv or .parquet, not {out.name}")
     rejected_out = out.with_name(out.stem + "-rejected.csv")
     say = progress or (lambda message: None)
+    spill = tempfile.TemporaryDirectory(prefix="rulelang-spill-")
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
+    # Bounded memory: past the limit DuckDB spills to disk instead of growing.
+    con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
+    con.execute(f"SET temp_directory = {text_literal(spill.name)}")
     say("reading and checking input")
     intake = Intake(con, book, Path(data))
     intake.run()
@@ -400,13 +416,17 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     else:
         raise SettlementError(f"unknown engine {engine!r}; use duckdb or spark")
     check_errors(con, book)
+    lowering = Lowering(book.checked, book.program, first, last)
+    con.execute("CREATE OR REPLACE TEMP TABLE provisions (component VARCHAR, decided VARCHAR, provision VARCHAR)")
+    con.executemany("INSERT INTO provisions VALUES (?, ?, ?)", lowering.provisions())
     con.execute(f"""CREATE OR REPLACE TEMP TABLE lines AS
-        SELECT clinic_id, {text_literal(month)} AS month, component, amount, provision,
-               COALESCE(record_id, '') AS record_id
-        FROM raw_lines WHERE amount <> 0
-        ORDER BY clinic_id, component, record_id, provision""")
+        SELECT l.clinic_id, {text_literal(month)} AS month, l.component, l.amount, p.provision,
+               COALESCE(l.record_id, '') AS record_id
+        FROM raw_lines AS l JOIN provisions AS p ON p.component = l.component AND p.decided = l.decided
+        WHERE l.amount <> 0""")
     say("writing output")
-    write_atomically(con, "SELECT * FROM lines ORDER BY clinic_id, component, record_id, provision", out, money=True)
+    # (clinic, component, record) identifies a line: a record gives at most one line per component.
+    write_atomically(con, "SELECT * FROM lines ORDER BY clinic_id, component, record_id", out, money=True)
     write_atomically(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
                      rejected_out, money=False, always_csv=True)
     totals = con.execute("SELECT clinic_id, CAST(sum(amount) AS BIGINT), count(*) FROM lines "
@@ -415,6 +435,7 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
                              "GROUP BY component ORDER BY component").fetchall()
     (lines,) = con.execute("SELECT count(*) FROM lines").fetchone()
     con.close()
+    spill.cleanup()
     return Settlement(book.id, book.version, month, engine, out, rejected_out,
                       [intake.counts[t] for t in intake.table_order()], totals, components, lines,
                       time.perf_counter() - started)

@@ -1,0 +1,153 @@
+"""Settlement of a full-size demo region: rulelang against a hand-written DuckDB query.
+
+    python benchmarks/settle.py [--persons 2400000] [--month 2021-09] [--data DIR]
+
+Writes the demo region (unless --data names one), then runs, each in its own process:
+  1. `rulelang settle stockholm/hlv-2021` (intake with every check, lowered rules, output);
+  2. one hand-written DuckDB query of the same rules over the same files, writing the same
+     line items (no intake checks: the files are known to be clean).
+Prints wall time and peak memory (max RSS) of both and their ratio, and checks that both
+produced the same line items (clinic, component, record, amount).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HAND_WRITTEN = r"""
+import duckdb, sys
+data, month_first, month_last, out = sys.argv[1:5]
+con = duckdb.connect()
+con.execute(f'''
+COPY (
+WITH
+v AS (SELECT * FROM read_parquet('{data}/visits.parquet') WHERE date BETWEEN DATE '{month_first}' AND DATE '{month_last}'),
+c AS (SELECT clinic_id, koncern_id, CAST(quality_points AS DECIMAL(18, 1)) AS quality_points,
+             coordinating, care_guarantee_met FROM read_parquet('{data}/clinics.parquet')),
+l AS (SELECT person_id, clinic_id, listed_from, COALESCE(listed_to, DATE '9999-12-31') AS listed_to
+      FROM read_parquet('{data}/listings.parquet')),
+p AS (SELECT person_id, birth_date, CAST(acg_weight AS DECIMAL(18, 6)) AS acg_weight,
+             CAST(cni AS DECIMAL(18, 6)) AS cni FROM read_parquet('{data}/persons.parquet')),
+vl AS (
+  SELECT v.visit_id, v.clinic_id, v.date, v.mode, v.place, v.assignment, v.profession,
+         l.clinic_id AS listed_at, cv.koncern_id AS visited_koncern, cl.koncern_id AS listed_koncern
+  FROM v LEFT JOIN l ON l.person_id = v.person_id AND v.date BETWEEN l.listed_from AND l.listed_to
+         LEFT JOIN c AS cv ON cv.clinic_id = v.clinic_id
+         LEFT JOIN c AS cl ON cl.clinic_id = l.clinic_id),
+visit_lines AS (
+  SELECT clinic_id, 'besöksersättning' AS component, visit_id AS record_id,
+         CASE WHEN profession = 'psychologist' THEN 42500
+              WHEN date <= DATE '2021-12-31' THEN 11000 ELSE 11500 END AS amount
+  FROM vl
+  UNION ALL
+  SELECT clinic_id, 'tilläggsersättning', visit_id,
+         CASE WHEN assignment <> 'general' THEN 0
+              WHEN mode = 'physical' AND place <> 'clinic' THEN 0
+              WHEN mode = 'physical' AND (listed_at IS NULL OR listed_at <> clinic_id) THEN 30000
+              WHEN mode = 'video' AND date <= DATE '2023-04-30'
+                   AND listed_at IS DISTINCT FROM clinic_id
+                   AND listed_koncern IS DISTINCT FROM visited_koncern THEN 30000
+              ELSE 0 END
+  FROM vl
+  UNION ALL
+  SELECT listed_at, 'avdrag', visit_id,
+         CASE WHEN date >= DATE '2021-09-01' AND assignment = 'general' AND mode = 'physical'
+                   AND place = 'clinic' AND listed_at IS NOT NULL AND listed_at <> clinic_id THEN -30000
+              ELSE 0 END
+  FROM vl),
+person_lines AS (
+  SELECT l.clinic_id, 'listningsersättning' AS component, p.person_id AS record_id,
+         CAST(ROUND(
+           CASE WHEN age < 7 THEN 18000 WHEN age < 20 THEN 9000 WHEN age < 50 THEN 12000
+                WHEN age < 65 THEN 15600 WHEN age < 75 THEN 24000 WHEN age < 85 THEN 36000 ELSE 48000 END
+           + COALESCE(p.cni, 0) * 2000 + COALESCE(p.acg_weight, 1.00) * 6000) AS BIGINT) AS amount
+  FROM (SELECT *, year(DATE '{month_last}') - year(birth_date)
+                  - CASE WHEN month(DATE '{month_last}') * 100 + day(DATE '{month_last}')
+                              < month(birth_date) * 100 + day(birth_date) THEN 1 ELSE 0 END AS age FROM p) AS p
+  JOIN l ON l.person_id = p.person_id AND DATE '{month_last}' BETWEEN l.listed_from AND l.listed_to),
+clinic_lines AS (
+  SELECT clinic_id, 'målrelaterad_ersättning', NULL, CAST(ROUND(COALESCE(quality_points, 0) * 100000) AS BIGINT) FROM c
+  UNION ALL SELECT clinic_id, 'samordningsersättning', NULL, CASE WHEN coordinating THEN 4000000 ELSE 0 END FROM c
+  UNION ALL SELECT clinic_id, 'vårdgarantibonus', NULL, CASE WHEN care_guarantee_met THEN 2500000 ELSE 0 END FROM c)
+SELECT clinic_id, component, COALESCE(record_id, '') AS record_id, amount
+FROM (SELECT * FROM visit_lines UNION ALL SELECT * FROM person_lines UNION ALL SELECT * FROM clinic_lines)
+WHERE amount <> 0
+ORDER BY clinic_id, component, record_id
+) TO '{out}' (FORMAT csv, HEADER true)''')
+"""
+
+
+MEASURE = r"""
+import resource, subprocess, sys, time
+started = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def measure(command: list) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (GB) of one command, in a process of its own so
+    that the peak is that command's alone."""
+    result = subprocess.run([sys.executable, "-c", MEASURE, *command], check=True, cwd=ROOT,
+                            capture_output=True, text=True)
+    wall, peak_kb = result.stdout.split()
+    return float(wall), int(peak_kb) / 1024 / 1024
+
+
+def line_items(path: Path, columns: tuple) -> set:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return {tuple(row[c] for c in columns) for row in csv.DictReader(handle)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--persons", type=int, default=2_400_000)
+    parser.add_argument("--month", default="2021-09")
+    parser.add_argument("--data", type=Path)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="rulelang-bench-"))
+    data = args.data
+    rulelang = [sys.executable, "-m", "rulelang"]
+    if data is None:
+        data = work / "region"
+        wall, peak = measure(rulelang + ["demo-data", "--out", str(data), "--persons", str(args.persons)])
+        print(f"demo-data ({args.persons} persons)      {wall:7.2f} s   peak {peak:5.2f} GB")
+    year, month = map(int, args.month.split("-"))
+    import datetime as dt
+    first = dt.date(year, month, 1)
+    last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+    ours = work / "rulelang.csv"
+    hand = work / "hand-written.csv"
+    # One warm-up of each reads the files into the page cache, so both are measured warm.
+    measure(rulelang + ["settle", "stockholm/hlv-2021", "--month", args.month, "--data", str(data), "--out", str(ours)])
+    measure([sys.executable, "-c", HAND_WRITTEN, str(data), str(first), str(last), str(hand)])
+    our_wall, our_peak = measure(rulelang + ["settle", "stockholm/hlv-2021", "--month", args.month,
+                                             "--data", str(data), "--out", str(ours)])
+    hand_wall, hand_peak = measure([sys.executable, "-c", HAND_WRITTEN, str(data), str(first), str(last), str(hand)])
+
+    key = ("clinic_id", "component", "record_id", "amount")
+    same = line_items(ours, key) == {(c, comp, r, _money(int(a))) for c, comp, r, a in line_items(hand, key)}
+    print(f"rulelang settle                 {our_wall:7.2f} s   peak {our_peak:5.2f} GB")
+    print(f"hand-written DuckDB query       {hand_wall:7.2f} s   peak {hand_peak:5.2f} GB")
+    print(f"ratio (rulelang / hand-written) {our_wall / hand_wall:7.2f} x time, "
+          f"{our_peak / hand_peak:5.2f} x memory   (target: within 1.5x time, under 4 GB)")
+    print(f"same line items                 {same}")
+
+
+def _money(ore: int) -> str:
+    sign = "-" if ore < 0 else ""
+    return f"{sign}{abs(ore) // 100}.{abs(ore) % 100:02d}"
+
+
+if __name__ == "__main__":
+    main()
