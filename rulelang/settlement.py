@@ -120,6 +120,7 @@ class Intake:
         self.checked = book.checked
         self.data = data
         self.counts: dict[str, TableCount] = {}
+        self.native: set = set()  # (table, field) read from Parquet in its declared type
 
     def run(self) -> None:
         tables = self.table_order()
@@ -174,10 +175,10 @@ class Intake:
             if kind == "csv":
                 source = (f"read_csv({_sql_path(path)}, all_varchar = true, header = true, "
                           "strict_mode = false, null_padding = true)")
-                first_line = 2
+                line = "CAST(row_number() OVER () + 1 AS BIGINT)"
             else:
-                source = f"read_parquet({_sql_path(path)})"
-                first_line = 1
+                source = f"read_parquet({_sql_path(path)}, file_row_number = true)"
+                line = "CAST(file_row_number + 1 AS BIGINT)"  # free, where a window would sort
             described = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
             columns = []
             for name, (field_type, decl) in fields.items():
@@ -189,9 +190,15 @@ class Intake:
                 if described[name] in ("DOUBLE", "FLOAT"):
                     raise SettlementError(f"{path}: column {name} is a binary floating-point number; "
                                           "write decimals as text or DECIMAL so that they stay exact")
-                columns.append(f"NULLIF(trim(CAST({quote(name)} AS VARCHAR)), '') AS {quote(name)}")
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT {', '.join(columns)}, "
-                             f"CAST(row_number() OVER () + {first_line - 1} AS BIGINT) AS __line FROM {source}")
+                if self.natively_typed(described[name], field_type):
+                    columns.append(f"{quote(name)} AS {quote(name)}")  # already the declared type
+                    self.native.add((table, name))
+                else:
+                    columns.append(f"NULLIF(trim(CAST({quote(name)} AS VARCHAR)), '') AS {quote(name)}")
+            # Parquet is read again cheaply (only the columns asked for); CSV is parsed once.
+            made = "VIEW" if kind == "parquet" else "TABLE"
+            self.con.execute(f"CREATE OR REPLACE TEMP {made} {raw} AS SELECT {', '.join(columns)}, "
+                             f"{line} AS __line FROM {source}")
             return True
         rows = self.json_tables(path).get(table, [])
         if not rows:
@@ -203,6 +210,13 @@ class Intake:
                   for _, line, row in rows]
         self.con.executemany(f"INSERT INTO {raw} VALUES ({', '.join('?' for _ in range(len(names) + 1))})", values)
         return True
+
+    @staticmethod
+    def natively_typed(source_type: str, field_type) -> bool:
+        """A Parquet column that already holds values of the declared type needs no text check."""
+        kind = field_type.kind
+        return (kind == "date" and source_type == "DATE" or kind == "boolean" and source_type == "BOOLEAN"
+                or kind == "integer" and source_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT"))
 
     def json_tables(self, path: Path) -> dict:
         if not hasattr(self, "_json"):
@@ -218,42 +232,51 @@ class Intake:
         reasons, values = [], []
         for name, (field_type, decl) in info.fields.items():
             column = f"r.{quote(name)}"  # already trimmed, empty as NULL, in raw_<table>
-            valid, value, expected = self.check_expression(column, field_type.required())
+            if (table, name) in self.native:
+                valid, value, expected = "TRUE", column, str(field_type.required())
+            else:
+                valid, value, expected = self.check_expression(column, field_type.required())
             required = not field_type.optional and decl.default is None
-            missing = f"WHEN {column} IS NULL THEN 'missing field {name}'" if required else ""
-            reasons.append(f"(CASE {missing} WHEN {column} IS NOT NULL AND NOT ({valid}) "
-                           f"THEN '{name}: expected {expected}, got ''' || {column} || '''' END)")
+            if required:
+                reasons.append((f"{column} IS NULL", f"'missing field {name}'"))
+            if valid != "TRUE":
+                reasons.append((f"({column} IS NOT NULL AND NOT ({valid}))",
+                                f"'{name}: expected {expected}, got ' || chr(39) || {column} || chr(39)"))
             default = decl.default
             fallback = "NULL"
             if default is not None:
                 fallback = self.default_sql(default.value, field_type)
-            values.append(f"(CASE WHEN {column} IS NOT NULL AND ({valid}) THEN {value} ELSE {fallback} END) "
-                          f"AS {quote(name)}")
+            if valid == "TRUE":
+                typed = column if fallback == "NULL" else f"COALESCE({column}, {fallback})"
+            else:
+                typed = f"(CASE WHEN {column} IS NOT NULL AND ({valid}) THEN {value} ELSE {fallback} END)"
+            values.append(f"{typed} AS {quote(name)}")
         key = info.decl.key
         record_id = (f"COALESCE(r.{quote(key)}, '#' || CAST(r.__line AS VARCHAR))" if key
                      else "'#' || CAST(r.__line AS VARCHAR)")
         # A repeated id: the first record keeps it, later ones are set aside. Found by hashing
         # the ids that occur twice, not by sorting every record.
-        duplicate = (f"(CASE WHEN r.__line > dup.first_line THEN 'two {table} records have the id ' "
-                     f"|| r.{quote(key)} END)") if key else "NULL"
+        if key:
+            reasons.append(("r.__line > dup.first_line", f"'two {table} records have the id ' || r.{quote(key)}"))
         duplicates = (f"LEFT JOIN (SELECT {quote(key)} AS k, min(__line) AS first_line FROM {raw} "
                       f"WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1) AS dup "
                       f"ON dup.k = r.{quote(key)}") if key else ""
-        references = []
         for name, (field_type, _) in info.fields.items():
             if field_type.kind == "ref" and field_type.name != table and field_type.name in self.counts:
                 target = field_type.name
                 target_key = self.checked.tables[target].decl.key
-                references.append(
-                    f"(CASE WHEN r.{quote(name)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-                    f"{quote(target)} AS x WHERE x.{quote(target_key)} = r.{quote(name)}) THEN "
-                    f"'{name} ''' || r.{quote(name)} || ''' is not a usable {target} record' END)")
-        all_reasons = reasons + [duplicate] + references
+                reasons.append((f"(r.{quote(name)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(target)} AS x "
+                                f"WHERE x.{quote(target_key)} = r.{quote(name)}))",
+                                f"'{name} ' || chr(39) || r.{quote(name)} || chr(39) || "
+                                f"' is not a usable {target} record'"))
+        # The reason text is built only for rows with a problem; most rows have none.
+        problem = " OR ".join(condition for condition, _ in reasons)
+        text = ", ".join(f"CASE WHEN {condition} THEN {message} END" for condition, message in reasons)
+        reason = f"(CASE WHEN {problem} THEN concat_ws('; ', {text}) END)" if reasons else "CAST(NULL AS VARCHAR)"
         stage = quote(f"stage_{table}")
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values)}, {record_id} AS __id, "
-            f"r.__line AS __line, NULLIF(concat_ws('; ', {', '.join(all_reasons)}), '') AS __reason "
-            f"FROM {raw} AS r {duplicates}")
+            f"r.__line AS __line, {reason} AS __reason FROM {raw} AS r {duplicates}")
         history = info.decl.history
         if history is not None:
             self.overlaps(table, stage, history)
@@ -286,7 +309,8 @@ class Intake:
                                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
                            last_value(__line) OVER (PARTITION BY {by} ORDER BY {start}, __line
                                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_line
-                    FROM {stage} WHERE __reason IS NULL)
+                    FROM {stage} WHERE __reason IS NULL AND {by} IN (
+                        SELECT {by} FROM {stage} WHERE __reason IS NULL GROUP BY 1 HAVING count(*) > 1))
               WHERE prev_end IS NOT NULL AND prev_end >= s) AS o
             WHERE {stage}.__line = o.__line""")
 
@@ -417,16 +441,19 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
         raise SettlementError(f"unknown engine {engine!r}; use duckdb or spark")
     check_errors(con, book)
     lowering = Lowering(book.checked, book.program, first, last)
-    con.execute("CREATE OR REPLACE TEMP TABLE provisions (component VARCHAR, decided VARCHAR, provision VARCHAR)")
-    con.executemany("INSERT INTO provisions VALUES (?, ?, ?)", lowering.provisions())
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE lines AS
-        SELECT l.clinic_id, {text_literal(month)} AS month, l.component, l.amount, p.provision,
-               COALESCE(l.record_id, '') AS record_id
+    # Sorted while rows are compact; the provision text is put in as they stream out.
+    provisions = lowering.provisions()
+    con.execute("CREATE OR REPLACE TEMP TABLE provisions (component VARCHAR, decided VARCHAR, id INTEGER)")
+    con.executemany("INSERT INTO provisions VALUES (?, ?, ?)",
+                    [(c, d, i + 1) for i, (c, d, _) in enumerate(provisions)])
+    con.execute("""CREATE OR REPLACE TEMP TABLE lines AS
+        SELECT l.clinic_id, l.component, l.amount, p.id AS provision_id, COALESCE(l.record_id, '') AS record_id
         FROM raw_lines AS l JOIN provisions AS p ON p.component = l.component AND p.decided = l.decided
-        WHERE l.amount <> 0""")
+        WHERE l.amount <> 0 ORDER BY l.clinic_id, l.component, record_id""")
+    provision = "list_value(" + ", ".join(text_literal(p) for _, _, p in provisions) + ")[provision_id]"
     say("writing output")
-    # (clinic, component, record) identifies a line: a record gives at most one line per component.
-    write_atomically(con, "SELECT * FROM lines ORDER BY clinic_id, component, record_id", out, money=True)
+    write_atomically(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, amount, "
+                          f"{provision} AS provision, record_id FROM lines", out, money=True)
     write_atomically(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
                      rejected_out, money=False, always_csv=True)
     totals = con.execute("SELECT clinic_id, CAST(sum(amount) AS BIGINT), count(*) FROM lines "
