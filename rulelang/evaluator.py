@@ -275,9 +275,14 @@ class Evaluator:
         return _EMPTY, None
 
     def decide_level(self, labels: list, frame: Frame, output: str):
+        return self.combine(((*self.decide(self.program.rules[label], frame),) for label in labels),
+                            frame, output)
+
+    def combine(self, decided, frame: Frame, output: str):
+        """One level of default logic: the first value given, unless another rule of the level
+        gives a different one (a conflict). `decided` yields (value, label) pairs."""
         found, found_by = _EMPTY, None
-        for label in labels:
-            value, by = self.decide(self.program.rules[label], frame)
+        for value, by in decided:
             if value is _EMPTY:
                 continue
             if found is not _EMPTY and value != found:
@@ -377,16 +382,7 @@ class Evaluator:
     def explain_output(self, name: str, frame: Frame):
         output = self.program.outputs[name]
         children = []
-        found, found_by = _EMPTY, None
-        for label in output.roots:
-            value, by, node = self.explain_rule(self.program.rules[label], frame, output)
-            children.append(node)
-            if value is _EMPTY:
-                continue
-            if found is not _EMPTY and value != found:
-                self.conflict(name, frame, found_by, found, by, value)
-            if found is _EMPTY:
-                found, found_by = value, by
+        found, found_by = self.combine(self.explained_level(output.roots, frame, output, children), frame, name)
         provision, source = output.provision, output.source
         if found is _EMPTY:
             if output.default is None:
@@ -406,6 +402,13 @@ class Evaluator:
         return found, Explanation("output", name, to_json(found, output.type), provision, source,
                                   children, facts)
 
+    def explained_level(self, labels: list, frame: Frame, output, children: list):
+        """(value, label) of each rule of a level, its explanation appended to `children`."""
+        for label in labels:
+            value, by, node = self.explain_rule(self.program.rules[label], frame, output)
+            children.append(node)
+            yield value, by
+
     def explain_rule(self, rule: CompiledRule, frame: Frame, output):
         kind = "exception" if rule.is_exception else "rule"
         date = frame.date
@@ -419,16 +422,8 @@ class Evaluator:
                 facts["reason"] = f"repealed from {rule.repealed_from}"
                 facts["repealed_by"] = rule.repealed_by
             return _EMPTY, None, Explanation(kind, rule.label, None, rule.provision, rule.source, children, facts)
-        found, found_by = _EMPTY, None
-        for label in rule.exceptions:
-            value, by, node = self.explain_rule(self.program.rules[label], frame, output)
-            children.append(node)
-            if value is _EMPTY:
-                continue
-            if found is not _EMPTY and value != found:
-                self.conflict(rule.output, frame, found_by, found, by, value)
-            if found is _EMPTY:
-                found, found_by = value, by
+        found, found_by = self.combine(self.explained_level(rule.exceptions, frame, output, children),
+                                       frame, rule.output)
         holds = True
         if rule.condition is not None:
             trace = Trace()

@@ -241,3 +241,72 @@ def test_demo_data_looks_like_a_region(demo):
     assert persons == 3000 and 0.9 < listed / persons < 1.0
     assert moved > 0  # listing churn
     assert modes["physical"] > modes["video"] > 0 and modes["phone"] > 0
+
+
+CONFLICTING = '''# Test
+
+```rulelang
+rulebook "test/settle"
+  version "1"
+  source "test.txt"
+```
+
+## 1 Ersättning
+
+```rulelang
+enum visit_mode: physical, video
+table clinics
+  key clinic_id
+  field clinic_id: text
+table visits
+  key visit_id
+  dated by date
+  field visit_id: text
+  field clinic_id: clinics
+  field date: date
+  field mode: visit_mode
+output fee: money per visits paid to clinic_id
+rule a defines fee from 2021-01-01 when mode = physical then 100 kr
+rule b defines fee from 2021-01-01 when mode = physical or mode = video then 200 kr
+```
+'''
+
+
+def write_visits(directory: Path, visits: list) -> Path:
+    path = directory / "data.json"
+    path.write_text(json.dumps({"clinics": [{"clinic_id": "A"}], "visits": visits}), encoding="utf-8")
+    return path
+
+
+def visit(visit_id: str, date: str, mode: str) -> dict:
+    return {"visit_id": visit_id, "clinic_id": "A", "date": date, "mode": mode}
+
+
+def test_a_conflict_found_in_sql_fails_the_run_naming_the_record(tmp_path, capsys):
+    book = tmp_path / "book.md"
+    book.write_text(CONFLICTING, encoding="utf-8")
+    data = write_visits(tmp_path, [visit("V1", "2021-03-01", "video"), visit("V2", "2021-03-02", "physical")])
+    out = tmp_path / "s.csv"
+    # V1 (video) gets 200 kr from b alone; V2 (physical) gets 100 kr from a and 200 kr from b.
+    assert main(["settle", str(book), "--month", "2021-03", "--data", str(data), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "visits record V2: fee: conflict" in err and "V1" not in err
+    assert not out.exists()
+
+
+def test_a_month_no_rule_covers_is_an_input_error(tmp_path, capsys):
+    book = tmp_path / "book.md"
+    book.write_text(CONFLICTING.replace("rule b defines fee from 2021-01-01 when mode = physical or mode = video then 200 kr\n", ""),
+                    encoding="utf-8")
+    data = write_visits(tmp_path, [visit("V1", "2020-12-31", "physical")])
+    assert main(["settle", str(book), "--month", "2020-12", "--data", str(data),
+                 "--out", str(tmp_path / "s.csv")]) == 2
+    assert "visits record V1: fee: no rule in force" in capsys.readouterr().err
+
+
+def test_a_rulebook_that_pays_no_one_cannot_be_settled(tmp_path, capsys):
+    # Jämtland's outputs are amounts per region for a year, paid to no clinic.
+    assert main(["settle", "jamtland/patientmiljarden-2018", "--month", "2018-06",
+                 "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]) == 1
+    assert capsys.readouterr().err == ("rulelang: error: jamtland/patientmiljarden-2018 cannot be settled on "
+                                       "duckdb: the rulebook has no output paid to anyone\n")
