@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import sys
 from typing import Iterable, Optional
 
 import attrs
@@ -504,8 +505,8 @@ class Checker:
         def overlaps(a: s.RowKey, b: s.RowKey) -> bool:
             if a.enum_value is not None or b.enum_value is not None:
                 return a.enum_value == b.enum_value
-            a_high = a.high if a.high is not None else float("inf")
-            b_high = b.high if b.high is not None else float("inf")
+            a_high = a.high if a.high is not None else sys.maxsize  # "and over"
+            b_high = b.high if b.high is not None else sys.maxsize
             return a.low <= b_high and b.low <= a_high
 
         for i, a in enumerate(rows):
