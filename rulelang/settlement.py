@@ -261,12 +261,17 @@ class Intake:
         duplicates = (f"LEFT JOIN (SELECT {quote(key)} AS k, min(__line) AS first_line FROM {raw} "
                       f"WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1) AS dup "
                       f"ON dup.k = r.{quote(key)}") if key else ""
+        joins = [duplicates] if duplicates else []
         for name, (field_type, _) in info.fields.items():
             if field_type.kind == "ref" and field_type.name != table and field_type.name in self.counts:
                 target = field_type.name
                 target_key = self.checked.tables[target].decl.key
-                reasons.append((f"(r.{quote(name)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(target)} AS x "
-                                f"WHERE x.{quote(target_key)} = r.{quote(name)}))",
+                # One join per reference, read by both the test and the message (two NOT EXISTS
+                # would be two joins). The target's ids are unique, so no row is repeated.
+                alias = f"ref_{len(joins)}"
+                joins.append(f"LEFT JOIN (SELECT {quote(target_key)} AS k FROM {quote(target)}) AS {alias} "
+                             f"ON {alias}.k = r.{quote(name)}")
+                reasons.append((f"(r.{quote(name)} IS NOT NULL AND {alias}.k IS NULL)",
                                 f"'{name} ' || chr(39) || r.{quote(name)} || chr(39) || "
                                 f"' is not a usable {target} record'"))
         # The reason text is built only for rows with a problem; most rows have none.
@@ -276,7 +281,7 @@ class Intake:
         stage = quote(f"stage_{table}")
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values)}, {record_id} AS __id, "
-            f"r.__line AS __line, {reason} AS __reason FROM {raw} AS r {duplicates}")
+            f"r.__line AS __line, {reason} AS __reason FROM {raw} AS r {' '.join(joins)}")
         history = info.decl.history
         if history is not None:
             self.overlaps(table, stage, history)
