@@ -94,6 +94,7 @@ class RuleInfo:
     output: Optional[str]
     exceptions: list = attrs.Factory(list)  # labels of exceptions to this rule
     repealed_by: Optional[s.Repeal] = None
+    outputs: tuple = ()  # every output it decides (an exception may override rules of several)
 
 
 @attrs.define
@@ -561,6 +562,7 @@ class Checker:
                                + _suggest(decl.output, self.outputs), decl.span)
                     continue
                 self.outputs[decl.output].roots.append(label)
+                info.outputs = (decl.output,)
         for label, info in self.rules.items():
             decl = info.decl
             if decl.is_exception:
@@ -579,6 +581,7 @@ class Checker:
                     self.error(f"exception {label} overrides rules of outputs of different tables or types: "
                                + ", ".join(known), decl.span)
                 info.output = known[0] if known and len(shapes) == 1 else None
+                info.outputs = tuple(known) if len(shapes) == 1 else ()
         for label, info in self.rules.items():
             if info.output is None or info.output not in self.outputs:
                 continue

@@ -232,24 +232,9 @@ class Lowering:
         for output in self.settled_outputs():
             rows.append((output.name, "", output.provision))
             for label, rule in self.program.rules.items():
-                if rule.output == output.name or output.name in self._outputs_of(label):
+                if output.name in self.checked.rules[label].outputs:
                     rows.append((output.name, label, rule.provision))
         return rows
-
-    def _outputs_of(self, label: str) -> set:
-        info = self.checked.rules[label]
-        found, queue = set(), list(info.decl.exception_to)
-        seen = set()
-        while queue:
-            parent = queue.pop()
-            if parent in seen or parent not in self.checked.rules:
-                continue
-            seen.add(parent)
-            decl = self.checked.rules[parent].decl
-            if decl.output:
-                found.add(decl.output)
-            queue.extend(decl.exception_to)
-        return found
 
     def ensure_payee(self, query: TableQuery, output: str) -> None:
         key = ("payee", output)
@@ -696,7 +681,7 @@ class Lowering:
                 if right_inner and not left_inner:
                     correlation = (node.right, node.left)
                     continue
-            if self.mentions_outer(node, e.var):
+            if self.mentions_outer(node):
                 raise NotLowerable("an aggregate whose condition ties records to the outer record "
                                    "other than by one equality")
             rest.append(node)
@@ -707,7 +692,7 @@ class Lowering:
     def mentions_var(self, expr: s.Expr, var: str) -> bool:
         return any(isinstance(n, s.Name) and self.checked.resolved.get(id(n)) == ("var", var) for n in _walk(expr))
 
-    def mentions_outer(self, expr: s.Expr, var: Optional[str] = None) -> bool:
+    def mentions_outer(self, expr: s.Expr) -> bool:
         """Whether an expression reads the outer record (a field, definition or output of it)."""
         for node in _walk(expr):
             if isinstance(node, s.Name):
