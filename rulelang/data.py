@@ -161,15 +161,18 @@ def read_focused(directory: Path, checked: CheckedRulebook, table: str, record_i
                     add(name, fetch(name, f"WHERE \"{field}\" = '{record_id.replace(chr(39), chr(39) * 2)}'"))
     for _ in range(4):  # follow ids and histories until nothing new comes in
         before = sum(len(r) for r in rows.values())
+        wanted: dict[str, set] = {name: set() for name in checked.tables}
         for name, info in checked.tables.items():
-            for _, _, row in list(rows[name].values()):
-                for field, (field_type, _) in info.fields.items():
-                    target = field_type.name if field_type.kind == "ref" else None
-                    if target and row.get(field) is not None and str(row[field]) not in keys[target]:
-                        target_key = checked.tables[target].decl.key
-                        if target_key:
-                            add(target, fetch(target, f"WHERE \"{target_key}\" = "
-                                                      f"'{str(row[field]).replace(chr(39), chr(39) * 2)}'"))
+            refs = [(field, field_type.name) for field, (field_type, _) in info.fields.items()
+                    if field_type.kind == "ref" and checked.tables[field_type.name].decl.key]
+            for _, _, row in rows[name].values():
+                for field, target in refs:
+                    if row.get(field) is not None and str(row[field]) not in keys[target]:
+                        wanted[target].add(str(row[field]))
+        for target, ids in wanted.items():  # one query per table, not one per id
+            if ids:
+                add(target, fetch(target, f"WHERE \"{checked.tables[target].decl.key}\" IN ({quoted(ids)})"))
+        for name, info in checked.tables.items():
             history = info.decl.history
             if history is not None and keys[history.of_table]:
                 add(name, fetch(name, f"WHERE \"{history.by_field}\" IN ({quoted(keys[history.of_table])})"))

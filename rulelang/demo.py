@@ -77,13 +77,14 @@ def write_demo_region(out: Path, persons: int = DEFAULT_PERSONS, seed: int = 1,
     con.execute(f"""CREATE TABLE moves AS
         SELECT person_id, i,
                printf('HLM%03d', 1 + CAST(floor({u('i', 'clinic')} * {clinics}) AS INTEGER)) AS clinic_id,
-               DATE '2008-01-01' + CAST(floor({u('i', 'since')} * 4900) AS INTEGER) AS listed_from,
+               greatest(birth_date, DATE '2008-01-01' + CAST(floor({u('i', 'since')} * 4900) AS INTEGER)) AS listed_from,
                {u('i', 'moves')} < 0.06 AS moves,
                CASE WHEN {u('i', 'when')} < 0.3 THEN DATE '2021-08-20' + CAST(floor({u('i', 'near')} * 13) AS INTEGER)
                     WHEN {u('i', 'when')} < 0.45 THEN last_day(DATE '2021-07-01' + CAST(floor({u('i', 'mon')} * 4) * 31 AS INTEGER))
                     ELSE DATE '2021-07-01' + CAST(floor({u('i', 'any')} * 150) AS INTEGER) END AS moved_on,
                printf('HLM%03d', 1 + CAST(floor({u('i', 'next')} * {clinics}) AS INTEGER)) AS next_clinic
         FROM persons WHERE {u('i', 'listed')} < 0.97""")
+    con.execute("UPDATE moves SET moves = false WHERE moved_on <= listed_from")  # born after the move date
     con.execute("""CREATE TABLE listings AS
         SELECT person_id, clinic_id, listed_from,
                CASE WHEN moves THEN moved_on - 1 END AS listed_to, i, 0 AS n FROM moves

@@ -289,8 +289,8 @@ class Lowering:
             self.ensure_rule(query, label, output)
         roots = [query.columns[("rule", label)] for label in output.roots]
         bys = [query.columns[("rule_by", label)] for label in output.roots]
-        conflicts = [query.columns[("rule_conflict", label)] for label in output.roots]
-        value, by, conflict = self.level(roots, bys, conflicts)
+        problems = [query.columns[("rule_problem", label)] for label in output.roots]
+        value, by, problem = self.level(roots, bys, problems)
         joins: list = []
         if decl.default is not None:
             self.dependencies(decl.default, query)
@@ -300,7 +300,7 @@ class Lowering:
         else:
             final = value if roots else "NULL"
         in_force = " OR ".join(f"({self.in_force(self.program.rules[l], query)})" for l in output.roots) or "FALSE"
-        error = (f"(CASE WHEN {conflict} THEN 'conflict' WHEN ({final}) IS NULL THEN "
+        error = (f"COALESCE({problem}, CASE WHEN ({final}) IS NULL THEN "
                  f"(CASE WHEN {in_force} THEN 'no rule applies' ELSE 'no rule in force' END) END)")
         column = f"o__{name}"
         query.add_layer([(column, final), (column + "__by", by if roots else "NULL"),
@@ -319,16 +319,19 @@ class Lowering:
             return _scale(value.sql, like.den // value.den)
         raise NotLowerable("values of one output over different denominators")
 
-    def level(self, values: list, bys: list, conflicts: list) -> tuple:
-        """The value, deciding label and conflict flag of rules at one level."""
+    def level(self, values: list, bys: list, problems: list) -> tuple:
+        """The value, deciding label and problem of rules at one level. A problem is NULL, or the
+        text of what went wrong below: 'conflict' (rules disagree) or 'a value is missing'."""
         if not values:
-            return "NULL", "NULL", "FALSE"
+            return "NULL", "NULL", "CAST(NULL AS VARCHAR)"
         value = values[0].sql if len(values) == 1 else f"COALESCE({', '.join(v.sql for v in values)})"
         by = "(CASE " + " ".join(f"WHEN {v.sql} IS NOT NULL THEN {b.sql}" for v, b in zip(values, bys)) + " END)"
         pairs = [f"({a.sql} IS NOT NULL AND {b.sql} IS NOT NULL AND {a.sql} <> {b.sql})"
                  for i, a in enumerate(values) for b in values[i + 1:]]
-        conflict = " OR ".join([c.sql for c in conflicts] + pairs) or "FALSE"
-        return value, by, f"({conflict})"
+        parts = [p.sql for p in problems]
+        if pairs:
+            parts.append(f"CASE WHEN {' OR '.join(pairs)} THEN 'conflict' END")
+        return value, by, (f"COALESCE({', '.join(parts)})" if len(parts) > 1 else parts[0])
 
     def in_force(self, rule, query: TableQuery) -> str:
         date = query.date().sql
@@ -348,8 +351,8 @@ class Lowering:
             self.ensure_rule(query, child, output)
         children = [query.columns[("rule", c)] for c in rule.exceptions]
         child_bys = [query.columns[("rule_by", c)] for c in rule.exceptions]
-        child_conflicts = [query.columns[("rule_conflict", c)] for c in rule.exceptions]
-        exc_value, exc_by, exc_conflict = self.level(children, child_bys, child_conflicts)
+        child_problems = [query.columns[("rule_problem", c)] for c in rule.exceptions]
+        exc_value, exc_by, exc_problem = self.level(children, child_bys, child_problems)
         self.dependencies(decl.condition, query)
         self.dependencies(decl.value, query)
         joins: list = []
@@ -368,20 +371,25 @@ class Lowering:
                     raise NotLowerable("exceptions over different denominators")
         in_force = self.in_force(rule, query)
         own = f"CASE WHEN ({condition}) THEN {value.sql} END"
+        # A condition or value that comes out NULL had a parameter without a value on the
+        # date or a lookup without a row: the interpreter stops there, and so must this.
+        missing = (f"CASE WHEN ({condition}) IS NULL OR (({condition}) AND ({value.sql}) IS NULL) "
+                   f"THEN 'a value is missing' END")
         column = f"r__{label}"
         if children:
             val_sql = f"(CASE WHEN {in_force} THEN COALESCE({exc_value}, {own}) END)"
             by_sql = (f"(CASE WHEN {in_force} THEN (CASE WHEN {exc_value} IS NOT NULL THEN {exc_by} "
                       f"WHEN ({condition}) THEN {text_literal(label)} END) END)")
-            conflict_sql = f"(({in_force}) AND {exc_conflict})"
+            problem_sql = (f"(CASE WHEN {in_force} THEN COALESCE({exc_problem}, "
+                           f"CASE WHEN {exc_value} IS NULL THEN {missing} END) END)")
         else:
             val_sql = f"(CASE WHEN {in_force} THEN {own} END)"
             by_sql = f"(CASE WHEN {in_force} AND ({condition}) THEN {text_literal(label)} END)"
-            conflict_sql = "FALSE"
-        query.add_layer([(column, val_sql), (column + "__by", by_sql), (column + "__c", conflict_sql)], joins)
+            problem_sql = f"(CASE WHEN {in_force} THEN {missing} END)"
+        query.add_layer([(column, val_sql), (column + "__by", by_sql), (column + "__p", problem_sql)], joins)
         query.columns[("rule", label)] = Val(f"t.{quote(column)}", den)
         query.columns[("rule_by", label)] = Val(f"t.{quote(column + '__by')}")
-        query.columns[("rule_conflict", label)] = Val(f"t.{quote(column + '__c')}")
+        query.columns[("rule_problem", label)] = Val(f"t.{quote(column + '__p')}")
 
     # ------------------------------------------------------------------ expressions
     def type_of(self, e: s.Expr) -> Type:
@@ -649,7 +657,9 @@ class Lowering:
             value = self.lower(e.expr, inner, inner_env, inner_joins)
             if not isinstance(value.den, int):
                 raise NotLowerable("a sum of divided numbers")
-            aggregate, den = f"COALESCE(SUM({value.sql}), 0)", value.den
+            # SQL's SUM skips NULLs; a contribution without a value must not vanish silently.
+            aggregate = f"CASE WHEN count(*) FILTER (WHERE ({value.sql}) IS NULL) = 0 THEN COALESCE(SUM({value.sql}), 0) END"
+            den = value.den
         else:
             aggregate, den = "COUNT(*)", 1
         name = f"agg_{len(self.ctes) + 1}"
@@ -659,7 +669,7 @@ class Lowering:
         outer_key = self.lower(correlation[1], query, env, joins)
         alias = query.alias("a")
         joins.append(f"LEFT JOIN {quote(name)} AS {alias} ON {alias}.__k = {outer_key.sql}")
-        return Val(f"COALESCE({alias}.__v, 0)", den)
+        return Val(f"(CASE WHEN {alias}.__k IS NULL THEN 0 ELSE {alias}.__v END)", den)
 
     def split_correlation(self, e: s.Aggregate) -> tuple:
         """The `v.x = outer` conjunct that ties an aggregate's records to the outer record, and

@@ -485,7 +485,7 @@ def check_errors(con, book: Rulebook) -> None:
         return
     (count,) = con.execute("SELECT count(*) FROM raw_lines WHERE error IS NOT NULL OR amount IS NULL").fetchone()
     lines = [f"{table} record {record}: {component}: {error or 'no value'}" for table, record, component, error in problems]
-    data_side = all(e == "no rule in force" or e is None for _, _, _, e in problems)
+    data_side = all(e in ("no rule in force", "a value is missing") or e is None for _, _, _, e in problems)
     raise SettlementError(f"{count} amount(s) could not be settled; explain a record to see why:\n  "
                           + "\n  ".join(lines), 2 if data_side else 1)
 

@@ -310,3 +310,40 @@ def test_a_rulebook_that_pays_no_one_cannot_be_settled(tmp_path, capsys):
                  "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]) == 1
     assert capsys.readouterr().err == ("rulelang: error: jamtland/patientmiljarden-2018 cannot be settled on "
                                        "duckdb: the rulebook has no output paid to anyone\n")
+
+
+def test_a_missing_value_inside_an_aggregate_stops_the_run_as_the_interpreter_does(books, tmp_path, capsys):
+    """A person listed before birth has no row in VG's weight list. The interpreter refuses;
+    SQL's SUM would skip the NULL and pay a wrong amount without a word — it must refuse too."""
+    region = {"clinics": [{"clinic_id": "C0", "koncern_id": "K"}],
+              "persons": [{"person_id": "P0", "birth_date": "2018-01-01", "sex": "F"},
+                          {"person_id": "P1", "birth_date": "1950-01-01", "sex": "M"}],
+              "listings": [{"person_id": "P0", "clinic_id": "C0", "listed_from": "2010-01-01"},
+                           {"person_id": "P1", "clinic_id": "C0", "listed_from": "2010-01-01"}],
+              "visits": []}
+    vg = books["vastra-gotaland/vg-primarvard"]
+    with pytest.raises(rulelang.EvaluationError, match="has no row for F, -1"):
+        interpreter_rows(vg, region, "2017-03")
+    data = write_region(region, tmp_path)
+    assert main(["settle", "vastra-gotaland/vg-primarvard", "--month", "2017-03", "--data", str(data),
+                 "--out", str(tmp_path / "s.csv")]) == 2
+    assert "clinics record C0: ålder_och_kön: a value is missing" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_condition_on_a_parameter_without_a_value_stops_the_run(tmp_path, capsys):
+    book = tmp_path / "book.md"
+    book.write_text(CONFLICTING.replace(
+        "rule a defines fee from 2021-01-01 when mode = physical then 100 kr\n"
+        "rule b defines fee from 2021-01-01 when mode = physical or mode = video then 200 kr\n",
+        "parameter pays_video: boolean\n  value true until 2021-01-31 status seed cite \"x\"\n"
+        "rule a defines fee from 2021-01-01 when mode = video and pays_video then 100 kr\n"
+        "rule b defines fee from 2021-01-01 when mode = physical then 200 kr\n"), encoding="utf-8")
+    data = write_visits(tmp_path, [visit("V1", "2021-03-01", "video"), visit("V2", "2021-03-02", "physical")])
+    loaded = rulelang.load(str(book))
+    with pytest.raises(rulelang.EvaluationError, match="parameter pays_video has no value on 2021-03-01"):
+        loaded.evaluate_record(json.loads(data.read_text()), "fee", "V1")
+    assert main(["settle", str(book), "--month", "2021-03", "--data", str(data),
+                 "--out", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "visits record V1: fee: a value is missing" in err and "V2" not in err
