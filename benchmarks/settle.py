@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -142,6 +143,12 @@ def main() -> None:
     print(f"ratio (rulelang / hand-written) {our_wall / hand_wall:7.2f} x time, "
           f"{our_peak / hand_peak:5.2f} x memory   (target: within 1.5x time, under 4 GB)")
     print(f"same line items                 {same}")
+    phases = json.loads(subprocess.run(
+        rulelang + ["settle", "stockholm/hlv-2021", "--month", args.month, "--data", str(data),
+                    "--out", str(ours), "--format", "json"],
+        check=True, cwd=ROOT, capture_output=True, text=True).stdout)["phases"]
+    print("rulelang phases                 " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
+          + "   (intake: typing and checking every record, which the hand-written query skips)")
 
 
 def _money(ore: int) -> str:

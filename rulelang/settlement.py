@@ -71,6 +71,7 @@ class Settlement:
     components: list  # (component, amount in öre, lines)
     lines: int
     seconds: float
+    phases: dict = attrs.Factory(dict)  # phase → seconds: intake, rules, output
 
     def to_dict(self) -> dict:
         from .values import format_money
@@ -84,6 +85,7 @@ class Settlement:
             "clinics": [{"clinic_id": c, "amount": format_money(a), "lines": n} for c, a, n in self.totals],
             "total": format_money(sum(a for _, a, _ in self.totals)),
             "seconds": round(self.seconds, 3),
+            "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
         }
 
 
@@ -433,8 +435,10 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
     con.execute(f"SET temp_directory = {text_literal(spill.name)}")
     say("reading and checking input")
+    phases, mark = {}, time.perf_counter()
     intake = Intake(con, book, Path(data))
     intake.run()
+    phases["intake"], mark = time.perf_counter() - mark, time.perf_counter()
     say(f"settling {month} on {engine}")
     sql = line_items_query(book, first, last)
     if engine == "duckdb":
@@ -456,6 +460,7 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
         FROM raw_lines AS l JOIN provisions AS p ON p.component = l.component AND p.decided = l.decided
         WHERE l.amount <> 0 ORDER BY l.clinic_id, l.component, record_id""")
     provision = "list_value(" + ", ".join(text_literal(p) for _, _, p in provisions) + ")[provision_id]"
+    phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
     say("writing output")
     write_atomically(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, amount, "
                           f"{provision} AS provision, record_id FROM lines", out, money=True)
@@ -468,9 +473,10 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     (lines,) = con.execute("SELECT count(*) FROM lines").fetchone()
     con.close()
     spill.cleanup()
+    phases["output"] = time.perf_counter() - mark
     return Settlement(book.id, book.version, month, engine, out, rejected_out,
                       [intake.counts[t] for t in intake.table_order()], totals, components, lines,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, phases)
 
 
 def check_errors(con, book: Rulebook) -> None:

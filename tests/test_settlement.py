@@ -210,6 +210,8 @@ def test_settle_prints_totals_that_add_up(demo, tmp_path, capsys):
     assert {c["clinic_id"] for c in summary["clinics"]} == {r[0] for r in rows}
     for count in summary["records"]:
         assert count["read"] == count["used"] + count["rejected"]
+    assert set(summary["phases"]) == {"intake", "rules", "output"}
+    assert sum(summary["phases"].values()) <= summary["seconds"] + 0.01
 
 
 def test_settle_text_summary(demo, tmp_path, capsys):
