@@ -92,22 +92,22 @@ class Rulebook:
     def evaluate_record(self, data: DataSource, output: str, record: str,
                         on: Optional[dt.date] = None) -> Result:
         evaluator = self.evaluator(data, on)
-        return evaluator.evaluate(output, self._record(evaluator, output, record))
+        return evaluator.evaluate(output, self.record(evaluator, output, record))
 
     def explain(self, data: DataSource, output: str, record: str,
                 on: Optional[dt.date] = None) -> Explanation:
         evaluator = self.evaluator(data, on)
-        return evaluator.explain(output, self._record(evaluator, output, record))
+        return evaluator.explain(output, self.record(evaluator, output, record))
 
-    def _record(self, evaluator: Evaluator, output: str, record_id: str) -> dict:
+    def record(self, evaluator: Evaluator, output: str, record_id: str) -> dict:
+        """The record of `output`'s table with this id; NotFound or DataError when there is none."""
         if output not in self.program.outputs:
             raise NotFound(f"rulebook {self.id} has no output {output!r}; it has: {', '.join(self.outputs)}")
         table = self.program.outputs[output].table
         data = evaluator.dataset.table(table)
         if data is None:
             raise DataError([RecordProblem(evaluator.file_of(None), record_id, f"the input has no {table} table")])
-        found = data.by_id.get(record_id) or next(
-            (r for r in data.records if r["__id__"] == record_id), None)
+        found = data.find(record_id)
         if found is None:
             raise DataError([RecordProblem(data.file, record_id, f"no {table} record has this id")])
         return found

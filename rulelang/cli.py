@@ -193,7 +193,7 @@ def cmd_explain(args) -> int:
             raise UsageError(f"the input has {len(data.records)} {table} records; name one with --record ID")
         record = data.records[0]
     else:
-        record = book._record(evaluator, args.output, args.record)
+        record = book.record(evaluator, args.output, args.record)
     tree = evaluator.explain(args.output, record)
     if args.format == "json":
         _out(render.explanation_json(tree))

@@ -42,6 +42,13 @@ class TableData:
     history: Optional[dict] = None  # key → records sorted by start
     rejected: set = attrs.Factory(set)  # ids of records given but refused (already reported)
 
+    def find(self, record_id: str) -> Optional[dict]:
+        """A record by its id: the key, or `#N` for a table without one."""
+        found = self.by_id.get(record_id)
+        if found is None:
+            found = next((r for r in self.records if r[ID_FIELD] == record_id), None)
+        return found
+
 
 @attrs.define
 class Dataset:

@@ -11,8 +11,6 @@ professions. Decimals are written as text, so they stay exact.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
-
 DEFAULT_PERSONS = 2_400_000
 VISITS_PER_PERSON_MONTH = 0.25
 PERSONS_PER_CLINIC = 11_100
@@ -131,7 +129,3 @@ def write_demo_region(out: Path, persons: int = DEFAULT_PERSONS, seed: int = 1,
     con.close()
     return written
 
-
-def example_record(out: Path, component: str = "avdrag", month: str = "2021-09") -> Optional[str]:
-    """A visit of the demo region that has a line of `component` in the month, for examples."""
-    return None

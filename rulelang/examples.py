@@ -65,9 +65,7 @@ def example_evaluator(book: Rulebook, example: s.ExampleDecl) -> Evaluator:
 
 def expected_record(evaluator: Evaluator, output_table: str, record_id: str) -> Optional[dict]:
     data = evaluator.dataset.table(output_table)
-    if data is None:
-        return None
-    return data.by_id.get(record_id) or next((r for r in data.records if r["__id__"] == record_id), None)
+    return data.find(record_id) if data is not None else None
 
 
 def run_example(book: Rulebook, example: s.ExampleDecl) -> ExampleOutcome:

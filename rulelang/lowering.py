@@ -31,6 +31,15 @@ FAR_FUTURE = "DATE '9999-12-31'"
 NUMERIC = ("money", "unrounded", "integer", "decimal")
 
 
+def pays_itself(checked: CheckedRulebook, output: str) -> bool:
+    """An output paid to its own record's key (a clinic's compensation to the clinic) gives
+    clinic-level lines, which carry no record id."""
+    decl = checked.outputs[output].decl
+    payee = decl.payee
+    return isinstance(payee, s.Name) and payee.name == checked.tables[decl.table].decl.key and \
+        checked.resolved.get(id(payee), ("",))[0] == "field"
+
+
 class NotLowerable(Exception):
     """A construct the SQL backend does not support; evaluate with the interpreter instead."""
 
@@ -219,11 +228,7 @@ class Lowering:
         return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + "\nUNION ALL\n".join(selects)
 
     def pays_itself(self, output: str) -> bool:
-        decl = self.checked.outputs[output].decl
-        table = self.checked.tables[decl.table].decl
-        payee = decl.payee
-        return isinstance(payee, s.Name) and payee.name == table.key and \
-            self.checked.resolved.get(id(payee), ("",))[0] == "field"
+        return pays_itself(self.checked, output)
 
     def provisions(self) -> list:
         """(component, deciding label, provision) for every rule that can decide a settled
@@ -285,12 +290,7 @@ class Lowering:
     def ensure_output(self, query: TableQuery, name: str) -> None:
         output = self.program.outputs[name]
         decl = self.checked.outputs[name].decl
-        for label in output.roots:
-            self.ensure_rule(query, label, output)
-        roots = [query.columns[("rule", label)] for label in output.roots]
-        bys = [query.columns[("rule_by", label)] for label in output.roots]
-        problems = [query.columns[("rule_problem", label)] for label in output.roots]
-        value, by, problem = self.level(roots, bys, problems)
+        roots, (value, by, problem) = self.ensure_level(query, output.roots, output)
         joins: list = []
         if decl.default is not None:
             self.dependencies(decl.default, query)
@@ -318,6 +318,16 @@ class Lowering:
         if isinstance(value.den, int) and isinstance(like.den, int) and like.den % value.den == 0:
             return _scale(value.sql, like.den // value.den)
         raise NotLowerable("values of one output over different denominators")
+
+    def ensure_level(self, query: TableQuery, labels: list, output) -> tuple:
+        """The rule columns of one level (an output's roots, a rule's exceptions), and their
+        combined value, deciding label and problem."""
+        for label in labels:
+            self.ensure_rule(query, label, output)
+        values = [query.columns[("rule", label)] for label in labels]
+        bys = [query.columns[("rule_by", label)] for label in labels]
+        problems = [query.columns[("rule_problem", label)] for label in labels]
+        return values, self.level(values, bys, problems)
 
     def level(self, values: list, bys: list, problems: list) -> tuple:
         """The value, deciding label and problem of rules at one level. A problem is NULL, or the
@@ -347,12 +357,7 @@ class Lowering:
             return
         rule = self.program.rules[label]
         decl = self.checked.rules[label].decl
-        for child in rule.exceptions:
-            self.ensure_rule(query, child, output)
-        children = [query.columns[("rule", c)] for c in rule.exceptions]
-        child_bys = [query.columns[("rule_by", c)] for c in rule.exceptions]
-        child_problems = [query.columns[("rule_problem", c)] for c in rule.exceptions]
-        exc_value, exc_by, exc_problem = self.level(children, child_bys, child_problems)
+        children, (exc_value, exc_by, exc_problem) = self.ensure_level(query, rule.exceptions, output)
         self.dependencies(decl.condition, query)
         self.dependencies(decl.value, query)
         joins: list = []

@@ -24,7 +24,7 @@ import attrs
 from .api import Rulebook
 from .data import read_json
 from .diagnostics import DataError, EvaluationError, RecordProblem
-from .lowering import DECIMAL_SCALE, Lowering, quote, text_literal
+from .lowering import DECIMAL_SCALE, Lowering, pays_itself, quote, text_literal
 
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id")
 MEMORY_LIMIT = "2500MB"  # DuckDB's share; RULELANG_MEMORY_LIMIT overrides it
@@ -538,7 +538,7 @@ def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
         if table is None:
             continue
         decl = book.checked.tables[output.table].decl
-        clinic_level = _pays_itself(book, output.name)
+        clinic_level = pays_itself(book.checked, output.name)
         for record in table.records:
             if decl.dated_by and not first <= record[decl.dated_by] <= last:
                 continue
@@ -548,8 +548,3 @@ def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
             record_id = "" if clinic_level else (record["__id__"] if decl.key else "")
             lines.append((result.payee, month, output.name, result.value, result.provision, record_id))
     return sorted(lines, key=lambda line: (line[0], line[2], line[5], line[4]))
-
-
-def _pays_itself(book: Rulebook, output: str) -> bool:
-    """An output paid to its own record's key is a clinic-level line (no record id)."""
-    return Lowering(book.checked, book.program, dt.date.min, dt.date.min).pays_itself(output)

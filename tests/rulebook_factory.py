@@ -38,3 +38,32 @@ table items
   field c: boolean
   field n: integer
 '''
+
+
+# A one-output rulebook over a table with a money input, shared by the CLI and API tests.
+MINI = '''# Mini
+
+```rulelang
+rulebook "test/mini"
+  title "Mini"
+  version "1"
+  in force from 2021-01-01
+  source "mini.txt" "Mini source"
+```
+
+## M1 Belopp
+
+```rulelang
+table claims
+  key claim_id
+  dated by date
+  field claim_id: text
+  field date: date
+  field amount: money
+
+output ersättning: money per claims
+
+rule dubbel defines ersättning
+  then amount * 2
+```
+'''

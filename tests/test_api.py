@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import rulelang
+from rulebook_factory import MINI
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "stockholm-2021.json"
@@ -311,30 +312,7 @@ def test_explain_listing_compensation_shows_the_inherited_rule_and_the_amended_t
 def test_dataset_is_reusable_and_money_inputs_are_exact(tmp_path):
     # A rulebook with a money input field: amounts must be read exactly, never via float.
     path = tmp_path / "mini.md"
-    path.write_text('''# Mini
-
-```rulelang
-rulebook "test/mini"
-  version "1"
-  source "mini.txt"
-```
-
-## M1 Belopp
-
-```rulelang
-table claims
-  key claim_id
-  dated by date
-  field claim_id: text
-  field date: date
-  field amount: money
-
-output ersättning: money per claims
-
-rule dubbel defines ersättning
-  then amount * 2
-```
-''', encoding="utf-8")
+    path.write_text(MINI, encoding="utf-8")
     mini = rulelang.load(str(path))
     data = mini.dataset({"claims": [
         {"claim_id": "K1", "date": "2021-03-01", "amount": "1.15"},

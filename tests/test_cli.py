@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from rulebook_factory import MINI
 from rulelang.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,32 +60,6 @@ def error_lines(err: str) -> list[str]:
 
 # A one-table rulebook with a money input field: the Stockholm tables carry no money, so
 # money parsing (exact decimals, öre fractions, wrong types) is checked through this one.
-MINI = '''# Mini
-
-```rulelang
-rulebook "test/mini"
-  title "Mini"
-  version "1"
-  in force from 2021-01-01
-  source "mini.txt" "Mini source"
-```
-
-## M1 Belopp
-
-```rulelang
-table claims
-  key claim_id
-  dated by date
-  field claim_id: text
-  field date: date
-  field amount: money
-
-output ersättning: money per claims
-
-rule dubbel defines ersättning
-  then amount * 2
-```
-'''
 
 
 # ---------------------------------------------------------------------------------- check
