@@ -181,12 +181,15 @@ class Lowering:
         self.last = last
         self.queries: dict[tuple, TableQuery] = {}
         self.ctes: list[tuple[str, str]] = []  # every CTE, in the order made
+        self.read_whole: set = set()  # tables read beyond their own records of the month
 
     # ------------------------------------------------------------------ relations
     def table_query(self, table: str, fixed_date: Optional[dt.date]) -> TableQuery:
         """The query of a table's records on a fixed date (undated contexts), or each on its own
         date (a dated table's records in the month)."""
         key = (table, fixed_date)
+        if fixed_date is not None:
+            self.read_whole.add(table)
         if key not in self.queries:
             decl = self.checked.tables[table].decl
             name = f"{table}_{fixed_date.strftime('%Y%m%d')}" if fixed_date else table
@@ -230,6 +233,11 @@ class Lowering:
     def pays_itself(self, output: str) -> bool:
         return pays_itself(self.checked, output)
 
+    def month_only_tables(self) -> set:
+        """Dated tables of which the query (once written) reads only the records dated in the
+        month: their other records cannot change this month's line items."""
+        return {table for table, fixed_date in self.queries if fixed_date is None} - self.read_whole
+
     def provisions(self) -> list:
         """(component, deciding label, provision) for every rule that can decide a settled
         output, and ('', the output's own provision) for its default."""
@@ -259,7 +267,6 @@ class Lowering:
         kind, name = item
         if kind == "definition":
             decl = self.checked.definitions[(query.table, name)].decl
-            self.dependencies(decl.expr, query)
             joins: list = []
             value = self.lower(decl.expr, query, {}, joins)
             self.add_value_column(query, item, f"d__{name}", value, joins)
@@ -277,23 +284,12 @@ class Lowering:
         query.add_layer(columns, joins)
         query.columns[item] = Val(f"t.{quote(column)}", den)
 
-    def dependencies(self, expr: Optional[s.Expr], query: TableQuery) -> None:
-        """Compute, before `expr`, every definition and output of this table it uses."""
-        if expr is None:
-            return
-        for node in _walk(expr):
-            resolution = self.checked.resolved.get(id(node))
-            if resolution and resolution[0] in ("definition", "output") and resolution[1] == query.table:
-                if isinstance(node, s.Name):
-                    self.ensure(query, (resolution[0], resolution[2]))
-
     def ensure_output(self, query: TableQuery, name: str) -> None:
         output = self.program.outputs[name]
         decl = self.checked.outputs[name].decl
         roots, (value, by, problem) = self.ensure_level(query, output.roots, output)
         joins: list = []
         if decl.default is not None:
-            self.dependencies(decl.default, query)
             default = self.lower(decl.default, query, {}, joins)
             final = f"COALESCE({value}, {self.as_den(default, roots[0] if roots else default)})" \
                 if roots else default.sql
@@ -358,8 +354,6 @@ class Lowering:
         rule = self.program.rules[label]
         decl = self.checked.rules[label].decl
         children, (exc_value, exc_by, exc_problem) = self.ensure_level(query, rule.exceptions, output)
-        self.dependencies(decl.condition, query)
-        self.dependencies(decl.value, query)
         joins: list = []
         condition = self.lower(decl.condition, query, {}, joins).sql if decl.condition is not None else "TRUE"
         value = self.lower(decl.value, query, {}, joins)
@@ -450,8 +444,16 @@ class Lowering:
         parameter = self.program.parameters[name]
         value_type = parameter.type
         date = query.date().sql
-        whens, dens = [], []
-        for value in parameter.values:
+        whens = []
+        # Records of a dated table all lie in the month: values not in force then never apply,
+        # and one value in force all month is a constant (so `if` on it is decided here).
+        values = [v for v in parameter.values
+                  if not (v.valid_from and v.valid_from > self.last or v.valid_until and v.valid_until < self.first)]
+        if query.fixed_date is None and not parameter.keyed and len(values) == 1 and \
+                not (values[0].valid_from and values[0].valid_from > self.first) and \
+                not (values[0].valid_until and values[0].valid_until < self.last):
+            return constant(values[0].value, value_type)
+        for value in values:
             in_force = []
             if value.valid_from:
                 in_force.append(f"{date} >= {date_literal(value.valid_from)}")
@@ -504,6 +506,7 @@ class Lowering:
             table = target_type.name
             alias = query.alias("j")
             key_field = self.checked.tables[table].decl.key
+            self.read_whole.add(table)
             joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(key_field)} = {key.sql}")
             return alias, table
         raise NotLowerable(f"navigation from {target_type}")
@@ -514,6 +517,7 @@ class Lowering:
         key = self.lower(e.key, query, env, joins)
         on = self.lower(e.on, query, env, joins)
         alias = query.alias("h")
+        self.read_whole.add(table)
         until = (f"COALESCE({alias}.{quote(history.until_field)}, {FAR_FUTURE})"
                  if history.until_field else FAR_FUTURE)
         joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(history.by_field)} = {key.sql} "
@@ -603,6 +607,11 @@ class Lowering:
 
     def _if(self, e: s.If, query, env, joins) -> Val:
         condition = self.lower(e.condition, query, env, joins)
+        if condition.sql in ("TRUE", "FALSE"):  # decided by the rulebook alone: one branch only
+            taken = self.lower(e.then if condition.sql == "TRUE" else e.otherwise, query, env, joins)
+            if not taken.numeric and self.type_of(e).kind in NUMERIC:
+                return Val(taken.sql, 1)  # `none` where the other branch is a number
+            return taken
         then = self.lower(e.then, query, env, joins)
         otherwise = self.lower(e.otherwise, query, env, joins)
         if then.numeric or otherwise.numeric:

@@ -175,7 +175,8 @@ def settlement_text(summary: dict) -> str:
         lines.append(f"  {component['component']}: {component['amount']} kr in {component['lines']} lines")
     lines.append("")
     for count in summary["records"]:
+        other = f" + {count['other_months']} of other months" if count["other_months"] else ""
         lines.append(f"  {count['table']}: {count['read']} records in = {count['used']} used + "
-                     f"{count['rejected']} rejected")
+                     f"{count['rejected']} rejected{other}")
     lines.append(f"line items: {summary['output']}; rejected records: {summary['rejected_output']}")
     return "\n".join(lines) + "\n"

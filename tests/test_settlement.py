@@ -149,6 +149,59 @@ def test_every_unusable_record_is_rejected_with_its_reason_and_none_is_lost(book
     assert ["B", "2021-09", "tilläggsersättning", "300.00"] == csv_rows(out)[-1][:4]
 
 
+def region_over_three_months() -> dict:
+    visit = {"person_id": "P1", "clinic_id": "B", "mode": "physical", "place": "clinic",
+             "assignment": "general", "profession": "doctor"}
+    return {
+        "clinics": [{"clinic_id": "A", "koncern_id": "K1"}, {"clinic_id": "B", "koncern_id": "K2"}],
+        "persons": [{"person_id": "P1", "birth_date": "1950-01-01", "sex": "F"}],
+        "listings": [{"person_id": "P1", "clinic_id": "A", "listed_from": "2015-01-01"}],
+        "visits": [{**visit, "visit_id": "A1", "date": "2021-08-31", "mode": "teleport"},
+                   {**visit, "visit_id": "S1", "date": "2021-09-01"},
+                   {**visit, "visit_id": "S2", "date": "2021-09-31"},
+                   {**visit, "visit_id": "S3", "date": None},
+                   {**visit, "visit_id": "A1", "date": "2021-09-30"},
+                   {**visit, "visit_id": "O1", "date": "2021-10-01"}],
+    }
+
+
+@pytest.mark.parametrize("form", ["json", "csv", "parquet"])
+def test_records_of_other_months_are_counted_but_not_settled(books, tmp_path, form):
+    """A visit dated in another month cannot change this month's lines: it is counted, not
+    checked (the August visit's bad mode is August's business). A visit without a usable
+    date is rejected, and an id is unique across every month."""
+    import duckdb
+
+    region = region_over_three_months()
+    data = write_region(region, tmp_path)
+    if form != "json":
+        data = tmp_path / "region"
+        data.mkdir()
+        con = duckdb.connect()
+        for table, rows in region.items():
+            columns = sorted({c for row in rows for c in row})
+            con.execute(f"CREATE TABLE {table} ({', '.join(f'{c} VARCHAR' for c in columns)})")
+            con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' for _ in columns)})",
+                            [[row.get(c) for c in columns] for row in rows])
+            if form == "parquet" and table == "visits":  # dates as Parquet dates, as demo-data writes
+                con.execute("ALTER TABLE visits ALTER date TYPE DATE USING TRY_CAST(date AS DATE)")
+            con.execute(f"COPY {table} TO '{data / (table + '.' + form)}' "
+                        f"({'FORMAT parquet' if form == 'parquet' else 'HEADER true'})")
+    result = settle(books["stockholm/hlv-2021"], "2021-09", data, tmp_path / "out.csv")
+    with open(result.rejected_out, encoding="utf-8", newline="") as handle:
+        reasons = {row["record_id"]: row["reason"] for row in csv.DictReader(handle) if row["table"] == "visits"}
+    impossible = ("missing field date" if form == "parquet"  # a Parquet date cannot be 2021-09-31
+                  else "date: expected a date YYYY-MM-DD, got '2021-09-31'")
+    assert reasons == {"S2": impossible, "S3": "missing field date", "A1": "two visits records have the id A1"}
+    (visits,) = [c for c in result.counts if c.table == "visits"]
+    assert (visits.read, visits.used, visits.rejected, visits.other_months) == (6, 1, 3, 2)
+    # S1: P1 is listed at A, the visit is at B: 110 kr visit fee and 300 kr add-on to B, 300 kr off A.
+    visit_lines = {(r[0], r[2], r[3]) for r in csv_rows(tmp_path / "out.csv") if r[5] == "S1"}
+    assert visit_lines == {("B", "besöksersättning", "110.00"), ("B", "tilläggsersättning", "300.00"),
+                           ("A", "avdrag", "-300.00")}
+    assert not [r for r in csv_rows(tmp_path / "out.csv") if r[5] in ("A1", "O1")]
+
+
 def test_the_same_input_gives_byte_identical_output(books, demo, tmp_path):
     first, second = tmp_path / "one.csv", tmp_path / "two.csv"
     settle(books["stockholm/hlv-2021"], "2021-09", demo, first)
@@ -209,7 +262,10 @@ def test_settle_prints_totals_that_add_up(demo, tmp_path, capsys):
     assert summary["lines"] == len(rows)
     assert {c["clinic_id"] for c in summary["clinics"]} == {r[0] for r in rows}
     for count in summary["records"]:
-        assert count["read"] == count["used"] + count["rejected"]
+        assert count["read"] == count["used"] + count["rejected"] + count["other_months"]
+    # The demo region's visits span three months; only the settled month's are checked.
+    (visits,) = [c for c in summary["records"] if c["table"] == "visits"]
+    assert visits["other_months"] > 0 and visits["used"] > 0
     assert set(summary["phases"]) == {"intake", "rules", "output"}
     assert sum(summary["phases"].values()) <= summary["seconds"] + 0.01
 
@@ -349,3 +405,47 @@ def test_a_condition_on_a_parameter_without_a_value_stops_the_run(tmp_path, caps
                  "--out", str(tmp_path / "s.csv")]) == 2
     err = capsys.readouterr().err
     assert "visits record V1: fee: a value is missing" in err and "V2" not in err
+
+
+def test_decimals_money_integers_and_booleans_are_typed_exactly(tmp_path):
+    """Each text value becomes its declared type with no rounding: decimals as millionths,
+    money as öre, at the edges of what each type accepts; anything else is rejected."""
+    import duckdb
+    from rulebook_factory import load
+    from rulelang.settlement import Intake
+
+    book = load(tmp_path, '''
+table things
+  key id
+  field id: text
+  field share: decimal
+  field fee: money
+  field n: integer
+  field flag: boolean
+
+output belopp: money per things
+
+rule avgift defines belopp
+  then fee
+''')
+    good = [("a", "7", "12.5", "-3", "true", 7_000_000, 1250, -3, True),
+            ("b", "-0.25", "-0.01", "0", "FALSE", -250_000, -1, 0, False),
+            ("c", "0.000001", "999999999999999.99", "+15", "True", 1, 99_999_999_999_999_999, 15, True),
+            ("d", "-999999999999.999999", "-1", "999999999999999", "false",
+             -999_999_999_999_999_999, -100, 999_999_999_999_999, False)]
+    bad = {"e": ("1.0000001", "1", "1", "true"), "f": ("1", "0.001", "1", "true"),
+           "g": ("1", "1", "1.5", "true"), "h": ("1", "1", "1", "yes"), "i": ("1e3", "1", "1", "true"),
+           "j": ("1", "1,5", "1", "true")}
+    rows = [dict(zip(("id", "share", "fee", "n", "flag"), row[:5])) for row in good]
+    rows += [dict(zip(("id", "share", "fee", "n", "flag"), (key,) + values)) for key, values in bad.items()]
+    data = tmp_path / "things.json"
+    data.write_text(json.dumps({"things": rows}), encoding="utf-8")
+    con = duckdb.connect()
+    intake = Intake(con, book, data)
+    intake.run()
+    typed = con.execute("SELECT id, share, fee, n, flag FROM things ORDER BY id").fetchall()
+    assert typed == [(row[0],) + row[5:] for row in good]
+    rejected = {record: reason for record, reason in
+                con.execute("SELECT record_id, reason FROM rejected").fetchall()}
+    assert set(rejected) == set(bad)
+    assert rejected["f"] == "fee: expected an amount in kronor with at most two decimals (whole öre), got '0.001'"
