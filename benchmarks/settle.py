@@ -93,7 +93,7 @@ clinic_lines AS (
   UNION ALL SELECT clinic_id, 'vårdgarantibonus', NULL, CASE WHEN care_guarantee_met THEN 2500000 ELSE 0 END,
          'STH21.3 Bonus för mottagningar som uppfyller vårdgarantin {S21}' FROM c)
 SELECT clinic_id, '{month}' AS month, component,
-       CAST(CAST(amount AS DECIMAL(38, 2)) * 0.01 AS DECIMAL(38, 2)) AS amount,
+       CAST(CAST(amount AS DECIMAL(18, 0)) * CAST(0.01 AS DECIMAL(18, 2)) AS DECIMAL(18, 2)) AS amount,
        provision, COALESCE(record_id, '') AS record_id
 FROM (SELECT * FROM visit_lines UNION ALL SELECT * FROM person_lines UNION ALL SELECT * FROM clinic_lines)
 WHERE amount <> 0
