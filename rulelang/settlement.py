@@ -445,21 +445,19 @@ WORTH_KEEPING = "amount <> 0 OR amount IS NULL OR error IS NOT NULL"
 def collect_lines(con, rows: str, provisions: list) -> None:
     """The table `lines`: the rows of the rules, with each line's provision. Component and
     provision are enums (the provision's text is long and repeats on millions of lines), in
-    text order, so that sorting by them sorts by their text. Where a row went wrong, its
-    source record is kept for the message."""
+    text order, so that sorting by them sorts by their text. Where a row went wrong, the
+    problem names its source record."""
     components = sorted({component for component, _, _ in provisions})
     texts = sorted({text for _, _, text in provisions})
     con.execute(f"CREATE TYPE component_name AS ENUM ({', '.join(text_literal(c) for c in components)})")
     con.execute(f"CREATE TYPE provision_text AS ENUM ({', '.join(text_literal(t) for t in texts)})")
     con.execute("CREATE TEMP TABLE provisions (component VARCHAR, decided VARCHAR, provision provision_text)")
     con.executemany("INSERT INTO provisions VALUES (?, ?, ?)", provisions)
-    wrong = "l.error IS NOT NULL OR l.amount IS NULL"
     con.execute(f"""CREATE TEMP TABLE lines AS
         SELECT l.clinic_id, CAST(l.component AS component_name) AS component, l.amount, p.provision,
                COALESCE(l.record_id, '') AS record_id, l.error,
-               CASE WHEN {wrong} THEN l.source_table END AS source_table,
-               CASE WHEN {wrong} THEN l.source_record END AS source_record,
-               CASE WHEN p.provision IS NULL THEN l.decided END AS undocumented
+               CASE WHEN l.error IS NOT NULL OR l.amount IS NULL THEN l.source_table || ' record ' ||
+                    l.source_record || ': ' || l.component || ': ' || COALESCE(l.error, 'no value') END AS problem
         FROM {rows} AS l LEFT JOIN provisions AS p ON p.component = l.component AND p.decided = l.decided""")
 
 
@@ -553,20 +551,17 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
 
 def check_errors(con) -> None:
     """A rulebook that fails on some records (a conflict, a date without a value) fails the run."""
-    problems = con.execute("SELECT source_table, source_record, component, error FROM lines "
-                           "WHERE error IS NOT NULL OR amount IS NULL "
-                           "ORDER BY source_table, source_record, component LIMIT 20").fetchall()
+    problems = con.execute("SELECT problem, error FROM lines WHERE problem IS NOT NULL "
+                           "ORDER BY problem LIMIT 20").fetchall()
     if problems:
-        (count,) = con.execute("SELECT count(*) FROM lines WHERE error IS NOT NULL OR amount IS NULL").fetchone()
-        lines = [f"{table} record {record}: {component}: {error or 'no value'}"
-                 for table, record, component, error in problems]
-        data_side = all(e in ("no rule in force", "a value is missing") or e is None for _, _, _, e in problems)
+        (count,) = con.execute("SELECT count(*) FROM lines WHERE problem IS NOT NULL").fetchone()
+        data_side = all(e in ("no rule in force", "a value is missing") or e is None for _, e in problems)
         raise SettlementError(f"{count} amount(s) could not be settled; explain a record to see why:\n  "
-                              + "\n  ".join(lines), 2 if data_side else 1)
+                              + "\n  ".join(problem for problem, _ in problems), 2 if data_side else 1)
     (missing_payee,) = con.execute("SELECT count(*) FROM lines WHERE clinic_id IS NULL AND amount <> 0").fetchone()
     if missing_payee:
         raise SettlementError(f"{missing_payee} line(s) have an amount but no clinic to pay it to", 1)
-    undocumented = con.execute("SELECT DISTINCT CAST(component AS VARCHAR), undocumented FROM lines "
+    undocumented = con.execute("SELECT DISTINCT CAST(component AS VARCHAR) FROM lines "
                                "WHERE provision IS NULL AND amount <> 0").fetchall()
     if undocumented:  # every deciding rule has a provision (`Lowering.provisions`): a bug
         raise AssertionError(f"no provision for {undocumented}")
