@@ -206,7 +206,7 @@ class Intake:
                     columns.append(f"{quote(name)} AS {quote(name)}")  # already the declared type
                     self.native.add((table, name))
                 else:
-                    columns.append(f"NULLIF(trim(CAST({quote(name)} AS VARCHAR)), '') AS {quote(name)}")
+                    columns.append(f"{_trimmed_sql(f'CAST({quote(name)} AS VARCHAR)')} AS {quote(name)}")
             # Parquet is read again cheaply (only the columns asked for); CSV is parsed once.
             made = "VIEW" if kind == "parquet" else "TABLE"
             self.con.execute(f"CREATE OR REPLACE TEMP {made} {raw} AS SELECT {', '.join(columns)}, "
@@ -414,6 +414,12 @@ def _scaled_integer(column: str, scale: int) -> str:
     value = f"CAST({column} AS DECIMAL(18, {scale}))"
     return (f"(CASE WHEN abs({value}) < {10 ** (18 - 2 * scale)} THEN CAST({value} * {10 ** scale} AS BIGINT) "
             f"ELSE CAST(replace(CAST({value} AS VARCHAR), '.', '') AS BIGINT) END)")
+
+
+def _trimmed_sql(text: str) -> str:
+    """Text without surrounding spaces, empty as NULL; trimmed only where a space is there to
+    trim (most values have none, and testing is cheaper than copying)."""
+    return f"NULLIF(CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' THEN trim({text}) ELSE {text} END, '')"
 
 
 def _trimmed(text: Optional[str]) -> Optional[str]:

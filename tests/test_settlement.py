@@ -157,11 +157,12 @@ def region_over_three_months() -> dict:
         "persons": [{"person_id": "P1", "birth_date": "1950-01-01", "sex": "F"}],
         "listings": [{"person_id": "P1", "clinic_id": "A", "listed_from": "2015-01-01"}],
         "visits": [{**visit, "visit_id": "A1", "date": "2021-08-31", "mode": "teleport"},
-                   {**visit, "visit_id": "S1", "date": "2021-09-01"},
+                   {**visit, "visit_id": " S1 ", "person_id": "P1 ", "mode": " physical", "date": "2021-09-01"},
                    {**visit, "visit_id": "S2", "date": "2021-09-31"},
                    {**visit, "visit_id": "S3", "date": None},
                    {**visit, "visit_id": "A1", "date": "2021-09-30"},
-                   {**visit, "visit_id": "O1", "date": "2021-10-01"}],
+                   {**visit, "visit_id": "O1", "date": "2021-10-01"},
+                   {**visit, "visit_id": "S4", "place": "   ", "date": "2021-09-02"}],
     }
 
 
@@ -169,7 +170,8 @@ def region_over_three_months() -> dict:
 def test_records_of_other_months_are_counted_but_not_settled(books, tmp_path, form):
     """A visit dated in another month cannot change this month's lines: it is counted, not
     checked (the August visit's bad mode is August's business). A visit without a usable
-    date is rejected, and an id is unique across every month."""
+    date is rejected, and an id is unique across every month. Surrounding spaces are not
+    part of a value, and a value of spaces is missing."""
     import duckdb
 
     region = region_over_three_months()
@@ -192,9 +194,10 @@ def test_records_of_other_months_are_counted_but_not_settled(books, tmp_path, fo
         reasons = {row["record_id"]: row["reason"] for row in csv.DictReader(handle) if row["table"] == "visits"}
     impossible = ("missing field date" if form == "parquet"  # a Parquet date cannot be 2021-09-31
                   else "date: expected a date YYYY-MM-DD, got '2021-09-31'")
-    assert reasons == {"S2": impossible, "S3": "missing field date", "A1": "two visits records have the id A1"}
+    assert reasons == {"S2": impossible, "S3": "missing field date", "A1": "two visits records have the id A1",
+                       "S4": "missing field place"}
     (visits,) = [c for c in result.counts if c.table == "visits"]
-    assert (visits.read, visits.used, visits.rejected, visits.other_months) == (6, 1, 3, 2)
+    assert (visits.read, visits.used, visits.rejected, visits.other_months) == (7, 1, 4, 2)
     # S1: P1 is listed at A, the visit is at B: 110 kr visit fee and 300 kr add-on to B, 300 kr off A.
     visit_lines = {(r[0], r[2], r[3]) for r in csv_rows(tmp_path / "out.csv") if r[5] == "S1"}
     assert visit_lines == {("B", "besöksersättning", "110.00"), ("B", "tilläggsersättning", "300.00"),
