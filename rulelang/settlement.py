@@ -259,15 +259,7 @@ class Intake:
                 value = f"COALESCE({value}, {self.default_sql(decl.default.value, field_type)})"
             values.append(f"{value} AS {quote(name)}")
         key = info.decl.key
-        # A repeated id: the first record keeps it, later ones are set aside. Found by hashing
-        # the ids that occur twice, not by sorting every record. Among every record of a
-        # month-only table (an id is unique across months), else among the typed records.
         joins = []
-        if key and table in self.month_only and self.repeats_ids(raw, key):
-            reasons.append(("r.__line > dup.first_line", f"'two {table} records have the id ' || r.{quote(key)}"))
-            joins.append(f"LEFT JOIN (SELECT {quote(key)} AS k, min(__line) AS first_line FROM {raw} "
-                         f"WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1) AS dup "
-                         f"ON dup.k = r.{quote(key)}")
         for name, (field_type, _) in info.fields.items():
             if field_type.kind == "ref" and field_type.name != table and field_type.name in self.counts:
                 target = field_type.name
@@ -290,8 +282,8 @@ class Intake:
             f"r.__line AS __line, {reason} AS __reason "
             f"FROM (SELECT *{''.join(', ' + c for c in converted)} FROM {raw} AS r) AS r {' '.join(joins)} "
             f"WHERE {self.in_month(table)}")
-        if key and table not in self.month_only and self.repeats_ids(stage, key):
-            self.duplicates(table, stage, key)
+        if key:  # unique among every record of a month-only table, not only the month's
+            self.duplicates(table, stage, key, raw if table in self.month_only else stage)
         history = info.decl.history
         if history is not None:
             self.overlaps(table, stage, history)
@@ -331,19 +323,23 @@ class Intake:
             column = f"r.{quote('__typed_' + field)}"  # NULL when missing or malformed
         return f"({column} IS NULL OR {column} BETWEEN {first} AND {last})"
 
-    def repeats_ids(self, relation: str, key: str) -> bool:
-        """Whether any id occurs twice: one count, before the costlier search for which."""
-        (extra,) = self.con.execute(f"SELECT count({quote(key)}) - count(DISTINCT {quote(key)}) "
-                                    f"FROM {relation}").fetchone()
-        return extra > 0
-
-    def duplicates(self, table: str, stage: str, key: str) -> None:
-        message = f"'two {table} records have the id ' || s.{quote(key)}"
+    def duplicates(self, table: str, stage: str, key: str, among: str) -> None:
+        """Of records that share an id, the first (by line) keeps it; the later ones in the stage
+        are set aside. Ids are counted first: a file without repeats (the usual case) needs
+        no search, and the search hashes only the ids the stage holds."""
+        k = quote(key)
+        ids = f"(SELECT {k} FROM {stage} WHERE {k} IS NOT NULL)"
+        sharing = f"count({k})" if among == stage else f"count(*) FILTER (WHERE {k} IN {ids})"
+        (repeats,) = self.con.execute(
+            f"SELECT (SELECT {sharing} FROM {among}) - (SELECT count(DISTINCT {k}) FROM {stage})").fetchone()
+        if not repeats:
+            return
+        message = f"'two {table} records have the id ' || s.{k}"
         self.con.execute(f"""
             UPDATE {stage} AS s SET __reason = concat_ws('; ', s.__reason, {message}) FROM (
-              SELECT {quote(key)} AS k, min(__line) AS first_line FROM {stage}
-              WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1) AS dup
-            WHERE dup.k = s.{quote(key)} AND s.__line > dup.first_line""")
+              SELECT {k} AS k, min(__line) AS first_line FROM {among}
+              WHERE {k} IN {ids} GROUP BY 1 HAVING count(*) > 1) AS dup
+            WHERE dup.k = s.{k} AND s.__line > dup.first_line""")
 
     def overlaps(self, table: str, stage: str, history) -> None:
         """Of two rows of one key in force on the same day, the later-starting is set aside."""
