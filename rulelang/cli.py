@@ -204,11 +204,19 @@ def cmd_explain(args) -> int:
     return EXIT_OK
 
 
-def _progress(message: str) -> None:
-    """Phases of a long run on stderr, when a person is watching."""
+PROGRESS_WIDTH = 30
+
+
+def _status(text: str) -> None:
+    """One line on stderr, redrawn in place, when a person is watching a terminal."""
     if sys.stderr.isatty():
-        sys.stderr.write(f"\r\033[K{message} …")
+        sys.stderr.write(f"\r\033[K{text}")
         sys.stderr.flush()
+
+
+def _progress(message: str, done: float) -> None:
+    filled = round(done * PROGRESS_WIDTH)
+    _status(f"[{'#' * filled}{'-' * (PROGRESS_WIDTH - filled)}] {done:4.0%}  {message}")
 
 
 def cmd_settle(args) -> int:
@@ -218,8 +226,9 @@ def cmd_settle(args) -> int:
 
     book = _load(args.rulebook)
     try:
+        watched = sys.stderr.isatty()
         result = settle(book, args.month, Path(args.data), Path(args.out) if args.out else None,
-                        args.engine, _progress)
+                        args.engine, _progress if watched else None)
     except SettlementError as error:
         _err(f"rulelang: error: {error}")
         return error.exit_code
@@ -227,8 +236,7 @@ def cmd_settle(args) -> int:
         _err(f"rulelang: error: {book.id} cannot be settled on {args.engine}: {error}")
         return EXIT_RULEBOOK
     finally:
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K")
+        _status("")
     if args.format == "json":
         _out(render.to_json_text(result.to_dict()))
     else:
@@ -243,10 +251,9 @@ def cmd_demo_data(args) -> int:
     from .demo import DEFAULT_PERSONS, write_demo_region
 
     out = Path(args.out)
-    _progress("writing the demo region")
+    _status("writing the demo region …")
     counts = write_demo_region(out, args.persons or DEFAULT_PERSONS, args.seed, args.format)
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\033[K")
+    _status("")
     for table, count in counts.items():
         _out(f"{out / (table + '.' + args.format)}: {count} records\n")
     return EXIT_OK

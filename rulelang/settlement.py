@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -134,11 +135,13 @@ class Intake:
                     for field_type, _ in info.fields.values() if field_type.kind == "ref"}
         self.month_only = set(month_only) - referred if month else set()
 
-    def run(self) -> None:
+    def run(self, begin: Callable[[str], None] = lambda message: None) -> None:
+        """Check every table, calling `begin` as each one starts."""
         tables = self.table_order()
         sources = _source_files(self.data, tables)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE rejected ({', '.join(f'{quote(c)} VARCHAR' for c in REJECT_COLUMNS)})")
         for table in tables:
+            begin(f"checking {table}")
             if table not in sources:
                 self.empty(table)
                 continue
@@ -491,9 +494,55 @@ def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
 # ------------------------------------------------------------------------ running
 
 
+class ProgressReport:
+    """How far a run has come, as (what it is doing, fraction done) to a callback: one step
+    per table checked, one for the rules, one for the output, and within a step DuckDB's own
+    estimate of the statement running, polled from a thread. The fraction never goes back."""
+
+    def __init__(self, con, report: Optional[Callable[[str, float], None]], steps: int):
+        self.con, self.report, self.steps = con, report, steps
+        self.step, self.message, self.done = 0, "", 0.0
+        self.stopped = threading.Event()
+        self.thread = None
+        if report is not None:
+            con.execute("SET enable_progress_bar = true")  # tracked, not printed
+            con.execute("SET enable_progress_bar_print = false")
+            self.thread = threading.Thread(target=self._poll, daemon=True)
+            self.thread.start()
+
+    def begin(self, message: str) -> None:
+        self.step, self.message = self.step + 1, message
+        self._send(0.0)
+
+    def finish(self) -> None:
+        """The run is complete."""
+        self.stop()
+        self.message = "done"
+        self._send(1.0, whole=True)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join()
+
+    def _poll(self) -> None:
+        while not self.stopped.wait(0.25):
+            within = self.con.query_progress()
+            if within >= 0:
+                self._send(min(within, 99.0) / 100)
+
+    def _send(self, within: float, whole: bool = False) -> None:
+        if self.report is None:
+            return
+        done = 1.0 if whole else min(1.0, (self.step - 1 + within) / self.steps)
+        self.done = max(self.done, done)
+        self.report(self.message, self.done)
+
+
 def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, engine: str = "duckdb",
-           progress: Optional[Callable[[str], None]] = None) -> Settlement:
-    """Settle one month: write line items and rejected records, return counts and totals."""
+           progress: Optional[Callable[[str, float], None]] = None) -> Settlement:
+    """Settle one month: write line items and rejected records, return counts and totals.
+    `progress` is told what the run is doing and the fraction done (see ProgressReport)."""
     import duckdb
 
     started = time.perf_counter()
@@ -502,49 +551,52 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise SettlementError(f"--out must end in .csv or .parquet, not {out.name}")
     rejected_out = out.with_name(out.stem + "-rejected.csv")
-    say = progress or (lambda message: None)
     spill = tempfile.TemporaryDirectory(prefix="rulelang-spill-")
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
     # Bounded memory: past the limit DuckDB spills to disk instead of growing.
     con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
     con.execute(f"SET temp_directory = {text_literal(spill.name)}")
-    say("reading and checking input")
     phases, mark = {}, time.perf_counter()
     lowering = Lowering(book.checked, book.program, first, last)
     sql = lowering.line_items_sql()
     intake = Intake(con, book, Path(data), (first, last), lowering.month_only_tables())
-    intake.run()
-    phases["intake"], mark = time.perf_counter() - mark, time.perf_counter()
-    say(f"settling {month} on {engine}")
-    if engine == "duckdb":
-        collect_lines(con, f"({sql})", lowering.provisions())
-    elif engine == "spark":
-        with tempfile.TemporaryDirectory(prefix="rulelang-spark-") as workdir:
-            run_spark(con, sql, intake.table_order(), Path(workdir))
-        collect_lines(con, "raw_lines", lowering.provisions())
-    else:
-        raise SettlementError(f"unknown engine {engine!r}; use duckdb or spark")
-    check_errors(con)
-    phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
-    say("writing output")
-    # Sorted as it is written; the order (clinic, component, record) is total, so the same
-    # input gives the same bytes. The few payees sort as an enum in text order: integers
-    # sort faster than text.
-    con.execute("CREATE TYPE payee AS ENUM (SELECT DISTINCT clinic_id FROM lines WHERE amount <> 0 ORDER BY 1)")
-    write_atomically(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, amount, provision, "
-                          f"record_id FROM lines WHERE amount <> 0 "
-                          f"ORDER BY CAST(clinic_id AS payee), component, record_id", out, money=True)
-    write_atomically(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
-                     rejected_out, money=False, always_csv=True)
-    paid = "FROM lines WHERE amount <> 0"
-    totals = con.execute(f"SELECT clinic_id, CAST(sum(amount) AS BIGINT), count(*) {paid} "
-                         "GROUP BY clinic_id ORDER BY clinic_id").fetchall()
-    components = con.execute(f"SELECT component, CAST(sum(amount) AS BIGINT), count(*) {paid} "
-                             "GROUP BY component ORDER BY component").fetchall()
-    lines = sum(count for _, _, count in totals)
-    con.close()
-    spill.cleanup()
+    report = ProgressReport(con, progress, len(intake.table_order()) + 2)
+    try:
+        intake.run(report.begin)
+        phases["intake"], mark = time.perf_counter() - mark, time.perf_counter()
+        report.begin(f"settling {month} on {engine}")
+        if engine == "duckdb":
+            collect_lines(con, f"({sql})", lowering.provisions())
+        elif engine == "spark":
+            with tempfile.TemporaryDirectory(prefix="rulelang-spark-") as workdir:
+                run_spark(con, sql, intake.table_order(), Path(workdir))
+            collect_lines(con, "raw_lines", lowering.provisions())
+        else:
+            raise SettlementError(f"unknown engine {engine!r}; use duckdb or spark")
+        check_errors(con)
+        phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
+        report.begin("writing output")
+        # Sorted as it is written; the order (clinic, component, record) is total, so the same
+        # input gives the same bytes. The few payees sort as an enum in text order: integers
+        # sort faster than text.
+        con.execute("CREATE TYPE payee AS ENUM (SELECT DISTINCT clinic_id FROM lines WHERE amount <> 0 ORDER BY 1)")
+        write_atomically(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, amount, provision, "
+                              f"record_id FROM lines WHERE amount <> 0 "
+                              f"ORDER BY CAST(clinic_id AS payee), component, record_id", out, money=True)
+        write_atomically(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
+                         rejected_out, money=False, always_csv=True)
+        paid = "FROM lines WHERE amount <> 0"
+        totals = con.execute(f"SELECT clinic_id, CAST(sum(amount) AS BIGINT), count(*) {paid} "
+                             "GROUP BY clinic_id ORDER BY clinic_id").fetchall()
+        components = con.execute(f"SELECT component, CAST(sum(amount) AS BIGINT), count(*) {paid} "
+                                 "GROUP BY component ORDER BY component").fetchall()
+        lines = sum(count for _, _, count in totals)
+        report.finish()
+    finally:
+        report.stop()
+        con.close()
+        spill.cleanup()
     phases["output"] = time.perf_counter() - mark
     return Settlement(book.id, book.version, month, engine, out, rejected_out,
                       [intake.counts[t] for t in intake.table_order()], totals, components, lines,

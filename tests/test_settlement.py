@@ -452,3 +452,33 @@ rule avgift defines belopp
                 con.execute("SELECT record_id, reason FROM rejected").fetchall()}
     assert set(rejected) == set(bad)
     assert rejected["f"] == "fee: expected an amount in kronor with at most two decimals (whole öre), got '0.001'"
+
+
+def test_progress_is_reported_per_step_and_never_goes_back(books, demo, tmp_path):
+    reports = []
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, tmp_path / "s.csv",
+           progress=lambda message, done: reports.append((message, done)))
+    messages = [message for message, _ in reports]
+    for step in ("checking clinics", "checking persons", "checking listings", "checking visits",
+                 "settling 2021-09 on duckdb", "writing output"):
+        assert step in messages
+    fractions = [done for _, done in reports]
+    assert fractions == sorted(fractions) and 0 <= fractions[0] and reports[-1] == ("done", 1.0)
+
+
+def test_a_terminal_watching_settle_sees_a_progress_bar(demo, tmp_path, monkeypatch, capsys):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["settle", "stockholm/hlv-2021", "--month", "2021-09", "--data", str(demo),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    drawn = terminal.getvalue()
+    assert "[" + "#" * 30 + "] 100%  done" in drawn
+    assert "checking persons" in drawn and drawn.endswith("\r\033[K")  # the bar is cleared
+    assert "[" not in capsys.readouterr().out.splitlines()[0]  # stdout holds the summary alone
