@@ -25,6 +25,24 @@ def write_rulebook(directory: Path, body: str, name: str = "book", title: str = 
     return path
 
 
+def rulebook_library(root: Path, monkeypatch, base_id: str, base_text: str):
+    """A RULELANG_PATH directory holding one base rulebook; returns `add(id, text)`, which
+    writes another rulebook there and gives its display path (`add.root`, `add.base`)."""
+    from rulelang.loader import display_path
+
+    monkeypatch.setenv("RULELANG_PATH", str(root))
+
+    def add(rulebook_id: str, text: str) -> str:
+        path = root / f"{rulebook_id}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return display_path(path)
+
+    add.root = root
+    add.base = add(base_id, base_text)
+    return add
+
+
 def load(directory: Path, body: str, name: str = "book") -> rulelang.Rulebook:
     return rulelang.load(str(write_rulebook(directory, body, name)))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rulebook_factory import rulebook_library
 
 import rulelang
 from rulelang import parser
@@ -691,19 +692,7 @@ rulebook "{rulebook_id}"
 @pytest.fixture
 def library(tmp_path, monkeypatch):
     """A RULELANG_PATH directory holding base/a.md; returns a function that adds rulebooks to it."""
-    root = tmp_path / "library"
-    (root / "base").mkdir(parents=True)
-    (root / "base" / "a.md").write_text(BASE, encoding="utf-8")
-    monkeypatch.setenv("RULELANG_PATH", str(root))
-
-    def add(rulebook_id: str, text: str) -> str:
-        path = root / f"{rulebook_id}.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return display_path(path)
-
-    add.root = root
-    return add
+    return rulebook_library(tmp_path / "library", monkeypatch, "base/a", BASE)
 
 
 def test_the_base_rulebook_is_found_by_id(library):

@@ -10,10 +10,10 @@ Money values are integer öre: 100 kr = 10000 öre.
 from __future__ import annotations
 
 import pytest
+from rulebook_factory import rulebook_library
 
 import rulelang
 from rulelang.diagnostics import RulebookError
-from rulelang.loader import display_path
 
 KR = 100  # öre per krona
 
@@ -77,20 +77,7 @@ def line_of(text: str, start: str) -> int:
 @pytest.fixture
 def library(tmp_path, monkeypatch):
     """A RULELANG_PATH directory holding repeal/base.md; returns a function that adds rulebooks."""
-    root = tmp_path / "library"
-    (root / "repeal").mkdir(parents=True)
-    (root / "repeal" / "base.md").write_text(BASE, encoding="utf-8")
-    monkeypatch.setenv("RULELANG_PATH", str(root))
-
-    def add(rulebook_id: str, text: str) -> str:
-        path = root / f"{rulebook_id}.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return display_path(path)
-
-    add.root = root
-    add.base = display_path(root / "repeal" / "base.md")
-    return add
+    return rulebook_library(tmp_path / "library", monkeypatch, "repeal/base", BASE)
 
 
 def items(date: str, a: bool = False) -> dict:
