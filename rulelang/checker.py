@@ -8,14 +8,14 @@ nothing of evaluation or rendering; it hands the compiler a `CheckedRulebook`.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import sys
 from typing import Iterable, Optional
 
 import attrs
 
+from . import provenance
 from . import syntax as s
-from .diagnostics import Diagnostic, RulebookError
+from .diagnostics import Diagnostic, RulebookError, did_you_mean as _suggest
 from .typesystem import (
     BOOLEAN, DATE, DECIMAL, INTEGER, MONEY, NONE, PRIMITIVE_TYPES, STATUSES, TEXT, UNROUNDED,
     Type, UnitError, arithmetic, assignable, comparable, unify,
@@ -122,11 +122,6 @@ class CheckedRulebook:
         return self.header.version or ""
 
 
-def _suggest(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _overlap(a_from, a_until, b_from, b_until) -> bool:
     lo = max(a_from or dt.date.min, b_from or dt.date.min)
     hi = min(a_until or dt.date.max, b_until or dt.date.max)
@@ -180,6 +175,7 @@ class Checker:
         for layer_index, layer in enumerate(self.chain):
             own = layer_index == len(self.chain) - 1
             self.collect(layer, own)
+            provenance.check_layer(layer, self.error, self.warn)
         self.check_declarations()
         self.check_rules()
         self.check_cycles()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Iterable, Optional
 
 import attrs
 
 from .syntax import Span
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for the closest known name, or nothing when none is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @attrs.frozen

@@ -1,14 +1,16 @@
-"""Split a literate rulebook (Markdown) into its code blocks, each under its heading.
+"""Split a literate rulebook (Markdown) into sections: headings, prose, quotations, code.
 
 The provision text is ordinary Markdown prose; rules stand in fenced blocks whose info
 string is `rulelang`. The heading a block stands under is the citation of every
-statement in it.
+statement in it. A quotation of a source is an emphasis whose text stands in double
+quotes, `*"Från och med den 1 februari 2021 …"*`: those are the words an explanation
+shows beside the rules of the section.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import Iterator, Optional
 
 import attrs
 from markdown_it import MarkdownIt
@@ -17,6 +19,9 @@ CODE_LANGUAGE = "rulelang"
 
 _markdown = MarkdownIt("commonmark")
 _NEWLINE = re.compile(r"\r\n?|\n")  # the line breaks markdown-it counts lines by
+OPENING_QUOTES = '"“„”'
+CLOSING_QUOTES = '"”“'
+_QUOTE_START = re.compile(r"[*_][" + OPENING_QUOTES + "]")
 
 
 @attrs.frozen
@@ -27,30 +32,121 @@ class CodeBlock:
     first_line: int
     heading: str
     heading_level: int
+    section: int = 0  # index into `sections(text)`
+
+
+@attrs.frozen
+class QuotedWords:
+    """A quotation in the prose: its words (markup removed, lines joined) and where it opens."""
+
+    text: str
+    line: int
+    column: int
+    end_line: int
 
 
 @attrs.frozen
 class Section:
-    """A heading and the prose under it, up to the next heading: for renderers of the law text."""
+    """A heading and the prose under it, up to the next heading of any level.
+
+    Section 0 is the text before the first heading. `parent` is the nearest section above
+    with a lower level: a section's attribution covers the sections nested in it."""
 
     heading: str
     level: int
     line: int
     prose: str
+    parent: Optional[int] = None
+    quotes: tuple = ()  # of QuotedWords
+
+
+def sections(text: str) -> list[Section]:
+    """The sections of a document, in order, section 0 being the text before any heading."""
+    return document(text)[0]
 
 
 def code_blocks(text: str) -> Iterator[CodeBlock]:
-    """Every `rulelang` block of a Markdown document, in order, with its nearest heading."""
-    heading, level = "", 0
+    """Every `rulelang` block of a Markdown document, in order, with its section."""
+    yield from document(text)[1]
+
+
+def document(text: str) -> tuple[list[Section], list[CodeBlock]]:
+    """A document's sections and its `rulelang` blocks, read in one pass."""
     tokens = _markdown.parse(text)
     file_lines = _NEWLINE.split(text)
+    heads = [(0, "", 0, 0)]  # (token index, heading, level, 0-based line)
     for index, token in enumerate(tokens):
         if token.type == "heading_open":
-            heading = tokens[index + 1].content.strip()
-            level = int(token.tag[1:])
-        elif token.type == "fence" and token.info.strip().split(" ")[0] == CODE_LANGUAGE:
-            first_line = token.map[0] + 2
-            yield CodeBlock(_in_place(token.content, file_lines, first_line), first_line, heading, level)
+            heads.append((index, tokens[index + 1].content.strip(), int(token.tag[1:]), token.map[0]))
+    fences = [(t.map[0], t.map[1]) for t in tokens if t.type == "fence"]
+
+    result: list[Section] = []
+    blocks: list[CodeBlock] = []
+    for number, (start_token, title, level, start) in enumerate(heads):
+        end_token = heads[number + 1][0] if number + 1 < len(heads) else len(tokens)
+        end = heads[number + 1][3] if number + 1 < len(heads) else len(file_lines)
+        body_from = start + 1 if number else 0
+        body = [line for n, line in enumerate(file_lines[body_from:end], start=body_from)
+                if not any(a <= n < b for a, b in fences)]
+        parent = None
+        for earlier in range(number - 1, -1, -1):
+            if result[earlier].level < level:
+                parent = earlier
+                break
+        quotes: list[QuotedWords] = []
+        for index in range(start_token + (3 if number else 0), end_token):
+            token = tokens[index]
+            if token.type == "inline" and token.map and tokens[index - 1].type != "heading_open":
+                quotes.extend(_quotations(token, file_lines))
+            elif token.type == "fence" and token.info.strip().split(" ")[0] == CODE_LANGUAGE:
+                first_line = token.map[0] + 2
+                blocks.append(CodeBlock(_in_place(token.content, file_lines, first_line), first_line,
+                                        title, level, number))
+        result.append(Section(title, level, start + 1 if number else 0, "\n".join(body).strip(),
+                              parent, tuple(quotes)))
+    return result, blocks
+
+
+def _quotations(inline, file_lines: list) -> list[QuotedWords]:
+    """The quotations among one paragraph's inline tokens, located in the file's lines."""
+    found: list[str] = []
+    depth, words = 0, []
+    for child in inline.children or ():
+        if child.type == "em_open":
+            if depth == 0:
+                words = []
+            depth += 1
+        elif child.type == "em_close":
+            depth -= 1
+            if depth == 0:
+                quoted = _unquoted("".join(words))
+                if quoted is not None:
+                    found.append(quoted)
+        elif depth:
+            if child.type in ("text", "code_inline"):
+                words.append(child.content)
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+    if not found:
+        return []
+    first, last = inline.map
+    raw = "\n".join(file_lines[first:last])
+    openings = list(_QUOTE_START.finditer(raw))
+    located = []
+    for number, words_text in enumerate(found):
+        offset = openings[number].start() if number < len(openings) else 0
+        line = first + raw.count("\n", 0, offset)
+        column = offset - (raw.rfind("\n", 0, offset) + 1) + 1
+        located.append(QuotedWords(words_text, line + 1, column, line + 1 + words_text.count("\n")))
+    return located
+
+
+def _unquoted(text: str) -> Optional[str]:
+    """The words between the double quotes of an emphasis, or None when it is not a quotation."""
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) >= 2 and text[0] in OPENING_QUOTES and text[-1] in CLOSING_QUOTES:
+        return text[1:-1].strip()
+    return None
 
 
 def _in_place(content: str, file_lines: list, first_line: int) -> str:
@@ -68,23 +164,35 @@ def _in_place(content: str, file_lines: list, first_line: int) -> str:
     return "\n".join(lines)
 
 
-def sections(text: str) -> list[Section]:
-    """The headings of a document with the prose that stands under each."""
-    lines = text.splitlines()
-    result: list[Section] = []
-    tokens = _markdown.parse(text)
-    heads = [
-        (tokens[i + 1].content.strip(), int(t.tag[1:]), t.map[0])
-        for i, t in enumerate(tokens)
-        if t.type == "heading_open"
-    ]
-    fences = [(t.map[0], t.map[1]) for t in tokens if t.type == "fence"]
-    for i, (title, level, start) in enumerate(heads):
-        end = heads[i + 1][2] if i + 1 < len(heads) else len(lines)
-        body = [
-            line
-            for n, line in enumerate(lines[start + 1:end], start=start + 1)
-            if not any(a <= n < b for a, b in fences)
-        ]
-        result.append(Section(title, level, start + 1, "\n".join(body).strip()))
-    return result
+# ------------------------------------------------------------------------ matching quotations
+
+_MARKUP = re.compile(r"<[^>]+>|[*_]")
+# List bullets of slides and PDFs (and the private-use symbols PDF fonts draw them with):
+# layout, not words.
+_BULLETS = re.compile("[•▪●◦\ue000-\uf8ff]")
+_GAP = re.compile(r"\[(?:\.\.\.|…)\]")
+
+
+def normalised(text: str) -> str:
+    """Text as quotations are compared: markup and list bullets removed, typographic quotes
+    and dashes plain, whitespace collapsed."""
+    text = _BULLETS.sub(" ", _MARKUP.sub("", text))
+    text = text.translate(str.maketrans({"“": '"', "”": '"', "„": '"', "’": "'", "–": "-", "—": "-",
+                                         "\u00a0": " "}))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def quoted_in(words: str, document: str) -> bool:
+    """Whether quoted words stand in a document verbatim: every piece between `[...]` gaps,
+    in order (the document normalised as the words are)."""
+    haystack = normalised(document)
+    position = 0
+    for piece in _GAP.split(words):
+        piece = normalised(piece)
+        if not piece:
+            continue
+        found = haystack.find(piece, position)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True

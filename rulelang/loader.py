@@ -6,12 +6,15 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional
 
+import attrs
+
 from .diagnostics import Diagnostic, NotFound, RulebookError
 from .parser import parse_rulebook
 from .syntax import RulebookSyntax, Span
 
 SUFFIX = ".md"
 MAX_AMENDMENT_DEPTH = 16
+SOURCES_FOLDER = "sources"  # held source documents, beside the rulebooks that quote them
 
 
 def search_roots() -> list[Path]:
@@ -73,6 +76,42 @@ def read(path: Path) -> str:
                                         Span(display_path(path), 1, 1, 1, 1))]) from None
 
 
+def source_folders(path: Path) -> list[Path]:
+    """Where a rulebook's held documents are looked up: a `sources/` folder in the rulebook's
+    own folder or any folder above it, then in each search root."""
+    folders = [folder / SOURCES_FOLDER for folder in path.resolve().parents]
+    folders += [root / SOURCES_FOLDER for root in search_roots()]
+    unique: list[Path] = []
+    for folder in folders:
+        if folder.is_dir() and folder.resolve() not in unique:
+            unique.append(folder.resolve())
+    return unique
+
+
+def read_documents(header, path: Path) -> dict:
+    """The text of every source the header names as a file, by name; None where none is found.
+    Only a bare file name is looked up, and only inside a `sources/` folder."""
+    documents: dict = {}
+    folders = None
+    for source in header.sources if header is not None else ():
+        if not source.names_a_file or source.document in documents:
+            continue
+        if folders is None:
+            folders = source_folders(path)
+        documents[source.document] = None
+        for folder in folders:
+            candidate = folder / source.document
+            if candidate.is_file():
+                try:
+                    documents[source.document] = candidate.read_text(encoding="utf-8")
+                except UnicodeDecodeError as error:
+                    raise RulebookError([Diagnostic(
+                        "error", f"the source document {display_path(candidate)} is not UTF-8 text "
+                                 f"({error.reason})", source.span)]) from None
+                break
+    return documents
+
+
 def load_chain(reference: str) -> list[RulebookSyntax]:
     """The rulebook and every rulebook it amends, the oldest first."""
     chain: list[RulebookSyntax] = []
@@ -105,7 +144,7 @@ def load_chain(reference: str) -> list[RulebookSyntax]:
             raise RulebookError([Diagnostic(
                 "error", f"more than {MAX_AMENDMENT_DEPTH} rulebooks amend one another", header.span)])
         seen.append(header.id)
-        chain.append(syntax)
+        chain.append(attrs.evolve(syntax, documents=read_documents(header, path)))
         current = header.amends
         amended_at = header.span
     chain.reverse()

@@ -25,13 +25,13 @@ from lark.grammar import Rule
 from lark.lexer import TerminalDef
 
 from . import literate
-from .diagnostics import Diagnostic, RulebookError
+from .diagnostics import Diagnostic, RulebookError, did_you_mean
 from .syntax import (
-    AtLeast, Aggregate, Assumption, Binary, Call, CountTrue, DataDecl, DefinitionDecl, EnumDecl,
+    AtLeast, Aggregate, Assumption, Attribution, Binary, Call, CountTrue, DataDecl, DefinitionDecl, EnumDecl,
     ExampleDecl, Expectation, FieldAccess, FieldDecl, Given, HistoryClause, HistoryLookup,
     If, IsNone, Literal, Lookup, Member, Name, OutputDecl, Otherwise, ParameterDecl,
-    ParamRow, ParamValue, Provision, Repeal, RowKey, RecordLiteral, Rounded, RuleDecl, RulebookHeader,
-    RulebookSyntax, Source, Span, TableDecl, Unary,
+    ParamRow, ParamValue, Provision, Quotation, Repeal, RowKey, RecordLiteral, Rounded, RuleDecl,
+    RulebookHeader, RulebookSyntax, Source, Span, TableDecl, Unary,
 )
 
 GRAMMAR_FILE = "grammar.lark"
@@ -321,9 +321,19 @@ class _ToSyntax(Transformer):
         return ("amends", self.unquote(children[0]))
 
     def source(self, meta, children):
-        file = self.unquote(children[0])
-        title = self.unquote(children[1]) if len(children) > 1 else None
-        return ("source", Source(file, title, self.span(meta)))
+        names = [c for c in children if c.type == "NAME"]
+        texts = [self.unquote(c) for c in children if c.type == "STRING"]
+        if not names:
+            raise _Positioned(f"a source needs a short name that sections cite it by: "
+                              f"source NAME \"{texts[0]}\" \"title\"", self.span(meta))
+        return ("source", Source(str(names[0]), texts[0], texts[1] if len(texts) > 1 else None,
+                                 self.span(meta)))
+
+    def according_to(self, meta, children):
+        return Attribution(tuple(str(c) for c in children), False, self.span(meta), self.provision)
+
+    def according_to_rulebook(self, meta, children):
+        return Attribution((), True, self.span(meta), self.provision)
 
     def rulebook_decl(self, meta, children):
         ident, *clauses = children
@@ -608,8 +618,10 @@ def parse_rulebook(text: str, path: str) -> RulebookSyntax:
             Span(path, 1, 1, 1, 1))], {path: text})
     statements, diagnostics = [], []
     rulebook_id = Path(path).stem
-    for block in literate.code_blocks(text):
-        provision = Provision(rulebook_id, block.heading or Path(path).name, None)
+    sections, blocks = literate.document(text)
+    for block in blocks:
+        section = sections[block.section]
+        provision = Provision(rulebook_id, section.heading or Path(path).name, section.line)
         try:
             statements.extend(parse_block(block.text, path, block.first_line - 1, provision))
         except RulebookError as error:
@@ -626,16 +638,60 @@ def parse_rulebook(text: str, path: str) -> RulebookSyntax:
                                         headers[1].span)], {path: text})
     header = headers[0] if headers else None
     body = tuple(s for s in statements if not isinstance(s, RulebookHeader))
+    rulebook_id = header.id if header is not None else rulebook_id
+    provisions = _provisions(sections, body, header, rulebook_id, path, diagnostics)
+    if diagnostics:
+        raise RulebookError(diagnostics, {path: text})
+    body = tuple(_with_provision(s, provisions[s.provision.line]) for s in body)
     if header is not None:
-        source = header.sources[0].file if header.sources else None
-        body = tuple(_with_rulebook(s, header.id, source) for s in body)
-        header = _with_rulebook(header, header.id, source)
-    return RulebookSyntax(path, header, body, text)
+        header = _with_provision(header, provisions[header.provision.line])
+    return RulebookSyntax(path, header, body, text, tuple(provisions.values()))
 
 
-def _with_rulebook(statement, rulebook_id: str, source: Optional[str]):
-    """Provisions name their rulebook and its primary source document, once the header is read."""
-    provision = attrs.evolve(statement.provision, rulebook=rulebook_id, source=source)
+def _provisions(sections: list, body: tuple, header: Optional[RulebookHeader], rulebook_id: str,
+                path: str, diagnostics: list) -> dict:
+    """Each section's provision (by heading line): its heading, the sources its words come
+    from (its own `according to`, or the nearest section above it that has one) and the
+    quotations in its prose."""
+    sources: dict = {}
+    for source in header.sources if header is not None else ():
+        if source.key in sources:
+            diagnostics.append(Diagnostic("error", f"source {source.key} is declared twice; the first is at "
+                                                   f"{sources[source.key].span}", source.span))
+        sources.setdefault(source.key, source)
+    said: dict = {}  # section line → Attribution
+    for statement in body:
+        if isinstance(statement, Attribution):
+            line = statement.provision.line
+            if line in said:
+                diagnostics.append(Diagnostic(
+                    "error", f"this section already says where its words come from, at {said[line].span}",
+                    statement.span))
+                continue
+            said[line] = statement
+            for key in statement.keys:
+                if key not in sources:
+                    known = ", ".join(sorted(sources)) or "none: declare them in the header with `source`"
+                    diagnostics.append(Diagnostic(
+                        "error", f"no source {key} is declared in the rulebook header"
+                                 f"{did_you_mean(key, sources)}; the sources are {known}", statement.span))
+    provisions: dict = {}
+    for index, section in enumerate(sections):
+        attribution, at = None, index
+        while at is not None and attribution is None:
+            attribution = said.get(sections[at].line)
+            at = sections[at].parent
+        cited = tuple(sources[k] for k in attribution.keys if k in sources) if attribution else ()
+        quotes = tuple(Quotation(q.text, Span(path, q.line, q.column, q.end_line, q.column + 2))
+                       for q in section.quotes)
+        provisions[section.line] = Provision(
+            rulebook_id, section.heading or Path(path).name, section.line, cited,
+            bool(attribution and attribution.own), quotes)
+    return provisions
+
+
+def _with_provision(statement, provision: Provision):
+    """A statement under its section's provision, once the header and attributions are read."""
     if isinstance(statement, ParameterDecl):
         values = tuple(attrs.evolve(v, provision=provision) for v in statement.values)
         return attrs.evolve(statement, provision=provision, values=values)

@@ -7,10 +7,13 @@ point back at their spans.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from fractions import Fraction
 from typing import Optional, Union
 
 import attrs
+
+HELD_FILE_NAME = re.compile(r"^\w[\w.-]*\.(?:txt|md)$")
 
 
 @attrs.frozen
@@ -33,16 +36,75 @@ class Span:
 
 
 @attrs.frozen
+class Quotation:
+    """Words of a source quoted in a section's prose (`*"…"*`), where they stand in the file."""
+
+    text: str
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Source:
+    """A document a rulebook encodes, declared once in its header and cited by `key`.
+
+    `document` is a file name when the rulebook keeps the document's text (a *held*
+    document, in a `sources/` folder), otherwise a citation of a public document."""
+
+    key: str
+    document: str
+    title: Optional[str]
+    span: Span = attrs.field(eq=False)
+
+    @property
+    def names_a_file(self) -> bool:
+        """A bare file name (`001_d4b7588c97b7b524.txt`): a document the rulebook must hold.
+        Anything else (`Läkartidningen 2022-10`, an address) cites a document it does not."""
+        return HELD_FILE_NAME.match(self.document) is not None
+
+
+@attrs.frozen
 class Provision:
-    """The heading a statement stands under: its citation in errors and explanations."""
+    """The section a statement stands under: its citation in errors and explanations.
+
+    A section's words come from the sources it names (`according to …`, or a section above
+    it does), or it is the rulebook's own text (`according to this rulebook`): a reading,
+    a helper definition, a note. `quotes` are the source's words its prose quotes."""
 
     rulebook: str
     heading: str
-    source: Optional[str]
+    line: int = 0  # the heading's line in the file; 0 before any heading
+    sources: tuple = ()  # of Source
+    own: bool = False
+    quotes: tuple = ()  # of Quotation
+
+    @property
+    def attributed(self) -> bool:
+        return bool(self.sources) or self.own
+
+    @property
+    def document(self) -> Optional[str]:
+        """The document the section's words come from; None for the rulebook's own text."""
+        return self.sources[0].document if self.sources else None
+
+    @property
+    def documents(self) -> tuple:
+        return tuple(source.document for source in self.sources)
+
+    @property
+    def quote(self) -> Optional[str]:
+        """The source's words the section quotes, one quotation a line; None when it quotes
+        none, and always for the rulebook's own text (its quotations are not its provision)."""
+        if self.own or not self.quotes:
+            return None
+        return "\n".join(q.text for q in self.quotes)
 
     @property
     def citation(self) -> str:
-        return f"{self.heading} ({self.source})" if self.source else self.heading
+        if self.sources:
+            return f"{self.heading} ({'; '.join(self.documents)})"
+        if self.own:
+            return f"{self.heading} ({self.rulebook}, the rulebook's own text)"
+        return self.heading
 
 
 # ----------------------------------------------------------------------------- expressions
@@ -223,10 +285,14 @@ def children(expr: Expr) -> tuple:
 
 
 @attrs.frozen
-class Source:
-    file: str
-    title: Optional[str]
+class Attribution:
+    """`according to KEY, …` or `according to this rulebook`: where a section's words come
+    from. It covers its section and the sections nested below, unless they say otherwise."""
+
+    keys: tuple  # source keys; empty for the rulebook's own text
+    own: bool
     span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
 
 
 @attrs.frozen
@@ -433,7 +499,7 @@ class ExampleDecl:
 
 
 Statement = Union[
-    RulebookHeader, EnumDecl, TableDecl, ParameterDecl, DefinitionDecl, OutputDecl,
+    RulebookHeader, Attribution, EnumDecl, TableDecl, ParameterDecl, DefinitionDecl, OutputDecl,
     RuleDecl, Repeal, DataDecl, ExampleDecl,
 ]
 
@@ -446,3 +512,7 @@ class RulebookSyntax:
     header: Optional[RulebookHeader]
     statements: tuple
     text: str = attrs.field(eq=False, repr=False)
+    # Every section's provision, prose-only sections included (their quotations are checked too).
+    provisions: tuple = attrs.field(eq=False, repr=False, default=())
+    # The text of each held source document by name (None: named as a file but not found).
+    documents: dict = attrs.field(eq=False, repr=False, factory=dict)

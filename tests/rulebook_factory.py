@@ -10,8 +10,8 @@ HEADER = '''# {title}
 
 ```rulelang
 rulebook "test/{name}"
-  version "1"
-  source "test-source.txt"
+  version "1" source src "Test source test-source"
+according to src
 ```
 
 '''
@@ -66,7 +66,8 @@ rulebook "test/mini"
   title "Mini"
   version "1"
   in force from 2021-01-01
-  source "mini.txt" "Mini source"
+  source mini "Mini source"
+according to mini
 ```
 
 ## M1 Belopp

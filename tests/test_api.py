@@ -406,8 +406,8 @@ def test_no_value_tells_a_date_outside_the_rules_from_a_case_the_rulebook_leaves
 
 ```rulelang
 rulebook "test/open"
-  version "1"
-  source "open.txt"
+  version "1" source src "Test source open"
+according to src
 ```
 
 ## O1 Belopp
@@ -456,8 +456,8 @@ def test_broken_rulebook_is_a_rulebook_error(tmp_path):
 
 ```rulelang
 rulebook "test/broken"
-  version "1"
-  source "x.txt"
+  version "1" source src "Test source x"
+according to src
 ```
 
 ## 1 Fel

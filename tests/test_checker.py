@@ -22,8 +22,8 @@ HEADER = '''\
 
 ```rulelang
 rulebook "test/x"
-  version "1"
-  source "seed.txt"
+  version "1" source src "Test source seed"
+according to src
 ```
 
 ## 1 Provision
@@ -41,7 +41,7 @@ table visits
   field date: date
   field mode: visit_mode
 parameter belopp: money
-  value 300 kr from 2021-02-01 status seed cite "seed.txt"
+  value 300 kr from 2021-02-01 status verified cite "seed.txt"
 output tillägg: money per visits default 0 kr
 '''
 OWN_FIRST_LINE = 22
@@ -155,7 +155,7 @@ def test_field_access_on_a_value_that_is_not_a_record(tmp_path):
 
 
 def test_unknown_type_suggests_the_closest_type(tmp_path):
-    draft = Draft(tmp_path, RULE + 'parameter rate: decimel\n  value 0.5 status seed cite "s"\n'
+    draft = Draft(tmp_path, RULE + 'parameter rate: decimel\n  value 0.5 status verified cite "s"\n'
                                    "definition d per visits = rate")
     error = draft.only_error()
     assert error.message == "unknown type decimel; did you mean 'decimal'?"
@@ -209,7 +209,7 @@ def test_unknown_function_without_a_close_match(tmp_path):
 
 
 def test_a_name_declared_twice_points_at_the_second_and_names_the_first(tmp_path):
-    draft = Draft(tmp_path, RULE + 'parameter belopp: money\n  value 1 kr status seed cite "s"')
+    draft = Draft(tmp_path, RULE + 'parameter belopp: money\n  value 1 kr status verified cite "s"')
     error = draft.only_error()
     assert error.message == f"parameter belopp is already declared at {draft.at(19, 1)}"
     assert str(error.span) == draft.at(23, 1)
@@ -340,7 +340,7 @@ def test_two_exceptions_to_one_rule_with_identical_conditions(tmp_path):
     assert error.message == ("exceptions video and video2 have identical conditions; "
                              "one of them can never decide alone")
     assert str(error.span) == draft.at(24, 1)
-    assert error.notes == (f"video is at {draft.at(23, 1)} (1 Provision (seed.txt))",)
+    assert error.notes == (f"video is at {draft.at(23, 1)} (1 Provision (Test source seed))",)
 
 
 def test_exceptions_with_different_conditions_are_fine(tmp_path):
@@ -354,7 +354,7 @@ def test_two_root_rules_with_identical_conditions_and_overlapping_periods(tmp_pa
     error = draft.only_error()
     assert error.message == "rules fysiskt and andra have identical conditions; one of them can never decide alone"
     assert str(error.span) == draft.at(23, 1)
-    assert error.notes == (f"fysiskt is at {draft.at(22, 1)} (1 Provision (seed.txt))",)
+    assert error.notes == (f"fysiskt is at {draft.at(22, 1)} (1 Provision (Test source seed))",)
 
 
 def test_root_rules_with_identical_conditions_in_separate_periods_are_fine(tmp_path):
@@ -445,8 +445,8 @@ def test_a_rule_ending_before_it_starts(tmp_path):
 def test_overlapping_validity_periods_of_one_parameter(tmp_path):
     draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") + (
         "parameter p: money\n"
-        '  value 100 kr from 2021-01-01 until 2021-06-30 status seed cite "s"\n'
-        '  value 200 kr from 2021-06-01 status seed cite "s"'))
+        '  value 100 kr from 2021-01-01 until 2021-06-30 status verified cite "s"\n'
+        '  value 200 kr from 2021-06-01 status verified cite "s"'))
     error = draft.only_error()
     assert error.message == ("values of parameter p overlap: 2021-01-01 – 2021-06-30 "
                              "and 2021-06-01 – further notice")
@@ -457,8 +457,8 @@ def test_overlapping_validity_periods_of_one_parameter(tmp_path):
 def test_adjacent_validity_periods_do_not_overlap(tmp_path):
     draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") + (
         "parameter p: money\n"
-        '  value 100 kr from 2021-01-01 until 2021-05-31 status seed cite "s"\n'
-        '  value 200 kr from 2021-06-01 status seed cite "s"'))
+        '  value 100 kr from 2021-01-01 until 2021-05-31 status verified cite "s"\n'
+        '  value 200 kr from 2021-06-01 status verified cite "s"'))
     book = draft.load()
     assert book.evaluate_record(visit(date="2021-05-31"), "tillägg", "V1").value == 300 * 100 + 100 * 100
     assert book.evaluate_record(visit(date="2021-06-01"), "tillägg", "V1").value == 300 * 100 + 200 * 100
@@ -481,7 +481,7 @@ def test_a_parameter_value_with_an_unknown_status(tmp_path):
 def test_a_parameter_value_ending_before_it_starts(tmp_path):
     draft = Draft(tmp_path, RULE + (
         "parameter p: money\n"
-        '  value 100 kr from 2021-06-01 until 2021-01-01 status seed cite "s"\n'
+        '  value 100 kr from 2021-06-01 until 2021-01-01 status verified cite "s"\n'
         "definition d per visits = p"))
     error = draft.only_error()
     assert error.message == "a value of p ends (2021-01-01) before it starts (2021-06-01)"
@@ -489,7 +489,7 @@ def test_a_parameter_value_ending_before_it_starts(tmp_path):
 
 
 def test_a_parameter_value_of_the_wrong_type(tmp_path):
-    draft = Draft(tmp_path, RULE + 'parameter p: money\n  value 100 status seed cite "s"\ndefinition d per visits = p')
+    draft = Draft(tmp_path, RULE + 'parameter p: money\n  value 100 status verified cite "s"\ndefinition d per visits = p')
     error = draft.only_error()
     assert error.message == "the value of p must be money; this is integer"
     assert str(error.span) == draft.at(24, 9)
@@ -497,7 +497,7 @@ def test_a_parameter_value_of_the_wrong_type(tmp_path):
 
 def test_a_parameter_value_without_a_citation_is_a_warning(tmp_path):
     draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") +
-                  "parameter p: money\n  value 100 kr status seed")
+                  "parameter p: money\n  value 100 kr status verified")
     book = draft.load()
     assert [(w.severity, w.message, str(w.span)) for w in book.warnings] == [
         ("warning", 'a value of p cites no source (add `cite "…"`)', draft.at(24, 3))]
@@ -505,7 +505,7 @@ def test_a_parameter_value_without_a_citation_is_a_warning(tmp_path):
 
 KEYED = '''\
 parameter ålderstillägg: money by integer
-  value from 2021-02-01 status seed cite "s"
+  value from 2021-02-01 status verified cite "s"
     row 0 to 6: 150 kr
     row 7 to 84: 200 kr
     row 85 and over: 400 kr
@@ -541,7 +541,7 @@ def test_keyed_parameter_with_overlapping_rows(tmp_path, rows, line):
 def test_enum_keyed_parameter_with_a_repeated_row_and_a_row_that_is_no_value(tmp_path):
     draft = Draft(tmp_path, (
         "parameter x: money by visit_mode\n"
-        '  value status seed cite "s"\n'
+        '  value status verified cite "s"\n'
         "    row physical: 1 kr\n"
         "    row physical: 2 kr\n"
         "    row vidio: 3 kr\n"
@@ -557,7 +557,7 @@ def test_enum_keyed_parameter_with_a_repeated_row_and_a_row_that_is_no_value(tmp
 def test_a_parameter_cannot_be_keyed_by_a_date(tmp_path):
     draft = Draft(tmp_path, (
         "parameter x: money by date\n"
-        '  value status seed cite "s"\n'
+        '  value status verified cite "s"\n'
         "    row 1 to 2: 1 kr\n"
         "rule fysiskt defines tillägg when mode = physical then x[date] + belopp"))
     error = draft.errors()[0]
@@ -582,7 +582,7 @@ def test_keyed_parameter_used_without_a_key(tmp_path):
 
 
 def test_unused_parameter_is_a_warning_and_the_rulebook_still_loads(tmp_path):
-    draft = Draft(tmp_path, RULE + 'parameter oanvänd: money\n  value 1 kr status seed cite "s"')
+    draft = Draft(tmp_path, RULE + 'parameter oanvänd: money\n  value 1 kr status verified cite "s"')
     book = draft.load()
     assert [(w.severity, w.message, str(w.span)) for w in book.warnings] == [
         ("warning", "parameter oanvänd is never used", draft.at(23, 1))]
@@ -657,8 +657,8 @@ BASE = '''\
 
 ```rulelang
 rulebook "base/a"
-  version "1"
-  source "seed.txt"
+  version "1" source src "Test source seed"
+according to src
 ```
 
 ## 1 Tillägg
@@ -678,8 +678,8 @@ def amendment(rulebook_id: str, amends: str, body: str) -> str:
 ```rulelang
 rulebook "{rulebook_id}"
   version "2"
-  amends "{amends}"
-  source "amendment.txt"
+  amends "{amends}" source src "Test source amendment"
+according to src
 ```
 
 ## 2 Ändring
@@ -704,7 +704,7 @@ def test_the_base_rulebook_is_found_by_id(library):
 def test_amend_parameter_overrides_the_earlier_value_only_from_its_date(library):
     library("base/b", amendment("base/b", "base/a", (
         "amend parameter belopp\n"
-        '  value 350 kr from 2022-01-01 status seed cite "amendment.txt"')))
+        '  value 350 kr from 2022-01-01 status verified cite "amendment.txt"')))
     book = rulelang.load("base/b")
     assert (book.id, book.version) == ("base/b", "2")
     assert book.warnings == []
@@ -719,7 +719,7 @@ def test_amend_parameter_overrides_the_earlier_value_only_from_its_date(library)
 def test_amend_parameter_for_a_closed_period_keeps_the_older_value_on_both_sides(library):
     library("base/b", amendment("base/b", "base/a", (
         "amend parameter belopp\n"
-        '  value 320 kr from 2021-06-01 until 2021-08-31 status seed cite "amendment.txt"')))
+        '  value 320 kr from 2021-06-01 until 2021-08-31 status verified cite "amendment.txt"')))
     book = rulelang.load("base/b")
     tillägg = lambda date: book.evaluate_record(visit("physical", date), "tillägg", "V1").value
     assert tillägg("2021-05-31") == 300 * 100
@@ -731,7 +731,7 @@ def test_amend_parameter_for_a_closed_period_keeps_the_older_value_on_both_sides
 def test_the_amended_rulebook_is_unchanged_by_its_amendment(library):
     library("base/b", amendment("base/b", "base/a", (
         "amend parameter belopp\n"
-        '  value 350 kr from 2022-01-01 status seed cite "amendment.txt"')))
+        '  value 350 kr from 2022-01-01 status verified cite "amendment.txt"')))
     rulelang.load("base/b")
     book = rulelang.load("base/a")
     assert book.evaluate_record(visit("physical", "2022-01-01"), "tillägg", "V1").value == 300 * 100
@@ -740,7 +740,7 @@ def test_the_amended_rulebook_is_unchanged_by_its_amendment(library):
 def test_redeclaring_a_parameter_without_amend_is_an_error(library):
     file = library("base/b", amendment("base/b", "base/a", (
         "parameter belopp: money\n"
-        '  value 350 kr from 2022-01-01 status seed cite "amendment.txt"')))
+        '  value 350 kr from 2022-01-01 status verified cite "amendment.txt"')))
     with pytest.raises(RulebookError) as caught:
         rulelang.load("base/b")
     (error,) = caught.value.diagnostics
@@ -752,7 +752,7 @@ def test_redeclaring_a_parameter_without_amend_is_an_error(library):
 def test_amending_a_parameter_that_does_not_exist_is_an_error(library):
     file = library("base/b", amendment("base/b", "base/a", (
         "amend parameter belop\n"
-        '  value 350 kr from 2022-01-01 status seed cite "amendment.txt"')))
+        '  value 350 kr from 2022-01-01 status verified cite "amendment.txt"')))
     with pytest.raises(RulebookError) as caught:
         rulelang.load("base/b")
     (error,) = [d for d in caught.value.diagnostics if d.severity == "error"]

@@ -21,7 +21,7 @@ def test_every_rulelang_block_in_the_docs_parses(page):
     blocks = list(literate.code_blocks(page.read_text(encoding="utf-8")))
     for block in blocks:
         statements = parse_block(block.text, str(page), block.first_line - 1,
-                                 Provision("docs", block.heading, None))
+                                 Provision("docs", block.heading))
         assert statements, f"{page.name}:{block.first_line}: an empty rulelang block"
 
 

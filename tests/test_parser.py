@@ -46,7 +46,7 @@ table visits
   field date: date
   field mode: visit_mode
 parameter belopp: money
-  value 300 kr from 2021-02-01 status seed cite "seed.txt"
+  value 300 kr from 2021-02-01 status verified cite "seed.txt"
 output tillägg: money per visits default 0 kr
 """
 

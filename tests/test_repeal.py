@@ -22,8 +22,8 @@ BASE = '''\
 
 ```rulelang
 rulebook "repeal/base"
-  version "1"
-  source "base.txt"
+  version "1" source src "Test source base"
+according to src
 ```
 
 ## B1 Grundbelopp
@@ -56,8 +56,8 @@ def amendment(rulebook_id: str, body: str, amends: str = "repeal/base", heading:
 ```rulelang
 rulebook "{rulebook_id}"
   version "2"
-  amends "{amends}"
-  source "amend.txt"
+  amends "{amends}" source src "Test source amend"
+according to src
 ```
 
 ## {heading}
@@ -98,12 +98,12 @@ def test_a_repealed_rule_gives_way_to_the_amendments_rule_on_the_repeal_date(lib
     # The last day before the repeal: the base's r, 100 kr, cited to the base's heading.
     before = book.evaluate_record(items("2020-12-31"), "x", "I")
     assert before.value == 100 * KR
-    assert before.provision == "B1 Grundbelopp (base.txt)"
+    assert before.provision == "B1 Grundbelopp (Test source base)"
     assert before.source == f"{library.base}:{line_of(BASE, 'rule r defines x')}"
     # From the repeal date: the amendment's ny, 200 kr, cited to the amendment's heading.
     after = book.evaluate_record(items("2021-01-01"), "x", "I")
     assert after.value == 200 * KR
-    assert after.provision == "A1 Nytt belopp (amend.txt)"
+    assert after.provision == "A1 Nytt belopp (Test source amend)"
     assert after.source == f"{file}:{line_of(amendment('repeal/amend', REPLACE), 'rule ny defines x')}"
 
 
@@ -132,7 +132,7 @@ def test_the_repealed_rulebook_itself_is_unchanged(library):
     base = rulelang.load("repeal/base")
     # Without the amendment r is in force with no end: 100 kr on 2021-01-01 too.
     result = base.evaluate_record(items("2021-01-01"), "x", "I")
-    assert (result.value, result.provision) == (100 * KR, "B1 Grundbelopp (base.txt)")
+    assert (result.value, result.provision) == (100 * KR, "B1 Grundbelopp (Test source base)")
 
 
 def test_the_explanation_names_the_repeal_from_the_repeal_date(library):
@@ -149,9 +149,9 @@ def test_the_explanation_names_the_repeal_from_the_repeal_date(library):
     assert r.facts["reason"] == "repealed from 2021-01-01"
     assert (r.facts["valid_from"], r.facts["valid_to"]) == ("2020-01-01", "2020-12-31")
     assert r.facts["rulebook"] == "repeal/base"
-    assert r.provision == "B1 Grundbelopp (base.txt)"  # its own provision, not the repeal's
+    assert r.provision == "B1 Grundbelopp (Test source base)"  # its own provision, not the repeal's
     # The repealing provision: heading, rulebook and the place of the `repeal` line.
-    assert r.facts["repealed_by"] == (f"A1 Nytt belopp (amend.txt) [repeal/amend, "
+    assert r.facts["repealed_by"] == (f"A1 Nytt belopp (Test source amend) [repeal/amend, "
                                       f"{file}:{line_of(text, 'repeal rule r')}]")
     assert rules["ny"].facts["applied"] is True and rules["ny"].value == "200.00"
     assert tree.facts["decided_by"] == "ny"
@@ -175,7 +175,7 @@ def test_repeal_exception_ends_only_the_exception(library):
     (e,) = [n for n in tree.walk() if n.kind == "exception"]
     assert e.label == "e" and e.facts["in_force"] is False
     assert e.facts["reason"] == "repealed from 2021-01-01"
-    assert e.facts["repealed_by"].startswith("A2 Inget avdrag (amend.txt) [repeal/amend, ")
+    assert e.facts["repealed_by"].startswith("A2 Inget avdrag (Test source amend) [repeal/amend, ")
     assert tree.facts["decided_by"] == "r"
 
 
@@ -290,4 +290,4 @@ def test_text_explanations_name_the_repealing_provision(library):
 
     book = rulelang.load("repeal/amend")
     text = explanation_text(book.explain(items("2021-01-01"), "x", "I"))
-    assert "rule r: ✘ repealed from 2021-01-01 by A1 Nytt belopp (amend.txt) [repeal/amend," in text
+    assert "rule r: ✘ repealed from 2021-01-01 by A1 Nytt belopp (Test source amend) [repeal/amend," in text

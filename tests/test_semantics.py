@@ -97,7 +97,7 @@ def test_rules_at_one_level_that_disagree_are_a_conflict_naming_both(two_roots, 
         assert raised.value.kind == "rulebook"
         assert message.startswith("conflict: x is ")
         assert "second" in message and ("first" in message or "third" in message)
-        assert "1 Provision (test-source.txt)" in message
+        assert "1 Provision (Test source test-source)" in message
     else:
         # first and third agree on 10 kr: no conflict.
         assert evaluate(two_roots, a=a, b=b, c=c).value == values.pop()

@@ -308,8 +308,8 @@ CONFLICTING = '''# Test
 
 ```rulelang
 rulebook "test/settle"
-  version "1"
-  source "test.txt"
+  version "1" source src "Test source test"
+according to src
 ```
 
 ## 1 Ersättning
@@ -397,7 +397,7 @@ def test_a_condition_on_a_parameter_without_a_value_stops_the_run(tmp_path, caps
     book.write_text(CONFLICTING.replace(
         "rule a defines fee from 2021-01-01 when mode = physical then 100 kr\n"
         "rule b defines fee from 2021-01-01 when mode = physical or mode = video then 200 kr\n",
-        "parameter pays_video: boolean\n  value true until 2021-01-31 status seed cite \"x\"\n"
+        "parameter pays_video: boolean\n  value true until 2021-01-31 status verified cite \"x\"\n"
         "rule a defines fee from 2021-01-01 when mode = video and pays_video then 100 kr\n"
         "rule b defines fee from 2021-01-01 when mode = physical then 200 kr\n"), encoding="utf-8")
     data = write_visits(tmp_path, [visit("V1", "2021-03-01", "video"), visit("V2", "2021-03-02", "physical")])
