@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--record", metavar="ID")
     explain.add_argument("--on", type=_date, metavar="DATE")
     explain.add_argument("--format", choices=("text", "json", "html"), default="text")
+    explain.add_argument("--full", action="store_true",
+                         help="text and HTML show the whole tree, not only the decision path (JSON always has it)")
 
     settle = verbs.add_parser("settle", help="monthly settlement of every clinic (DuckDB in-process by default)")
     settle.add_argument("rulebook", metavar="RULEBOOK")
@@ -198,9 +200,9 @@ def cmd_explain(args) -> int:
     if args.format == "json":
         _out(render.explanation_json(tree))
     elif args.format == "html":
-        _out(render.explanation_html(tree, f"{book.id}: {args.output} för {record['__id__']}"))
+        _out(render.explanation_html(tree, f"{book.id}: {args.output} för {record['__id__']}", args.full))
     else:
-        _out(render.explanation_text(tree))
+        _out(render.explanation_text(tree, args.full))
     return EXIT_OK
 
 

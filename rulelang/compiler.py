@@ -17,23 +17,27 @@ import attrs
 
 from . import syntax as s
 from .checker import CheckedRulebook
-from .diagnostics import EvaluationError
-from .explanation import Explanation
-from .generator import generate
+from .data import ID_FIELD
+from .explanation import NO_USES, Explanation, merged
+from .generator import Worked, generate
+from .provenance import quoted_document
 from .typesystem import Type
-from .values import round_amount, to_json, to_text
+from .values import round_amount, to_json
 
 Run = Callable[[object, Optional["Trace"]], object]
 
 
 class Trace:
-    """What an explained evaluation looked at: child nodes, and shown values per syntax node."""
+    """What an explained evaluation looked at: child nodes, the value of each syntax node
+    evaluated (text, or (value, Type) formatted only when shown), and the parameter values
+    it rests on."""
 
-    __slots__ = ("nodes", "values", "_seen")
+    __slots__ = ("nodes", "values", "uses", "_seen")
 
     def __init__(self):
         self.nodes: list[Explanation] = []
-        self.values: dict[int, str] = {}
+        self.values: dict[int, object] = {}
+        self.uses: dict = NO_USES
         self._seen: set = set()
 
     def add(self, node: Explanation, key=None) -> None:
@@ -43,6 +47,26 @@ class Trace:
                 return
             self._seen.add(key)
         self.nodes.append(node)
+        if node.uses:
+            self.uses = merged(self.uses, node.uses)
+
+    def absorb(self, inner: "Trace") -> None:
+        """Take over what an inner trace looked at, without its nodes (they hang below a node
+        of their own)."""
+        self.values.update(inner.values)
+        if inner.uses:
+            self.uses = merged(self.uses, inner.uses)
+
+
+@attrs.frozen
+class Citation:
+    """What an explanation says of a provision: its citation (`heading (document)`), the
+    rulebook it belongs to, the document its words come from and the words quoted."""
+
+    text: str
+    rulebook: str
+    document: Optional[str]
+    quote: Optional[str]
 
 
 @attrs.frozen
@@ -54,9 +78,16 @@ class CompiledValue:
     valid_until: Optional[dt.date]
     status: Optional[str]
     cite: Optional[str]
-    provision: str
-    rulebook: str
+    citation: Citation
     source: str
+
+    @property
+    def provision(self) -> str:
+        return self.citation.text
+
+    @property
+    def rulebook(self) -> str:
+        return self.citation.rulebook
 
 
 @attrs.define
@@ -74,10 +105,17 @@ class CompiledDefinition:
     type: Type
     run: Run
     label: str
-    provision: str
-    rulebook: str
+    citation: Citation
     source: str
     syntax: s.Expr
+
+    @property
+    def provision(self) -> str:
+        return self.citation.text
+
+    @property
+    def rulebook(self) -> str:
+        return self.citation.rulebook
 
 
 @attrs.define
@@ -94,11 +132,18 @@ class CompiledRule:
     value_syntax: s.Expr
     value_label: str
     exceptions: list  # labels
-    provision: str
-    rulebook: str
+    citation: Citation
     source: str
     repealed_by: Optional[str] = None  # the repealing provision, cited from its first day
     repealed_from: Optional[dt.date] = None
+
+    @property
+    def provision(self) -> str:
+        return self.citation.text
+
+    @property
+    def rulebook(self) -> str:
+        return self.citation.rulebook
 
 
 @attrs.define
@@ -110,9 +155,16 @@ class CompiledOutput:
     default: Optional[Run]
     default_syntax: Optional[s.Expr]
     payee: Optional[Run]
-    provision: str
-    rulebook: str
+    citation: Citation
     source: str
+
+    @property
+    def provision(self) -> str:
+        return self.citation.text
+
+    @property
+    def rulebook(self) -> str:
+        return self.citation.rulebook
 
 
 @attrs.define
@@ -135,6 +187,19 @@ class Compiler:
         self.checked = checked
         self.sources = checked.sources
         self._lines: dict[str, list[str]] = {}
+        self._documents = {layer.header.id: layer.documents for layer in checked.chain if layer.header}
+        self._citations: dict = {}
+
+    def citation(self, provision: s.Provision) -> Citation:
+        """One Citation per provision: the document is the one its quotations stand in."""
+        key = (provision.rulebook, provision.line)
+        found = self._citations.get(key)
+        if found is None:
+            documents = self._documents.get(provision.rulebook, {})
+            found = self._citations[key] = Citation(
+                provision.citation, provision.rulebook, quoted_document(provision, documents),
+                provision.quote)
+        return found
 
     # ------------------------------------------------------------------ helpers
     def text_of(self, span: s.Span) -> str:
@@ -163,7 +228,7 @@ class Compiler:
             decl = info.decl
             definitions[key] = CompiledDefinition(
                 decl.name, decl.table, info.type, self.expr(decl.expr), self.text_of(decl.expr.span),
-                decl.provision.citation, decl.provision.rulebook, decl.span.location, decl.expr)
+                self.citation(decl.provision), decl.span.location, decl.expr)
         rules = {}
         for label, info in checked.rules.items():
             if info.output is None:
@@ -174,7 +239,7 @@ class Compiler:
                 self.expr(decl.condition) if decl.condition is not None else None, decl.condition,
                 self.text_of(decl.condition.span) if decl.condition is not None else "",
                 self.expr(decl.value), decl.value, self.text_of(decl.value.span),
-                list(info.exceptions), decl.provision.citation, decl.provision.rulebook,
+                list(info.exceptions), self.citation(decl.provision),
                 decl.span.location,
                 (f"{info.repealed_by.provision.citation} [{info.repealed_by.provision.rulebook}, "
                  f"{info.repealed_by.span.location}]") if info.repealed_by else None,
@@ -186,7 +251,7 @@ class Compiler:
                 name, decl.table, info.type, list(info.roots),
                 self.expr(decl.default) if decl.default is not None else None, decl.default,
                 self.expr(decl.payee) if decl.payee is not None else None,
-                decl.provision.citation, decl.provision.rulebook, decl.span.location)
+                self.citation(decl.provision), decl.span.location)
         return Program(checked, parameters, definitions, outputs, rules)
 
     def parameter(self, info) -> CompiledParameter:
@@ -196,7 +261,7 @@ class Compiler:
             constant = value.value
             values.append(CompiledValue(
                 constant, value.valid_from, value.valid_until, decl.status, decl.cite,
-                decl.provision.citation, decl.provision.rulebook, decl.span.location))
+                self.citation(decl.provision), decl.span.location))
         values.sort(key=lambda v: v.valid_from or dt.date.min)
         return CompiledParameter(info.decl.name, info.type, bool(info.key_types), values)
 
@@ -205,8 +270,20 @@ class Compiler:
         return getattr(self, "_" + type(e).__name__.lower())(e)
 
     def shown(self, e: s.Expr, value, trace) -> None:
-        """Remember how a leaf's value reads, for the formula with values put in."""
-        trace.values[id(e)] = to_text(value, self.type_of(e))
+        """Remember a node's value, for the formula with values put in (formatted when shown)."""
+        trace.values[id(e)] = (value, self.type_of(e))
+
+    def recorded(self, e: s.Expr, run: Run) -> Run:
+        """`run`, remembering its value when explaining: an operation's step in a formula."""
+        value_type = self.type_of(e)
+        key = id(e)
+
+        def operation(frame, trace):
+            value = run(frame, trace)
+            if trace is not None:
+                trace.values[key] = (value, value_type)
+            return value
+        return operation
 
     def _literal(self, e: s.Literal) -> Run:
         value = e.value
@@ -317,34 +394,35 @@ class Compiler:
 
     def _unary(self, e: s.Unary) -> Run:
         operand = self.expr(e.operand)
-        if e.op == "not":
-            return lambda frame, trace: not operand(frame, trace)
-        return lambda frame, trace: -operand(frame, trace)
+        key, value_type = id(e), self.type_of(e)
+        negate = e.op == "not"
+
+        def unary(frame, trace):
+            value = (not operand(frame, trace)) if negate else -operand(frame, trace)
+            if trace is not None:
+                trace.values[key] = (value, value_type)
+            return value
+        return unary
 
     def _binary(self, e: s.Binary) -> Run:
         left, right = self.expr(e.left), self.expr(e.right)
         op = e.op
+        key, value_type = id(e), self.type_of(e)
         # Both short-circuit, explained or not: an explanation shows what was looked at.
         if op == "and":
-            return lambda frame, trace: left(frame, trace) and right(frame, trace)
+            def both(frame, trace):
+                value = left(frame, trace) and right(frame, trace)
+                if trace is not None:
+                    trace.values[key] = (value, value_type)
+                return value
+            return both
         if op == "or":
-            return lambda frame, trace: left(frame, trace) or right(frame, trace)
-        if op in ("=", "!="):
-            negate = op == "!="
-            return lambda frame, trace: (left(frame, trace) == right(frame, trace)) != negate
-        compare = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}.get(op)
-        if compare is not None:
-            return lambda frame, trace: compare(left(frame, trace), right(frame, trace))
-        result_type = self.type_of(e)
-        left_type, right_type = self.type_of(e.left), self.type_of(e.right)
-        if op == "+":
-            return lambda frame, trace: left(frame, trace) + right(frame, trace)
-        if op == "-":
-            return lambda frame, trace: left(frame, trace) - right(frame, trace)
-        if op == "*":
-            if result_type.kind in ("unrounded", "decimal"):
-                return lambda frame, trace: Fraction(left(frame, trace)) * right(frame, trace)
-            return lambda frame, trace: left(frame, trace) * right(frame, trace)
+            def either(frame, trace):
+                value = left(frame, trace) or right(frame, trace)
+                if trace is not None:
+                    trace.values[key] = (value, value_type)
+                return value
+            return either
         if op == "/":
             # money / money is a rate: öre cancel out. Everything else keeps its unit.
             span = e.span
@@ -353,15 +431,28 @@ class Compiler:
                 numerator, denominator = left(frame, trace), right(frame, trace)
                 if denominator == 0:
                     raise frame.data_error(f"division by zero in {generate(e)}", span)
-                return Fraction(numerator) / denominator
+                value = Fraction(numerator) / denominator
+                if trace is not None:
+                    trace.values[key] = (value, value_type)
+                return value
             return divide
-        raise AssertionError(op)
+        if op == "*" and value_type.kind in ("unrounded", "decimal"):
+            def function(a, b):
+                return Fraction(a) * b
+        else:
+            function = _OPERATORS[op]
+
+        def binary(frame, trace):
+            value = function(left(frame, trace), right(frame, trace))
+            if trace is not None:
+                trace.values[key] = (value, value_type)
+            return value
+        return binary
 
     def _isnone(self, e: s.IsNone) -> Run:
         operand = self.expr(e.operand)
-        if e.negated:
-            return lambda frame, trace: operand(frame, trace) is not None
-        return lambda frame, trace: operand(frame, trace) is None
+        negated = e.negated
+        return self.recorded(e, lambda frame, trace: (operand(frame, trace) is None) != negated)
 
     def _member(self, e: s.Member) -> Run:
         operand = self.expr(e.operand)
@@ -371,13 +462,15 @@ class Compiler:
                        (isinstance(i, s.Literal) or self.checked.resolved[id(i)][0] == "enum") for i in e.items)
         if constant:
             fixed = frozenset(item(None, None) for item in items)
-            return lambda frame, trace: (operand(frame, trace) in fixed) != negated
-        return lambda frame, trace: (operand(frame, trace) in {item(frame, trace) for item in items}) != negated
+            return self.recorded(e, lambda frame, trace: (operand(frame, trace) in fixed) != negated)
+        return self.recorded(
+            e, lambda frame, trace: (operand(frame, trace) in {item(frame, trace) for item in items}) != negated)
 
     def _rounded(self, e: s.Rounded) -> Run:
         operand = self.expr(e.operand)
         mode, unit = e.mode, e.unit
         operand_type = self.type_of(e.operand)
+        value_type = self.type_of(e)
         label = f"rounded {mode} to {unit}"
         source = e.span.location
 
@@ -387,12 +480,13 @@ class Compiler:
             inner = Trace()
             exact = operand(frame, inner)
             result = round_amount(exact, mode, unit)
-            trace.values.update(inner.values)
-            trace.add(Explanation(
-                "rounding", label, to_json(result, self.type_of(e)), None, source, inner.nodes,
-                {"before": to_json(exact, operand_type), "mode": mode, "unit": unit,
-                 "formula": generate(e.operand, lambda x: inner.values.get(id(x)))}))
-            trace.values[id(e)] = to_text(result, self.type_of(e))
+            trace.absorb(inner)
+            node = Explanation("rounding", label, to_json(result, value_type), None, source, inner.nodes,
+                               {"before": to_json(exact, operand_type), "mode": mode, "unit": unit},
+                               worked=Worked(e, inner.values), uses=inner.uses)
+            inner.values[id(e)] = (result, value_type)
+            trace.add(node)
+            trace.values[id(e)] = (result, value_type)
             return result
         return rounded
 
@@ -402,22 +496,23 @@ class Compiler:
         def otherwise(frame, trace):
             value = operand(frame, trace)
             return fallback(frame, trace) if value is None else value
-        return otherwise
+        return self.recorded(e, otherwise)
 
     def _call(self, e: s.Call) -> Run:
         args = [self.expr(a) for a in e.args]
         function = _FUNCTIONS[e.function]
         if len(args) == 1:
             (only,) = args
-            return lambda frame, trace: function(only(frame, trace))
+            return self.recorded(e, lambda frame, trace: function(only(frame, trace)))
         if len(args) == 2:
             first, second = args
-            return lambda frame, trace: function(first(frame, trace), second(frame, trace))
-        return lambda frame, trace: function(*[a(frame, trace) for a in args])
+            return self.recorded(e, lambda frame, trace: function(first(frame, trace), second(frame, trace)))
+        return self.recorded(e, lambda frame, trace: function(*[a(frame, trace) for a in args]))
 
     def _if(self, e: s.If) -> Run:
         condition, then, otherwise = self.expr(e.condition), self.expr(e.then), self.expr(e.otherwise)
-        return lambda frame, trace: then(frame, trace) if condition(frame, trace) else otherwise(frame, trace)
+        return self.recorded(
+            e, lambda frame, trace: then(frame, trace) if condition(frame, trace) else otherwise(frame, trace))
 
     def criteria(self, criteria: tuple) -> list:
         return [(self.expr(c), c, self.text_of(c.span)) for c in criteria]
@@ -431,10 +526,10 @@ class Compiler:
         def at_least(frame, trace):
             if trace is None:
                 return sum(1 for run, _, _ in compiled if run(frame, None)) >= threshold
-            held, nodes = _explain_criteria(frame, compiled, trace)
+            held, nodes, uses = _explain_criteria(frame, compiled, trace)
             result = held >= threshold
             trace.add(Explanation("criteria", label, result, None, source, nodes,
-                                  {"held": held, "threshold": threshold}))
+                                  {"held": held, "threshold": threshold}, uses=uses))
             trace.values[id(e)] = "true" if result else "false"
             return result
         return at_least
@@ -447,8 +542,8 @@ class Compiler:
         def count_true(frame, trace):
             if trace is None:
                 return sum(1 for run, _, _ in compiled if run(frame, None))
-            held, nodes = _explain_criteria(frame, compiled, trace)
-            trace.add(Explanation("criteria", label, str(held), None, source, nodes, {"held": held}))
+            held, nodes, uses = _explain_criteria(frame, compiled, trace)
+            trace.add(Explanation("criteria", label, str(held), None, source, nodes, {"held": held}, uses=uses))
             trace.values[id(e)] = str(held)
             return held
         return count_true
@@ -459,9 +554,14 @@ class Compiler:
         var, table, function = e.var, e.table, e.function
         label = self.text_of(e.span)
         value_type = self.type_of(e)
+        contribution_type = self.type_of(e.expr) if e.expr is not None else value_type
+        references = [name for name, (field_type, _) in self.checked.tables[table].fields.items()
+                      if field_type.kind == "ref"]
         source = e.span.location
 
         def aggregate(frame, trace):
+            if trace is not None:
+                return explained_aggregate(frame, trace)
             total, count = 0, 0
             for record in frame.records(table, e):
                 inner = frame.bind(var, record)
@@ -470,25 +570,69 @@ class Compiler:
                 count += 1
                 if expr is not None:
                     total += expr(inner, None)
+            return count if function == "count" else total
+
+        def explained_aggregate(frame, trace):
+            """The same sum or count, listing every contributing record, and the parameter
+            values and common definitions the contributions and their conditions read (each once).
+            What the contributors read themselves is explained by evaluating them, but only
+            these stay in the tree."""
+            total, count, contributors, uses = 0, 0, [], NO_USES
+            read: dict = {}
+            evaluator = frame.evaluator
+            outer_explained, evaluator.explained = evaluator.explained, {}
+            try:
+                for record in frame.records(table, e):
+                    inner = frame.bind(var, record)
+                    if where is not None and not where(inner, None):
+                        continue
+                    looked = Trace()
+                    if where is not None:
+                        where(inner, looked)
+                    value = expr(inner, looked) if expr is not None else 1
+                    count += 1
+                    total += value
+                    contributor = {"table": table, "record": record[ID_FIELD],
+                                   "value": to_json(value, contribution_type)}
+                    for name in references:
+                        contributor[name] = record.get(name)
+                    contributors.append(contributor)
+                    uses = merged(uses, looked.uses)
+                    for node in looked.nodes:
+                        for found in node.walk():
+                            # The parameter values read, and definitions not of one record
+                            # (a listing day): the same for every contributor, shown once.
+                            if found.kind == "parameter" or (
+                                    found.kind == "definition" and "record" not in found.facts
+                                    and not found.facts.get("explained_above")):
+                                read.setdefault((found.kind, found.label), found)
+            finally:
+                evaluator.explained = outer_explained
             result = count if function == "count" else total
-            if trace is not None:
-                trace.add(Explanation("aggregate", label, to_json(result, value_type), None, source, [],
-                                      {"records": count}))
-                trace.values[id(e)] = to_text(result, value_type)
+            facts = {"records": count, "on": frame.date.isoformat() if frame.date else None,
+                     "contributors": contributors}
+            trace.add(Explanation("aggregate", label, to_json(result, value_type), None, source,
+                                  [read[key] for key in sorted(read)], facts, uses=uses))
+            trace.values[id(e)] = (result, value_type)
             return result
         return aggregate
 
 
+_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "=": operator.eq,
+              "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
 def _explain_criteria(frame, compiled, trace):
-    held, nodes = 0, []
+    held, nodes, uses = 0, [], NO_USES
     for run, syntax_node, text in compiled:
         inner = Trace()
         value = run(frame, inner)
         held += bool(value)
         nodes.append(Explanation("criterion", text, bool(value), None, syntax_node.span.location, inner.nodes,
-                                 {"formula": generate(syntax_node, lambda x: inner.values.get(id(x)))}))
-        trace.values.update(inner.values)
-    return held, nodes
+                                 worked=Worked(syntax_node, inner.values), uses=inner.uses))
+        trace.absorb(inner)
+        uses = merged(uses, inner.uses)
+    return held, nodes, uses
 
 
 def _age(birth: dt.date, on: dt.date) -> int:

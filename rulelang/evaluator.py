@@ -13,14 +13,16 @@ from typing import Iterator, Optional
 
 import attrs
 
-from .compiler import CompiledRule, Program, Trace
+from .compiler import Citation, CompiledRule, Program, Trace
 from .data import ID_FIELD, Dataset
 from .diagnostics import EvaluationError
-from .explanation import Explanation
-from .generator import generate
+from .explanation import FORMAT, NO_USES, Explanation, merged, rests_on, weakest
+from .generator import Worked
 from .syntax import Span
 from .typesystem import Type
 from .values import to_json, to_text
+
+ASSUMED_CITE = "assumed by the example"
 
 _EMPTY = object()  # a rule that gives no value here
 
@@ -115,7 +117,9 @@ class Frame:
             if trace is not None:
                 trace.add(Explanation("parameter", name, to_json(value, param.type), None, None, [],
                                       {"valid_from": None, "valid_to": None, "status": "assumed",
-                                       "cite": "assumed by the example", "rulebook": program.id}),
+                                       "cite": self.evaluator.assumed_by, "unit": _unit(param.type),
+                                       "rulebook": program.id},
+                                      uses={name: "assumed"}),
                           key=("parameter", name, None))
             return value
         if date is None:
@@ -141,11 +145,13 @@ class Frame:
             row_label = ", ".join(_row_key_text(k) for k in row_keys)
         if trace is not None:
             facts = {"valid_from": _iso(chosen.valid_from), "valid_to": _iso(chosen.valid_until),
-                     "status": chosen.status, "cite": chosen.cite, "rulebook": chosen.rulebook}
+                     "status": chosen.status, "cite": chosen.cite, "unit": _unit(param.type),
+                     "rulebook": chosen.rulebook, "parameter": name}
             if param.keyed:
                 facts.update({"key": ", ".join(str(k) for k in key), "row": row_label})
-            trace.add(Explanation("parameter", name if row_label is None else f"{name}[{row_label}]",
-                                  to_json(value, param.type), chosen.provision, chosen.source, [], facts),
+            trace.add(_cited(Explanation("parameter", name if row_label is None else f"{name}[{row_label}]",
+                                         to_json(value, param.type), None, chosen.source, [], facts,
+                                         uses={name: chosen.status}), chosen.citation),
                       key=("parameter", name, row_label))
         return value
 
@@ -177,24 +183,26 @@ class Frame:
             return value
         key = ("definition", table, record[ID_FIELD] if record else None, name, self.date)
         explained = evaluator.explained
+        anchor = _anchor(key)
         if key in explained:
             # Explained in full once per tree; later uses point back to it.
-            value = explained[key]
-            facts = {"explained_above": True, "rulebook": definition.rulebook}
+            value, uses = explained[key]
+            facts = {"explained_above": True, "anchor": anchor, "rulebook": definition.rulebook}
             if record is not None:
                 facts["record"] = record[ID_FIELD]
-            trace.add(Explanation("definition", name, to_json(value, definition.type), definition.provision,
-                                  definition.source, [], facts), key=key)
+            trace.add(_cited(Explanation("definition", name, to_json(value, definition.type), None,
+                                         definition.source, [], facts, uses=uses), definition.citation), key=key)
             return value
         inner = Trace()
         value = definition.run(frame, inner)
-        explained[key] = value
-        facts = {"formula": generate(definition.syntax, lambda x: inner.values.get(id(x))),
-                 "rulebook": definition.rulebook}
+        inner.values[id(definition.syntax)] = (value, definition.type)
+        explained[key] = (value, inner.uses)
+        facts = {"anchor": anchor, "rulebook": definition.rulebook}
         if record is not None:
             facts["record"] = record[ID_FIELD]
-        trace.add(Explanation("definition", name, to_json(value, definition.type), definition.provision,
-                              definition.source, inner.nodes, facts), key=key)
+        trace.add(_cited(Explanation("definition", name, to_json(value, definition.type), None,
+                                     definition.source, inner.nodes, facts, worked=Worked(definition.syntax, inner.values),
+                                     uses=inner.uses), definition.citation), key=key)
         return value
 
     def history_record_id(self, found):
@@ -208,13 +216,33 @@ class Frame:
             facts["valid_from"] = _iso(found[history.from_field])
             facts["valid_to"] = _iso(found.get(history.until_field)) if history.until_field else None
         value = found[ID_FIELD] if found else None
-        trace.add(Explanation("lookup", label, value, None, syntax_node.span.location, inner.nodes, facts))
-        trace.values.update(inner.values)
+        trace.add(Explanation("lookup", label, value, None, syntax_node.span.location, inner.nodes, facts,
+                              uses=inner.uses))
+        trace.absorb(inner)
         trace.values[id(syntax_node)] = f"{table} row {found[ID_FIELD]}" if found else "none"
 
 
 def _iso(value: Optional[dt.date]) -> Optional[str]:
     return value.isoformat() if value else None
+
+
+def _unit(value_type: Type) -> Optional[str]:
+    """The unit a value is written in: kronor for money; other values have none."""
+    return "kr" if value_type.kind in ("money", "unrounded") else None
+
+
+def _cited(node: Explanation, citation: Citation) -> Explanation:
+    """A node with its provision: the citation, the document its words come from, the words."""
+    node.provision = citation.text
+    node.document = citation.document
+    node.quote = citation.quote
+    return node
+
+
+def _anchor(key: tuple) -> str:
+    """A stable name for a definition explained in a tree, for "(explained above)" links."""
+    _, table, record, name, _ = key
+    return "-".join(str(part) for part in ("def", table, record, name) if part is not None)
 
 
 def _row_key_text(key: tuple) -> str:
@@ -243,11 +271,12 @@ class Evaluator:
     """Evaluates a compiled rulebook over one data set; values are memoised per record and date."""
 
     def __init__(self, program: Program, dataset: Dataset, on: Optional[dt.date] = None,
-                 assumptions: Optional[dict] = None):
+                 assumptions: Optional[dict] = None, assumed_by: str = ASSUMED_CITE):
         self.program = program
         self.dataset = dataset
         self.on = on
         self.assumptions = assumptions or {}  # parameter → value, replacing its dated values
+        self.assumed_by = assumed_by  # who set the assumptions, as explanations cite them
         self.memo: dict = {}
         self._output_memo: dict = {}
         self.explained: dict = {}  # definitions already explained in the tree being built
@@ -370,37 +399,52 @@ class Evaluator:
 
     # ---- explanation
     def explain(self, name: str, record: dict) -> Explanation:
+        """The explanation tree of one output for one record. Its root says what the value
+        rests on: the parameter values on its decision path, by status, and the weakest."""
         output = self.program.outputs[name]
         frame = self.frame_for(output.table, record)
         self.need_date(frame, output)
         self.explained = {}
         try:
-            return self.explain_output(name, frame)[1]
+            root = self.explain_output(name, frame)[1]
         finally:
             self.explained = {}
+        grouped = rests_on(root.uses)
+        basis = weakest(root.uses.values())
+        root.facts = {"format": FORMAT, "headline": headline(root, basis, grouped), "basis": basis,
+                      "rests_on": grouped, **root.facts}
+        return root
 
     def explain_output(self, name: str, frame: Frame):
         output = self.program.outputs[name]
-        children = []
+        children: list = []
         found, found_by = self.combine(self.explained_level(output.roots, frame, output, children), frame, name)
-        provision, source = output.provision, output.source
+        citation, source = output.citation, output.source
         if found is _EMPTY:
             if output.default is None:
                 self._output(name, frame)  # raises the same error as the fast path
             trace = Trace()
             found = output.default(frame, trace)
-            children.append(Explanation(
-                "default", "no rule applies: the default", to_json(found, output.type), output.provision,
-                output.source, trace.nodes, {"formula": generate(output.default_syntax)}))
+            trace.values[id(output.default_syntax)] = (found, output.type)
+            default = _cited(Explanation("default", "no rule applies: the default", to_json(found, output.type),
+                                         None, output.source, trace.nodes,
+                                         worked=Worked(output.default_syntax, trace.values), uses=trace.uses),
+                             output.citation)
+            # The default stands because no rule applied: it rests on each of them not applying.
+            uses = merged(*(child.uses for child in children), default.uses)
+            children.append(default)
         else:
             rule = self.program.rules[found_by]
-            provision, source = rule.provision, rule.source
+            citation, source = rule.citation, rule.source
+            decider = _first_giving(children)
+            _mark_decision_path(decider)
+            uses = decider.uses
         facts = {"table": output.table, "record": frame.record_id, "date": _iso(frame.date),
                  "rulebook": self.program.id, "decided_by": found_by, "type": str(output.type)}
         if output.payee is not None:
             facts["paid_to"] = output.payee(frame, None)
-        return found, Explanation("output", name, to_json(found, output.type), provision, source,
-                                  children, facts)
+        return found, _cited(Explanation("output", name, to_json(found, output.type), None, source, children, facts,
+                                         uses=uses), citation)
 
     def explained_level(self, labels: list, frame: Frame, output, children: list):
         """(value, label) of each rule of a level, its explanation appended to `children`."""
@@ -410,9 +454,12 @@ class Evaluator:
             yield value, by
 
     def explain_rule(self, rule: CompiledRule, frame: Frame, output):
+        """A rule's or exception's node. What its value rests on follows default logic: when an
+        exception gives the value, that exception's; otherwise the rule's own condition and
+        formula, and each of its exceptions not applying."""
         kind = "exception" if rule.is_exception else "rule"
         date = frame.date
-        facts = {"applied": False, "in_force": _in_force(rule, date),
+        facts = {"applied": False, "decides": False, "in_force": _in_force(rule, date),
                  "valid_from": _iso(rule.valid_from), "valid_to": _iso(rule.valid_until),
                  "rulebook": rule.rulebook}
         children: list[Explanation] = []
@@ -421,37 +468,80 @@ class Evaluator:
             if rule.repealed_from and date and date >= rule.repealed_from:
                 facts["reason"] = f"repealed from {rule.repealed_from}"
                 facts["repealed_by"] = rule.repealed_by
-            return _EMPTY, None, Explanation(kind, rule.label, None, rule.provision, rule.source, children, facts)
+            return _EMPTY, None, _cited(Explanation(kind, rule.label, None, None, rule.source, children, facts),
+                                        rule.citation)
         found, found_by = self.combine(self.explained_level(rule.exceptions, frame, output, children),
                                        frame, rule.output)
+        exceptions = list(children)
         holds = True
+        condition_uses = NO_USES
         if rule.condition is not None:
             trace = Trace()
             holds = bool(rule.condition(frame, trace))
-            children.append(Explanation(
-                "condition", rule.condition_label, holds, rule.provision, rule.condition_syntax.span.location,
-                trace.nodes, {"formula": generate(rule.condition_syntax, lambda x: trace.values.get(id(x)))}))
+            condition_uses = trace.uses
+            children.append(_cited(Explanation(
+                "condition", rule.condition_label, holds, None, rule.condition_syntax.span.location,
+                trace.nodes, worked=Worked(rule.condition_syntax, trace.values), uses=trace.uses), rule.citation))
         if found is not _EMPTY:
             # An applicable exception decides whatever the rule's own condition (default logic);
             # the condition is shown so that a reader sees whether the rule itself would apply.
-            facts["applied"] = False
             facts["overridden_by"] = found_by
             facts["reason"] = (f"overridden by exception {found_by}" if holds else
                                f"its condition does not hold; exception {found_by} gives the value")
-            return found, found_by, Explanation(kind, rule.label, to_json(found, output.type), rule.provision,
-                                                rule.source, children, facts)
+            return found, found_by, _cited(Explanation(kind, rule.label, to_json(found, output.type), None,
+                                                       rule.source, children, facts,
+                                                       uses=_first_giving(exceptions).uses), rule.citation)
+        not_applying = merged(*(node.uses for node in exceptions), condition_uses)
         if not holds:
             facts["reason"] = "its condition does not hold"
-            return _EMPTY, None, Explanation(kind, rule.label, None, rule.provision, rule.source, children, facts)
+            return _EMPTY, None, _cited(Explanation(kind, rule.label, None, None, rule.source, children, facts,
+                                                    uses=not_applying), rule.citation)
         trace = Trace()
         value = rule.value(frame, trace)
-        children.append(Explanation(
-            "formula", rule.value_label, to_json(value, output.type), rule.provision,
-            rule.value_syntax.span.location, trace.nodes,
-            {"formula": generate(rule.value_syntax, lambda x: trace.values.get(id(x)))}))
+        trace.values[id(rule.value_syntax)] = (value, output.type)
+        children.append(_cited(Explanation(
+            "formula", rule.value_label, to_json(value, output.type), None, rule.value_syntax.span.location,
+            trace.nodes, worked=Worked(rule.value_syntax, trace.values), uses=trace.uses), rule.citation))
         facts["applied"] = True
-        return value, rule.label, Explanation(kind, rule.label, to_json(value, output.type), rule.provision,
-                                              rule.source, children, facts)
+        return value, rule.label, _cited(Explanation(kind, rule.label, to_json(value, output.type), None,
+                                                     rule.source, children, facts,
+                                                     uses=merged(not_applying, trace.uses)), rule.citation)
+
+
+def _first_giving(nodes: list) -> Explanation:
+    """The first rule or exception node of a level that gives a value: the one that decides."""
+    return next(node for node in nodes if node.kind in ("rule", "exception") and node.value is not None)
+
+
+def _mark_decision_path(node: Explanation) -> None:
+    """Mark the rules and exceptions whose value became the output's, from the root down."""
+    while node is not None:
+        node.facts["decides"] = True
+        node = next((child for child in node.children if child.kind == "exception" and child.value is not None),
+                    None)
+
+
+BASIS_WORDS = {
+    "seed": "the source document's own figures",
+    "verified": "figures verified in public sources",
+    "derived": "figures derived from sources",
+    "interpretation": "readings of the source's wording",
+    "assumed": "values assumed for this run, not the rulebook's own",
+    "illustrative": "values made up so that the rules can run, not real figures",
+}
+
+
+def headline(root: Explanation, basis: Optional[str], grouped: dict) -> str:
+    """The first line of every rendering: the value, whose it is, and what it rests on."""
+    unit = " kr" if root.facts.get("type") == "money" else ""
+    value = root.value if root.value is not None else "none"
+    shown = "true" if value is True else "false" if value is False else f"{value}{unit}"
+    where = f"{root.facts.get('table')} {root.facts.get('record')}, {root.facts.get('date')}"
+    if basis is None:
+        return f"{root.label} = {shown} [{where}] — basis: none (rests on no parameter value)"
+    label = basis.upper() if basis == "illustrative" else basis
+    return (f"{root.label} = {shown} [{where}] — basis: {label} (rests on {BASIS_WORDS.get(basis, basis)}: "
+            f"{', '.join(grouped[basis])})")
 
 
 def _in_force(rule: CompiledRule, date: Optional[dt.date]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from . import syntax as s
+from .values import to_text
 
 # Binding strength, loosest first; a child looser than its parent gets parentheses.
 PRECEDENCE = {"or": 1, "and": 2, "not": 3, "compare": 4, "rounded": 5, "otherwise": 6,
@@ -99,3 +100,89 @@ _GENERATORS = {
          else f"count {e.var} in {e.table}")
         + (f" where {generate(e.where, leaf)}" if e.where is not None else "")),
 }
+
+
+# ------------------------------------------------------------------------ worked formulas
+
+def _arithmetic(e: s.Expr) -> bool:
+    """Whether a formula computes with numbers (worth working out step by step)."""
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, s.Binary) and node.op in ("+", "-", "*", "/") or isinstance(node, s.Rounded) or \
+                isinstance(node, s.Call) and node.function in ("min", "max"):
+            return True
+        if not isinstance(node, _READ):
+            stack.extend(s.children(node))
+    return False
+
+
+# Values a formula reads, put in at its first step; operations are worked out after them.
+_READ = (s.Name, s.FieldAccess, s.Lookup, s.HistoryLookup, s.Aggregate, s.AtLeast, s.CountTrue)
+
+
+class Worked:
+    """A formula as evaluated: written with the values it read put in, then worked out one
+    level of operations at a time (innermost first) down to its result.
+
+        then tillägg + ersättning × vikt rounded half up to öre
+          = 300.00 kr + 20.00 kr × 2.0 rounded half up to öre
+          = 300.00 kr + 40.00 kr rounded half up to öre
+          = 340.00 kr rounded half up to öre
+          = 340.00 kr
+
+    `shown` maps id(syntax node) to the text of its value or to (value, Type); built while
+    explaining, read only when the explanation is rendered."""
+
+    __slots__ = ("expr", "shown", "_steps", "_heights")
+
+    def __init__(self, expr: s.Expr, shown: dict):
+        self.expr = expr
+        self.shown = shown
+        self._steps: Optional[list] = None
+        self._heights: dict = {}
+
+    @property
+    def written(self) -> str:
+        """The formula as the rulebook writes it."""
+        return generate(self.expr)
+
+    @property
+    def formula(self) -> str:
+        """The formula with the values it read put in."""
+        return self._at(0)
+
+    @property
+    def steps(self) -> list:
+        """Each level of operations worked out, after `formula`, ending in the result. Only
+        arithmetic is worked out level by level; a condition or a choice goes to its result."""
+        if self._steps is None:
+            steps: list = []
+            last = self.formula
+            levels = range(1, self._height(self.expr) + 1) if _arithmetic(self.expr) else [self._height(self.expr)]
+            for level in levels:
+                text = self._at(level)
+                if text != last:
+                    steps.append(text)
+                    last = text
+            self._steps = steps
+        return self._steps
+
+    def _text(self, e: s.Expr) -> Optional[str]:
+        value = self.shown.get(id(e))
+        if value is None or isinstance(value, str):
+            return value
+        return to_text(*value)
+
+    def _at(self, level: int) -> str:
+        return generate(self.expr, lambda e: self._text(e) if self._height(e) <= level else None)
+
+    def _height(self, e: s.Expr) -> int:
+        known = self._heights.get(id(e))
+        if known is None:
+            if isinstance(e, (s.Literal, *_READ)):
+                known = 0
+            else:
+                known = 1 + max((self._height(c) for c in s.children(e)), default=0)
+            self._heights[id(e)] = known
+        return known

@@ -115,3 +115,16 @@ def check_cite(name: str, value: s.ParamValue, documents: dict, error: Report) -
             error(f'the cite of {name} quotes "{shown}", which is not in {document}', value.span,
                   "a cite that names a held document gives its words exactly; put your own comment "
                   "outside «…» or '…' quotation marks")
+
+
+def quoted_document(provision: s.Provision, documents: dict) -> Optional[str]:
+    """The document a provision's words come from: of its sources, the held one its first
+    quotation stands in, else its first source; None for the rulebook's own text."""
+    if not provision.sources:
+        return None
+    if provision.quotes:
+        for source in provision.sources:
+            text = documents.get(source.document)
+            if text is not None and quoted_in(provision.quotes[0].text, text):
+                return source.document
+    return provision.document

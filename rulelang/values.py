@@ -74,8 +74,13 @@ def format_fraction(value: Number, places: int = 10) -> str:
 
 
 def format_unrounded(ore: Number) -> str:
-    """An amount in öre that may hold a fraction of an öre, in kronor."""
-    return format_fraction(Fraction(ore) / 100)
+    """An amount in öre that may hold a fraction of an öre, in kronor, with at least the two
+    decimals of money (`120.00`, `148.1472`)."""
+    text = format_fraction(Fraction(ore) / 100)
+    whole, point, decimals = text.partition(".")
+    if not decimals.endswith("…") and len(decimals) < 2:
+        return f"{whole}.{decimals.ljust(2, '0')}"
+    return text
 
 
 def to_json(value, value_type: Type):

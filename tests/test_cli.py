@@ -376,14 +376,34 @@ def test_explain_text(capsys):
     code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V1")
     assert code == 0
     lines = out.splitlines()
-    # −300 kr (STH21.6.4), charged to A where P1 is listed.
-    assert lines[0].startswith("avdrag = -300.00 kr")
-    assert "visits V1, 2021-09-15" in lines[0]
-    assert lines[0].endswith("paid to A")
-    assert "rule avdrag_fysiskt_besök_hos_annan: ✔ applies → -300.00" in out
-    assert "exception avdrag_besök_i_hemmet_eller_annan_plats: ✘ its condition does not hold" in out
-    assert "parameter avdrag_fysiskt_besök = 300.00  (in force 2021-09-01 – …, seed)" in out
-    assert "§ STH21.6.4 " in out
+    # −300 kr (STH21.6.4), charged to A where P1 is listed; it rests on readings 1 and 4.
+    assert lines[0].startswith("avdrag = -300.00 kr [visits V1, 2021-09-15] — basis: interpretation")
+    assert lines[1] == "  paid to A · rulebook stockholm/hlv-2021"
+    assert lines[2] == ("  rests on: seed avdrag_fysiskt_besök · interpretation koncern_undantag_fysiska_besök, "
+                        "listning_på_besöksdagen")
+    assert "✔ rule avdrag_fysiskt_besök_hos_annan applies · in force 2021-09-01 – …" in lines
+    assert "  then -avdrag_fysiskt_besök → -300.00 kr" in lines
+    assert ("  ✘ exception avdrag_besök_i_hemmet_eller_annan_plats: physical = physical and clinic ≠ clinic "
+            "→ false") in lines
+    assert "  avdrag_fysiskt_besök = 300.00 kr · seed · in force 2021-09-01 – …" in lines
+    assert "     cite: 001_d4b7588c97b7b524.txt: ett avdrag på 300 kronor" in lines
+    # Each provision is cited once, with the source's words.
+    assert out.count("§ STH21.6.4 ") == 1
+    assert ('      "Från den 1 september 2021 ger varje fysiskt besök som görs av egen listad patient hos '
+            'annan husläkarmottagning ett avdrag på 300 kronor."') in lines
+    assert out.count("§ STH21.6.6 ") == 1
+
+
+def test_explain_full_text_is_the_whole_tree(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V1",
+                         "--full")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("avdrag = -300.00 kr [visits V1, 2021-09-15] — basis: interpretation")
+    assert "  rule avdrag_fysiskt_besök_hos_annan: ✔ applies → -300.00 · in force 2021-09-01 – …" in lines
+    assert "    exception avdrag_besök_i_hemmet_eller_annan_plats: ✘ its condition does not hold" in lines
+    assert "          definition listningsmottagning → A  (explained above)" in lines
+    assert out.count("§ STH21.6.4 ") == 1
 
 
 def test_explain_json_tree_nodes(capsys):
@@ -444,14 +464,35 @@ def test_explain_json_exception_nodes_say_whether_they_applied(capsys):
     assert {n["label"] for n in exceptions if not n["applied"]} >= {"psykosociala_uppdraget", "hemsjukvårdsbesök"}
 
 
+def assert_well_formed(page: str) -> None:
+    """Every element the page opens it closes, in order (void elements aside)."""
+    from html.parser import HTMLParser
+
+    void = {"meta", "br", "hr", "img", "input", "link"}
+    stack: list = []
+
+    class Checker(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag not in void:
+                stack.append(tag)
+
+        def handle_endtag(self, tag):
+            assert stack and stack[-1] == tag, (tag, stack[-5:])
+            stack.pop()
+
+    Checker().feed(page)
+    assert stack == []
+
+
 def test_explain_html_is_a_full_document(capsys):
     code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "tilläggsersättning",
                          "--record", "V3", "--format", "html")
     assert code == 0
     assert out.startswith("<!DOCTYPE html>")
     assert out.rstrip().endswith("</html>")
-    for tag in ("html", "head", "title", "body", "ul", "li", "details"):
-        assert out.count(f"<{tag}") == out.count(f"</{tag}>") > 0, tag
+    assert_well_formed(out)
+    for tag in ("html", "head", "title", "body", "ul", "li", "details", "blockquote", "table"):
+        assert re.search(rf"<{tag}[ >]", out), tag
     assert '<meta charset="utf-8">' in out
     assert "<title>stockholm/hlv-2021: tilläggsersättning för V3</title>" in out
     assert "§ STH21.6.2 " in out

@@ -290,4 +290,4 @@ def test_text_explanations_name_the_repealing_provision(library):
 
     book = rulelang.load("repeal/amend")
     text = explanation_text(book.explain(items("2021-01-01"), "x", "I"))
-    assert "rule r: ✘ repealed from 2021-01-01 by A1 Nytt belopp (Test source amend) [repeal/amend," in text
+    assert "✘ rule r: repealed from 2021-01-01 by A1 Nytt belopp (Test source amend) [repeal/amend," in text

@@ -1,0 +1,80 @@
+"""Render results and explanation trees as text for people, JSON for tools, HTML for reviewers."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from ..evaluator import Result
+from ..explanation import Explanation
+from .explanation_html import explanation_html
+from .explanation_text import explanation_text
+
+__all__ = ["explanation_html", "explanation_json", "explanation_text", "results_document", "results_text",
+           "settlement_text", "to_json_text"]
+
+
+def to_json_text(document) -> str:
+    """Stable JSON: same document, same bytes."""
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+# ------------------------------------------------------------------------ results
+
+
+def results_document(rulebook_id: str, version: str, results: Iterable[Result]) -> dict:
+    return {
+        "rulebook": {"id": rulebook_id, "version": version},
+        "results": [
+            {"table": r.table, "record": r.record, "output": r.output, "value": r.json_value,
+             "provision": r.provision}
+            for r in results
+        ],
+    }
+
+
+def results_text(results: list) -> str:
+    if not results:
+        return "no records to evaluate\n"
+    rows = [(r.table, r.record, r.output, r.text_value, r.provision) for r in results]
+    headers = ("table", "record", "output", "value", "provision")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers[:-1])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)) + "  provision"]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2]),
+                 row[3].rjust(widths[3])]
+        lines.append("  ".join(cells) + "  " + row[4])
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------ explanations
+
+
+def explanation_json(root: Explanation) -> str:
+    """The whole tree, every node and every fact (contract §3, `explain --format json`)."""
+    return to_json_text(root.to_dict())
+
+
+# ------------------------------------------------------------------------ settlements
+
+
+def settlement_text(summary: dict) -> str:
+    """The totals a person checks after a run: per clinic, per component, and the record count."""
+    lines = [f"{summary['rulebook']['id']} {summary['rulebook']['version']}: settlement {summary['month']} "
+             f"on {summary['engine']}, {summary['seconds']} s", ""]
+    width = max([len("clinic")] + [len(c["clinic_id"] or "") for c in summary["clinics"]])
+    amount_width = max([len("amount (kr)")] + [len(c["amount"]) for c in summary["clinics"]] + [len(summary["total"])])
+    lines.append(f"{'clinic'.ljust(width)}  {'amount (kr)'.rjust(amount_width)}  lines")
+    for clinic in summary["clinics"]:
+        lines.append(f"{(clinic['clinic_id'] or '').ljust(width)}  {clinic['amount'].rjust(amount_width)}  {clinic['lines']}")
+    lines.append(f"{'total'.ljust(width)}  {summary['total'].rjust(amount_width)}  {summary['lines']}")
+    lines.append("")
+    for component in summary["components"]:
+        lines.append(f"  {component['component']}: {component['amount']} kr in {component['lines']} lines")
+    lines.append("")
+    for count in summary["records"]:
+        other = f" + {count['other_months']} of other months" if count["other_months"] else ""
+        lines.append(f"  {count['table']}: {count['read']} records in = {count['used']} used + "
+                     f"{count['rejected']} rejected{other}")
+    lines.append(f"line items: {summary['output']}; rejected records: {summary['rejected_output']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,280 @@
+"""An explanation as text for a person: the decision path by default, the whole tree on request.
+
+Every provision shown is cited once with its heading, the rulebook line, the source's words
+and the document they come from; every parameter value with its unit, period, status and
+citation; every formula with the values put in and worked out step by step.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..decision import DecisionPath, decision_path
+from ..explanation import Explanation
+
+WIDTH = 100  # a formula and its steps on one line up to this width, else one step a line
+CONTRIBUTORS_SHOWN = 5  # the largest contributions of a sum listed in text; JSON has them all
+
+
+def explanation_text(root: Explanation, full: bool = False) -> str:
+    """The decision path (or with `full`, the whole tree) as indented text."""
+    lines = _head(root)
+    if full:
+        _Tree(lines).visit(root, 0)
+    else:
+        _path(decision_path(root), lines)
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------ shared pieces
+
+
+def shown(value) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def with_unit(node: Explanation, value=None) -> str:
+    value = node.value if value is None else value
+    unit = node.facts.get("unit")
+    return f"{shown(value)} {unit}" if unit and value is not None else shown(value)
+
+
+def period(node: Explanation) -> str:
+    start, end = node.facts.get("valid_from"), node.facts.get("valid_to")
+    if not start and not end:
+        return "always"
+    return f"{start or '…'} – {end or '…'}"
+
+
+def worked(label: str, node: Explanation, outcome: Optional[str] = None) -> list[str]:
+    """`label → formula with values → step → … → result`, on one line when it fits: each
+    arrow is one evaluation, the values read put in, then one level of operations."""
+    parts = [label]
+    if node.worked is not None:
+        formula = node.worked.formula
+        if formula != parts[-1]:
+            parts.append(formula)
+        if node.kind in ("formula", "definition", "default", "rounding"):
+            parts.extend(node.worked.steps)
+    if outcome is not None and parts[-1] != outcome:
+        parts.append(outcome)
+    one = " → ".join(parts)
+    if len(one) <= WIDTH:
+        return [one]
+    return [parts[0]] + [f"   → {p}" for p in parts[1:]]
+
+
+def parameter_lines(node: Explanation) -> list[str]:
+    facts = node.facts
+    lines = [f"{node.label} = {with_unit(node)} · {facts.get('status')} · in force {period(node)}"]
+    if facts.get("cite"):
+        lines.append(f"   cite: {facts['cite']}")
+    return lines
+
+
+def contributors_lines(node: Explanation) -> list[str]:
+    facts = node.facts
+    lines = [f"{node.label} = {shown(node.value)} over {facts.get('records')} record(s), on {facts.get('on')}"]
+    contributors = facts.get("contributors") or []
+    ranked = sorted(contributors, key=_size, reverse=True)[:CONTRIBUTORS_SHOWN]
+    for item in ranked:
+        refs = ", ".join(f"{k} {v}" for k, v in item.items() if k not in ("table", "record", "value") and v)
+        lines.append(f"   {item['table']} {item['record']}{f' ({refs})' if refs else ''}: {item['value']}")
+    if len(contributors) > len(ranked):
+        lines.append(f"   and {len(contributors) - len(ranked)} more (all are in the JSON and HTML)")
+    return lines
+
+
+def _size(item: dict):
+    from fractions import Fraction
+    try:
+        return abs(Fraction(str(item["value"]).rstrip("…")))
+    except (ValueError, ZeroDivisionError):
+        return 0
+
+
+def _head(root: Explanation) -> list[str]:
+    facts = root.facts
+    lines = [facts.get("headline") or f"{root.label} = {shown(root.value)}"]
+    about = []
+    if facts.get("paid_to"):
+        about.append(f"paid to {facts['paid_to']}")
+    about.append(f"rulebook {facts.get('rulebook')}")
+    lines.append("  " + " · ".join(about))
+    grouped = facts.get("rests_on") or {}
+    if grouped:
+        lines.append("  rests on: " + " · ".join(f"{status} {', '.join(names)}" for status, names in grouped.items()))
+    return lines
+
+
+class _Provisions:
+    """Cites each provision once: its heading and line, then the source's words."""
+
+    def __init__(self):
+        self.seen: set = set()
+
+    def lines(self, node: Explanation, indent: str) -> list[str]:
+        if not node.provision or node.provision in self.seen:
+            return []
+        self.seen.add(node.provision)
+        lines = [f"{indent}§ {node.provision}  [{node.source}]"]
+        if node.quote:
+            lines.extend(f'{indent}    "{quoted}"' for quoted in node.quote.split("\n"))
+        elif node.document:
+            lines.append(f"{indent}    (the rulebook does not hold this document's words)")
+        return lines
+
+
+# ------------------------------------------------------------------------ the decision path
+
+
+def _path(path: DecisionPath, lines: list[str]) -> None:
+    provisions = _Provisions()
+    lines.append("")
+    if not path.steps:
+        default = path.default
+        lines.append("no rule applies: the output's default")
+        if default is not None:
+            lines.extend(provisions.lines(default, "  "))
+            lines.extend("  " + line for line in worked("default", default))
+    for step in path.steps:
+        node = step.node
+        if not node.facts.get("applied"):
+            lines.append(f"{node.kind} {node.label}: {node.facts.get('reason')}")
+            continue
+        lines.append(f"✔ {node.kind} {node.label} applies · in force {period(node)}")
+        lines.extend(provisions.lines(node, "  "))
+        if step.condition is not None:
+            lines.extend("  " + line for line in worked(f"when {step.condition.label}", step.condition,
+                                                        shown(step.condition.value)))
+        if step.formula is not None:
+            lines.extend("  " + line for line in worked(f"then {step.formula.label}", step.formula))
+        for exception in step.passed_over:
+            lines.extend(_passed_over(exception, provisions, "  ", deeper=True))
+    if path.other_rules:
+        lines.append(f"other rules for {path.root.label}:")
+        for rule in path.other_rules:
+            lines.extend(_passed_over(rule, provisions, "  ", deeper=path.default is not None))
+    _reads(path, provisions, lines)
+
+
+def _passed_over(node: Explanation, provisions: _Provisions, indent: str, deeper: bool) -> list[str]:
+    """A rule or exception that did not decide, and why, in a line or two; with `deeper`, the
+    exceptions to it too (they are on the path when the amount rests on its not applying)."""
+    facts = node.facts
+    if facts.get("applied"):
+        reason = "applies too, with the same value"
+    else:
+        reason = facts.get("reason", "does not apply")
+        if facts.get("repealed_by"):
+            reason += f" by {facts['repealed_by']}"
+    mark = "=" if node.value is not None else "✘"  # `=`: gives the same value, so no conflict
+    condition = next((c for c in node.children if c.kind == "condition"), None)
+    if condition is not None and facts.get("in_force") and reason == "its condition does not hold":
+        formula = condition.worked.formula if condition.worked is not None else condition.label
+        reason = f"{formula} → {shown(condition.value)}"
+    lines = [f"{indent}{mark} {node.kind} {node.label}: {reason}"]
+    lines.extend(provisions.lines(node, indent + "  "))
+    if deeper:
+        for exception in (c for c in node.children if c.kind == "exception" and c.facts.get("in_force")):
+            lines.extend(_passed_over(exception, provisions, indent + "  ", deeper))
+    return lines
+
+
+def _reads(path: DecisionPath, provisions: _Provisions, lines: list[str]) -> None:
+    if path.definitions:
+        lines.append("definitions")
+        for node in path.definitions:
+            where = f" (of {node.facts['record']})" if node.facts.get("record") and path.root.facts.get(
+                "record") != node.facts.get("record") else ""
+            lines.extend("  " + line for line in worked(f"{node.label}{where}: {node.worked.written}", node))
+            lines.extend(provisions.lines(node, "     "))
+    if path.lookups:
+        lines.append("looked up")
+        for node in path.lookups:
+            found = node.facts.get("record")
+            during = f", in force {node.facts.get('valid_from')} – {node.facts.get('valid_to') or '…'}" if found else ""
+            lines.append(f"  {node.label} on {node.facts.get('on')} = {found or 'none'}{during}")
+    if path.criteria:
+        lines.append("criteria")
+        for node in path.criteria:
+            lines.append(f"  {node.label}: {node.facts.get('held')} hold → {shown(node.value)}")
+            for criterion in node.children:
+                mark = "✔" if criterion.value else "✘"
+                formula = criterion.worked.formula if criterion.worked is not None else criterion.label
+                lines.append(f"    {mark} {criterion.label}" + (f" = {formula}" if formula != criterion.label else ""))
+    if path.aggregates:
+        lines.append("sums")
+        for node in path.aggregates:
+            lines.extend("  " + line for line in contributors_lines(node))
+    if path.parameters:
+        lines.append("parameters")
+        for node in path.parameters:
+            lines.extend("  " + line for line in parameter_lines(node))
+            lines.extend(provisions.lines(node, "     "))
+    if path.inputs:
+        lines.append("inputs")
+        for table, record, fields in path.inputs:
+            lines.append(f"  {table} {record}: " + ", ".join(f"{name} = {shown(value)}" for name, value in fields))
+
+
+# ------------------------------------------------------------------------ the whole tree
+
+
+class _Tree:
+    """Today's whole tree, one node a line, each provision cited once."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.provisions = _Provisions()
+
+    def visit(self, node: Explanation, depth: int) -> None:
+        pad = "  " * depth
+        self.lines.extend(pad + line for line in self.node_lines(node))
+        if node.kind in ("output", "rule", "exception", "parameter", "definition") and \
+                not node.facts.get("explained_above"):
+            self.lines.extend(self.provisions.lines(node, pad + "  "))
+        for child in node.children:
+            self.visit(child, depth + 1)
+
+    def node_lines(self, node: Explanation) -> list[str]:
+        facts, kind = node.facts, node.kind
+        if kind == "output":
+            return [f"output {node.label} = {shown(node.value)}"
+                    + (" kr" if facts.get("type") == "money" and node.value is not None else "")]
+        if kind in ("rule", "exception"):
+            if facts.get("applied"):
+                return [f"{kind} {node.label}: ✔ applies → {shown(node.value)} · in force {period(node)}"]
+            reason = facts.get("reason", "does not apply")
+            if facts.get("repealed_by"):
+                reason += f" by {facts['repealed_by']}"
+            return [f"{kind} {node.label}: ✘ {reason}"]
+        if kind == "parameter":
+            return ["parameter " + line if i == 0 else line for i, line in enumerate(parameter_lines(node))]
+        if kind == "input":
+            return [f"input {node.label} = {shown(node.value)}  (record {facts.get('record')})"]
+        if kind == "lookup":
+            found = facts.get("record")
+            during = f", in force {facts.get('valid_from')} – {facts.get('valid_to') or '…'}" if found else ""
+            return [f"lookup {node.label} = {found or 'none'}{during}"]
+        if kind == "definition" and facts.get("explained_above"):
+            return [f"definition {node.label} → {shown(node.value)}  (explained above)"]
+        if kind == "aggregate":
+            return ["aggregate " + line if i == 0 else line for i, line in enumerate(contributors_lines(node))]
+        if kind == "criteria":
+            return [f"{node.label}: {facts.get('held')} hold → {shown(node.value)}"]
+        prefix = {"condition": "when", "formula": "then", "criterion": "criterion", "definition": "definition",
+                  "default": "default", "rounding": "rounding"}.get(kind, kind)
+        label = node.label
+        if kind == "rounding" and node.worked is not None:
+            label = node.worked.written
+        elif kind == "definition" and node.worked is not None:
+            label = f"{node.label}: {node.worked.written}"
+        outcome = shown(node.value) if kind in ("condition", "criterion") else None
+        return worked(f"{prefix} {label}", node, outcome)
