@@ -29,8 +29,12 @@ HAND_WRITTEN = r"""
 import duckdb, sys
 data, month, month_first, month_last, out = sys.argv[1:6]
 con = duckdb.connect()
-S16 = '(000_fd4f791d9ed7e511.txt)'
 S21 = '(001_d4b7588c97b7b524.txt)'
+STH16_4 = 'STH16.4 Viktning efter ålder, vårdtyngd (ACG) och socioekonomi (CNI) (Vårdgivarguiden 2016-09: Simulering av vårdtyngdsersättning)'
+STH16_10 = 'STH16.10 Målrelaterad ersättning (SLL: Information om målrelaterad ersättning 2018 (FFU 7.2.3))'
+# Each line's basis, known for these rules in 2021: the visit lines read an interpretation
+# (the listing day, the netted fee); the listing and clinic lines an illustrative amount.
+READING, MADE_UP = "'interpretation'", "'illustrative'"
 con.execute(f'''
 COPY (
 WITH
@@ -51,7 +55,8 @@ visit_lines AS (
   SELECT clinic_id, 'besöksersättning' AS component, visit_id AS record_id,
          CASE WHEN profession = 'psychologist' THEN 42500
               WHEN date <= DATE '2021-12-31' THEN 11000 ELSE 11500 END AS amount,
-         'STH21.5 Ersättning flyttas från besöksersättning till fast ersättning {S21}' AS provision
+         'STH21.5 Ersättning flyttas från besöksersättning till fast ersättning {S21}' AS provision,
+         {READING} AS basis
   FROM vl
   UNION ALL
   SELECT clinic_id, 'tilläggsersättning', visit_id,
@@ -65,14 +70,15 @@ visit_lines AS (
          CASE WHEN listed_at IS NULL AND mode = 'physical'
                 THEN 'STH21.6.3 Tilläggsersättning för olistade patienter {S21}'
               WHEN mode = 'video' THEN 'STH21.6.2 Tilläggsersättning för videobesök {S21}'
-              ELSE 'STH21.6.1 Tilläggsersättning för fysiskt besök av annan mottagnings listade patient {S21}' END
+              ELSE 'STH21.6.1 Tilläggsersättning för fysiskt besök av annan mottagnings listade patient {S21}' END,
+         {READING}
   FROM vl
   UNION ALL
   SELECT listed_at, 'avdrag', visit_id,
          CASE WHEN date >= DATE '2021-09-01' AND assignment = 'general' AND mode = 'physical'
                    AND place = 'clinic' AND listed_at IS NOT NULL AND listed_at <> clinic_id THEN -30000
               ELSE 0 END,
-         'STH21.6.4 Avdrag för egen listad patients fysiska besök hos annan mottagning {S21}'
+         'STH21.6.4 Avdrag för egen listad patients fysiska besök hos annan mottagning {S21}', {READING}
   FROM vl),
 person_lines AS (
   SELECT l.clinic_id, 'listningsersättning' AS component, p.person_id AS record_id,
@@ -80,21 +86,21 @@ person_lines AS (
            CASE WHEN age < 7 THEN 18000 WHEN age < 20 THEN 9000 WHEN age < 50 THEN 12000
                 WHEN age < 65 THEN 15600 WHEN age < 75 THEN 24000 WHEN age < 85 THEN 36000 ELSE 48000 END
            + COALESCE(p.cni, 0) * 2000 + COALESCE(p.acg_weight, 1.00) * 6000) AS BIGINT) AS amount,
-         'STH16.4 Viktning efter ålder, vårdtyngd (ACG) och socioekonomi (CNI) {S16}' AS provision
+         '{STH16_4}' AS provision, {MADE_UP} AS basis
   FROM (SELECT *, year(DATE '{month_last}') - year(birth_date)
                   - CASE WHEN month(DATE '{month_last}') * 100 + day(DATE '{month_last}')
                               < month(birth_date) * 100 + day(birth_date) THEN 1 ELSE 0 END AS age FROM p) AS p
   JOIN l ON l.person_id = p.person_id AND DATE '{month_last}' BETWEEN l.listed_from AND l.listed_to),
 clinic_lines AS (
   SELECT clinic_id, 'målrelaterad_ersättning', NULL, CAST(ROUND(COALESCE(quality_points, 0) * 100000) AS BIGINT),
-         'STH16.10 Målrelaterad ersättning {S16}' FROM c
+         '{STH16_10}', {MADE_UP} FROM c
   UNION ALL SELECT clinic_id, 'samordningsersättning', NULL, CASE WHEN coordinating THEN 4000000 ELSE 0 END,
-         'STH21.1 Geografiskt samordningsansvar {S21}' FROM c
+         'STH21.1 Geografiskt samordningsansvar {S21}', {MADE_UP} FROM c
   UNION ALL SELECT clinic_id, 'vårdgarantibonus', NULL, CASE WHEN care_guarantee_met THEN 2500000 ELSE 0 END,
-         'STH21.3 Bonus för mottagningar som uppfyller vårdgarantin {S21}' FROM c)
+         'STH21.3 Bonus för mottagningar som uppfyller vårdgarantin {S21}', {MADE_UP} FROM c)
 SELECT clinic_id, '{month}' AS month, component,
        CAST(CAST(amount AS DECIMAL(18, 0)) * CAST(0.01 AS DECIMAL(18, 2)) AS DECIMAL(18, 2)) AS amount,
-       provision, COALESCE(record_id, '') AS record_id
+       provision, COALESCE(record_id, '') AS record_id, basis
 FROM (SELECT * FROM visit_lines UNION ALL SELECT * FROM person_lines UNION ALL SELECT * FROM clinic_lines)
 WHERE amount <> 0
 ORDER BY clinic_id, component, record_id

@@ -10,6 +10,11 @@ denominator is a compile-time constant except after a division. Rounding is writ
 integer arithmetic with the mode the rulebook names, exactly as `values.round_amount`.
 Default logic is one column per rule: its value (NULL when it gives none), the label that
 decided, and whether a conflict arose anywhere below it.
+
+Beside each value runs its *basis*: the weakest status (as a rank of `BASIS_ORDER`) of the
+parameter values it read, with the interpreter's short-circuits and default logic, so that
+every line item says how firm it is exactly as its explanation does. Most bases are known
+while lowering (one parameter value all month) and cost nothing per row.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import attrs
 from . import syntax as s
 from .checker import CheckedRulebook
 from .compiler import Program
+from .explanation import RANK
 from .typesystem import Type
 
 DECIMAL_SCALE = 10 ** 6  # input decimals are stored as integers of millionths
@@ -57,11 +63,80 @@ def date_literal(value: dt.date) -> str:
 
 
 @attrs.frozen
+class Basis:
+    """The weakest status rank of the parameter values a value read: a constant known while
+    lowering (`const`, None for none), or per row (`sql`, NULL for none) with the largest
+    rank it can take (`most`)."""
+
+    const: Optional[int] = None
+    sql: Optional[str] = None
+    most: Optional[int] = None
+
+    @property
+    def dynamic(self) -> bool:
+        return self.sql is not None
+
+    @property
+    def ceiling(self) -> int:
+        """The largest rank it can take; -1 for none."""
+        top = self.most if self.dynamic else self.const
+        return -1 if top is None else top
+
+    @property
+    def text(self) -> str:
+        if self.dynamic:
+            return self.sql
+        return "CAST(NULL AS INTEGER)" if self.const is None else str(self.const)
+
+
+NO_BASIS = Basis()
+
+
+def greatest(*bases: Basis) -> Basis:
+    """The basis of a value that read all of these: the weakest of them."""
+    known = max((b.const for b in bases if not b.dynamic and b.const is not None), default=None)
+    floor = -1 if known is None else known
+    varying = [b for b in bases if b.dynamic and b.ceiling > floor]
+    if not varying:
+        return Basis(known)
+    parts = ([str(known)] if known is not None else []) + [b.sql for b in varying]
+    sql = parts[0] if len(parts) == 1 else f"GREATEST({', '.join(parts)})"
+    return Basis(None, sql, max(floor, *(b.ceiling for b in varying)))
+
+
+def either(condition: str, when_true: Basis, when_false: Basis) -> Basis:
+    """The basis of a value that read `when_true` if `condition` holds, else `when_false`."""
+    if when_true == when_false:
+        return when_true
+    most = max(when_true.ceiling, when_false.ceiling)
+    return Basis(None, f"(CASE WHEN {condition} THEN {when_true.text} ELSE {when_false.text} END)",
+                 None if most < 0 else most)
+
+
+def first_of(pairs: list) -> Basis:
+    """The basis of the first of several values that is not NULL: [(value SQL, basis)]."""
+    if all(b == pairs[0][1] for _, b in pairs):
+        return pairs[0][1]
+    cases = " ".join(f"WHEN {v} IS NOT NULL THEN {b.text}" for v, b in pairs)
+    most = max(b.ceiling for _, b in pairs)
+    return Basis(None, f"(CASE {cases} END)", None if most < 0 else most)
+
+
+def column_basis(basis: Basis, column: str) -> tuple:
+    """(columns to add, the basis as read back from the layer): a per-row basis is a column."""
+    if not basis.dynamic:
+        return [], basis
+    return [(column, basis.sql)], Basis(None, f"t.{quote(column)}", basis.most)
+
+
+@attrs.frozen
 class Val:
-    """A lowered value: SQL text, and for numbers the denominator (an int, or SQL text)."""
+    """A lowered value: SQL text, for numbers the denominator (an int, or SQL text), and the
+    basis of the parameter values it read."""
 
     sql: str
     den: Union[int, str, None] = None
+    basis: Basis = NO_BASIS
 
     @property
     def numeric(self) -> bool:
@@ -225,7 +300,8 @@ class Lowering:
                 f"SELECT {payee.sql} AS clinic_id, {text_literal(output.name)} AS component, "
                 f"{to_whole(value)} AS amount, COALESCE({by.sql}, '') AS decided, "
                 f"{record} AS record_id, {error.sql} AS error, t.__id AS source_record, "
-                f"{text_literal(output.table)} AS source_table FROM {query.current} AS t")
+                f"{text_literal(output.table)} AS source_table, CAST({value.basis.text} AS INTEGER) AS basis "
+                f"FROM {query.current} AS t")
         if not selects:
             raise NotLowerable("the rulebook has no output paid to anyone")
         return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + "\nUNION ALL\n".join(selects)
@@ -254,7 +330,7 @@ class Lowering:
         if key in query.columns:
             return
         joins: list = []
-        value = self.lower(self.checked.outputs[output].decl.payee, query, {}, joins)
+        value = self.lower(self.checked.outputs[output].decl.payee, query, {}, joins)  # its basis: not the line's
         column = f"p__{output}"
         query.add_layer([(column, value.sql)], joins)
         query.columns[key] = Val(f"t.{quote(column)}")
@@ -281,28 +357,35 @@ class Lowering:
         if isinstance(den, str):
             columns.append((column + "__den", den))
             den = f"t.{quote(column + '__den')}"
-        query.add_layer(columns, joins)
-        query.columns[item] = Val(f"t.{quote(column)}", den)
+        basis_columns, basis = column_basis(value.basis, column + "__b")
+        query.add_layer(columns + basis_columns, joins)
+        query.columns[item] = Val(f"t.{quote(column)}", den, basis)
 
     def ensure_output(self, query: TableQuery, name: str) -> None:
         output = self.program.outputs[name]
         decl = self.checked.outputs[name].decl
         roots, (value, by, problem) = self.ensure_level(query, output.roots, output)
         joins: list = []
+        decided = first_of([(r.sql, r.basis) for r in roots]) if roots else NO_BASIS
         if decl.default is not None:
             default = self.lower(decl.default, query, {}, joins)
             final = f"COALESCE({value}, {self.as_den(default, roots[0] if roots else default)})" \
                 if roots else default.sql
+            # The default stands because no rule applied: it rests on each of them not applying.
+            fallback = greatest(*(r.basis for r in roots), default.basis)
         else:
             final = value if roots else "NULL"
+            fallback = greatest(*(r.basis for r in roots))
+        basis = either(f"({value}) IS NOT NULL", decided, fallback) if roots else fallback
         in_force = " OR ".join(f"({self.in_force(self.program.rules[l], query)})" for l in output.roots) or "FALSE"
         error = (f"COALESCE({problem}, CASE WHEN ({final}) IS NULL THEN "
                  f"(CASE WHEN {in_force} THEN 'no rule applies' ELSE 'no rule in force' END) END)")
         column = f"o__{name}"
+        basis_columns, basis = column_basis(basis, column + "__b")
         query.add_layer([(column, final), (column + "__by", by if roots else "NULL"),
-                         (column + "__err", error)], joins)
+                         (column + "__err", error)] + basis_columns, joins)
         den = roots[0].den if roots else 1
-        query.columns[("output", name)] = Val(f"t.{quote(column)}", den)
+        query.columns[("output", name)] = Val(f"t.{quote(column)}", den, basis)
         query.columns[("output_by", name)] = Val(f"t.{quote(column + '__by')}")
         query.columns[("output_error", name)] = Val(f"t.{quote(column + '__err')}")
 
@@ -355,8 +438,11 @@ class Lowering:
         decl = self.checked.rules[label].decl
         children, (exc_value, exc_by, exc_problem) = self.ensure_level(query, rule.exceptions, output)
         joins: list = []
-        condition = self.lower(decl.condition, query, {}, joins).sql if decl.condition is not None else "TRUE"
+        lowered_condition = self.lower(decl.condition, query, {}, joins) if decl.condition is not None else None
+        condition = lowered_condition.sql if lowered_condition is not None else "TRUE"
+        condition_basis = lowered_condition.basis if lowered_condition is not None else NO_BASIS
         value = self.lower(decl.value, query, {}, joins)
+        value_basis = value.basis
         den = value.den
         if children:
             common = children[0].den
@@ -369,6 +455,15 @@ class Lowering:
                 else:
                     raise NotLowerable("exceptions over different denominators")
         in_force = self.in_force(rule, query)
+        # What the rule's value rests on (as its explanation says): the first exception that
+        # gives the value; otherwise its condition, its formula if it applies, and each of its
+        # exceptions not applying.
+        not_applying = greatest(*(c.basis for c in children), condition_basis)
+        own_basis = greatest(not_applying, either(f"({condition})", value_basis, NO_BASIS))
+        if children:
+            own_basis = either(f"({exc_value}) IS NOT NULL", first_of([(c.sql, c.basis) for c in children]),
+                               own_basis)
+        basis = either(f"({in_force})", own_basis, NO_BASIS) if in_force != "TRUE" else own_basis
         own = f"CASE WHEN ({condition}) THEN {value.sql} END"
         # A condition or value that comes out NULL had a parameter without a value on the
         # date or a lookup without a row: the interpreter stops there, and so must this.
@@ -385,8 +480,10 @@ class Lowering:
             val_sql = f"(CASE WHEN {in_force} THEN {own} END)"
             by_sql = f"(CASE WHEN {in_force} AND ({condition}) THEN {text_literal(label)} END)"
             problem_sql = f"(CASE WHEN {in_force} THEN {missing} END)"
-        query.add_layer([(column, val_sql), (column + "__by", by_sql), (column + "__p", problem_sql)], joins)
-        query.columns[("rule", label)] = Val(f"t.{quote(column)}", den)
+        basis_columns, basis = column_basis(basis, column + "__b")
+        query.add_layer([(column, val_sql), (column + "__by", by_sql), (column + "__p", problem_sql)]
+                        + basis_columns, joins)
+        query.columns[("rule", label)] = Val(f"t.{quote(column)}", den, basis)
         query.columns[("rule_by", label)] = Val(f"t.{quote(column + '__by')}")
         query.columns[("rule_problem", label)] = Val(f"t.{quote(column + '__p')}")
 
@@ -452,7 +549,8 @@ class Lowering:
         if query.fixed_date is None and not parameter.keyed and len(values) == 1 and \
                 not (values[0].valid_from and values[0].valid_from > self.first) and \
                 not (values[0].valid_until and values[0].valid_until < self.last):
-            return constant(values[0].value, value_type)
+            return attrs.evolve(constant(values[0].value, value_type), basis=Basis(RANK[values[0].status]))
+        ranks = []  # (in force, rank of the value's status)
         for value in values:
             in_force = []
             if value.valid_from:
@@ -464,6 +562,7 @@ class Lowering:
                 if (value.valid_from and day < value.valid_from) or (value.valid_until and day > value.valid_until):
                     continue
                 in_force = []
+            ranks.append((" AND ".join(in_force) or "TRUE", RANK[value.status]))
             if parameter.keyed:
                 for row_keys, row_value in value.value:
                     conditions = list(in_force) + [self.row_key_sql(k, key) for k, key in zip(row_keys, keys)]
@@ -473,12 +572,17 @@ class Lowering:
                 whens.append((" AND ".join(in_force) or "TRUE", constant(value.value, value_type)))
         if not whens:
             return Val("NULL", 1 if value_type.kind in NUMERIC else None)
+        if len({rank for _, rank in ranks}) == 1:
+            basis = Basis(ranks[0][1])
+        else:
+            basis = Basis(None, "(CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in ranks) + " END)",
+                          max(r for _, r in ranks))
         if value_type.kind in NUMERIC:
             common = math.lcm(*(v.den for _, v in whens))
             cases = " ".join(f"WHEN {c} THEN {_scale(v.sql, common // v.den)}" for c, v in whens)
-            return Val(f"(CASE {cases} END)", common)
+            return Val(f"(CASE {cases} END)", common, basis)
         cases = " ".join(f"WHEN {c} THEN {v.sql}" for c, v in whens)
-        return Val(f"(CASE {cases} END)")
+        return Val(f"(CASE {cases} END)", None, basis)
 
     def row_key_sql(self, row_key: tuple, key: Val) -> str:
         low, high, enum_value = row_key
@@ -492,15 +596,17 @@ class Lowering:
 
     def _lookup(self, e: s.Lookup, query, env, joins) -> Val:
         keys = [self.lower(k, query, env, joins) for k in e.keys]
-        return self.parameter(e.target.name, query, keys)
+        found = self.parameter(e.target.name, query, keys)
+        return attrs.evolve(found, basis=greatest(*(k.basis for k in keys), found.basis))
 
     def record_alias(self, target: s.Expr, query: TableQuery, env: dict, joins: list) -> tuple:
-        """(alias, table) of the row a record-valued expression designates, joining it in."""
+        """(alias, table, basis) of the row a record-valued expression designates, joining it in."""
         target_type = self.type_of(target)
         if isinstance(target, s.Name) and self.checked.resolved[id(target)][0] == "var":
-            return env[target.name][1], target_type.name
+            return env[target.name][1], target_type.name, NO_BASIS
         if isinstance(target, s.HistoryLookup):
-            return self.history_join(target, query, env, joins), target_type.name
+            alias, basis = self.history_join(target, query, env, joins)
+            return alias, target_type.name, basis
         if target_type.kind == "ref":
             key = self.lower(target, query, env, joins)
             table = target_type.name
@@ -508,10 +614,11 @@ class Lowering:
             key_field = self.checked.tables[table].decl.key
             self.read_whole.add(table)
             joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(key_field)} = {key.sql}")
-            return alias, table
+            return alias, table, key.basis
         raise NotLowerable(f"navigation from {target_type}")
 
-    def history_join(self, e: s.HistoryLookup, query: TableQuery, env: dict, joins: list) -> str:
+    def history_join(self, e: s.HistoryLookup, query: TableQuery, env: dict, joins: list) -> tuple:
+        """(alias, basis) of the history row in force on a date, joined in."""
         table = e.target.name
         history = self.checked.tables[table].decl.history
         key = self.lower(e.key, query, env, joins)
@@ -522,17 +629,17 @@ class Lowering:
                  if history.until_field else FAR_FUTURE)
         joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(history.by_field)} = {key.sql} "
                      f"AND {alias}.{quote(history.from_field)} <= {on.sql} AND {until} >= {on.sql}")
-        return alias
+        return alias, greatest(key.basis, on.basis)
 
     def _historylookup(self, e: s.HistoryLookup, query, env, joins) -> Val:
-        alias = self.history_join(e, query, env, joins)
-        return Val(f"{alias}.__id")
+        alias, basis = self.history_join(e, query, env, joins)
+        return Val(f"{alias}.__id", None, basis)
 
     def _fieldaccess(self, e: s.FieldAccess, query: TableQuery, env: dict, joins: list) -> Val:
         kind, table, name = self.checked.resolved[id(e)]
-        alias, target_table = self.record_alias(e.target, query, env, joins)
+        alias, target_table, target_basis = self.record_alias(e.target, query, env, joins)
         if kind == "field":
-            return self.field_val(alias, target_table, name)
+            return attrs.evolve(self.field_val(alias, target_table, name), basis=target_basis)
         # A definition of another table's record: only on a fixed date, from that table's query.
         if query.fixed_date is None:
             raise NotLowerable(f"{kind} {name} of {table} from records with dates of their own")
@@ -544,17 +651,34 @@ class Lowering:
         joins.append(f"LEFT JOIN {quote(other.current)} AS {joined} ON {joined}.{quote(key_field)} = "
                      f"{alias}.{quote(key_field)}")
         den = column.den.replace("t.", f"{joined}.", 1) if isinstance(column.den, str) else column.den
-        return Val(column.sql.replace("t.", f"{joined}.", 1), den)
+        basis = column.basis
+        if basis.dynamic:
+            basis = attrs.evolve(basis, sql=basis.sql.replace("t.", f"{joined}.", 1))
+        return Val(column.sql.replace("t.", f"{joined}.", 1), den, greatest(target_basis, basis))
 
     def _unary(self, e: s.Unary, query, env, joins) -> Val:
         operand = self.lower(e.operand, query, env, joins)
         if e.op == "not":
-            return Val(f"(NOT {operand.sql})")
-        return Val(f"(-{operand.sql})", operand.den)
+            return Val(f"(NOT {operand.sql})", None, operand.basis)
+        return Val(f"(-{operand.sql})", operand.den, operand.basis)
 
     def _binary(self, e: s.Binary, query, env, joins) -> Val:
         left = self.lower(e.left, query, env, joins)
         right = self.lower(e.right, query, env, joins)
+        return attrs.evolve(self._binary_value(e, left, right), basis=self._binary_basis(e.op, left, right))
+
+    @staticmethod
+    def _binary_basis(op: str, left: Val, right: Val) -> Basis:
+        """`and` and `or` read their right side only when the left does not decide, as the
+        interpreter evaluates them; every other operation reads both sides."""
+        both = greatest(left.basis, right.basis)
+        if op == "and":
+            return either(f"({left.sql})", both, left.basis)
+        if op == "or":
+            return either(f"({left.sql})", left.basis, both)
+        return both
+
+    def _binary_value(self, e: s.Binary, left: Val, right: Val) -> Val:
         op = e.op
         if op in ("and", "or"):
             return Val(f"({left.sql} {op.upper()} {right.sql})")
@@ -586,42 +710,49 @@ class Lowering:
 
     def _isnone(self, e: s.IsNone, query, env, joins) -> Val:
         operand = self.lower(e.operand, query, env, joins)
-        return Val(f"({operand.sql} IS {'NOT ' if e.negated else ''}NULL)")
+        return Val(f"({operand.sql} IS {'NOT ' if e.negated else ''}NULL)", None, operand.basis)
 
     def _member(self, e: s.Member, query, env, joins) -> Val:
         operand = self.lower(e.operand, query, env, joins)
-        items = ", ".join(self.lower(i, query, env, joins).sql for i in e.items)
-        return Val(f"({operand.sql} {'NOT ' if e.negated else ''}IN ({items}))")
+        items = [self.lower(i, query, env, joins) for i in e.items]
+        return Val(f"({operand.sql} {'NOT ' if e.negated else ''}IN ({', '.join(i.sql for i in items)}))", None,
+                   greatest(operand.basis, *(i.basis for i in items)))
 
     def _rounded(self, e: s.Rounded, query, env, joins) -> Val:
         operand = self.lower(e.operand, query, env, joins)
-        return Val(round_sql(operand, e.mode, 100 if e.unit == "kronor" else 1), 1)
+        return Val(round_sql(operand, e.mode, 100 if e.unit == "kronor" else 1), 1, operand.basis)
 
     def _otherwise(self, e: s.Otherwise, query, env, joins) -> Val:
         value = self.lower(e.operand, query, env, joins)
         fallback = self.lower(e.fallback, query, env, joins)
+        basis = greatest(value.basis, either(f"({value.sql}) IS NULL", fallback.basis, NO_BASIS))
         if value.numeric:
             a, b, den = align(value, fallback)
-            return Val(f"COALESCE({a}, {b})", den)
-        return Val(f"COALESCE({value.sql}, {fallback.sql})")
+            return Val(f"COALESCE({a}, {b})", den, basis)
+        return Val(f"COALESCE({value.sql}, {fallback.sql})", None, basis)
 
     def _if(self, e: s.If, query, env, joins) -> Val:
         condition = self.lower(e.condition, query, env, joins)
         if condition.sql in ("TRUE", "FALSE"):  # decided by the rulebook alone: one branch only
             taken = self.lower(e.then if condition.sql == "TRUE" else e.otherwise, query, env, joins)
+            basis = greatest(condition.basis, taken.basis)
             if not taken.numeric and self.type_of(e).kind in NUMERIC:
-                return Val(taken.sql, 1)  # `none` where the other branch is a number
-            return taken
+                return Val(taken.sql, 1, basis)  # `none` where the other branch is a number
+            return attrs.evolve(taken, basis=basis)
         then = self.lower(e.then, query, env, joins)
         otherwise = self.lower(e.otherwise, query, env, joins)
+        basis = greatest(condition.basis, either(f"({condition.sql})", then.basis, otherwise.basis))
         if then.numeric or otherwise.numeric:
             a, b, den = align(then if then.numeric else Val(then.sql, 1),
                               otherwise if otherwise.numeric else Val(otherwise.sql, 1))
-            return Val(f"(CASE WHEN {condition.sql} THEN {a} ELSE {b} END)", den)
-        return Val(f"(CASE WHEN {condition.sql} THEN {then.sql} ELSE {otherwise.sql} END)")
+            return Val(f"(CASE WHEN {condition.sql} THEN {a} ELSE {b} END)", den, basis)
+        return Val(f"(CASE WHEN {condition.sql} THEN {then.sql} ELSE {otherwise.sql} END)", None, basis)
 
     def _call(self, e: s.Call, query, env, joins) -> Val:
         args = [self.lower(a, query, env, joins) for a in e.args]
+        return attrs.evolve(self._call_value(e, args), basis=greatest(*(a.basis for a in args)))
+
+    def _call_value(self, e: s.Call, args: list) -> Val:
         f = e.function
         if f == "age":
             born, on = args[0].sql, args[1].sql
@@ -647,15 +778,19 @@ class Lowering:
             return Val(f"{function}({', '.join(a.sql for a in args)})")
         raise NotLowerable(f"function {f}")
 
-    def _criteria(self, criteria, query, env, joins) -> str:
-        return " + ".join(f"(CASE WHEN {self.lower(c, query, env, joins).sql} THEN 1 ELSE 0 END)"
-                          for c in criteria)
+    def _criteria(self, criteria, query, env, joins) -> tuple:
+        """(number of criteria that hold, as SQL; basis): every criterion is evaluated."""
+        lowered = [self.lower(c, query, env, joins) for c in criteria]
+        return (" + ".join(f"(CASE WHEN {c.sql} THEN 1 ELSE 0 END)" for c in lowered),
+                greatest(*(c.basis for c in lowered)))
 
     def _atleast(self, e: s.AtLeast, query, env, joins) -> Val:
-        return Val(f"(({self._criteria(e.criteria, query, env, joins)}) >= {e.threshold})")
+        held, basis = self._criteria(e.criteria, query, env, joins)
+        return Val(f"(({held}) >= {e.threshold})", None, basis)
 
     def _counttrue(self, e: s.CountTrue, query, env, joins) -> Val:
-        return Val(f"({self._criteria(e.criteria, query, env, joins)})", 1)
+        held, basis = self._criteria(e.criteria, query, env, joins)
+        return Val(f"({held})", 1, basis)
 
     def _aggregate(self, e: s.Aggregate, query: TableQuery, env: dict, joins: list) -> Val:
         """A sum or count over related records, grouped by the record it relates to and joined in."""
@@ -666,7 +801,10 @@ class Lowering:
         inner_env = {e.var: ("t", "t")}
         inner_joins: list = []
         inner_key = self.lower(correlation[0], inner, inner_env, inner_joins)
-        filters = [self.lower(c, inner, inner_env, inner_joins).sql for c in inner_filter]
+        lowered_filters = [self.lower(c, inner, inner_env, inner_joins) for c in inner_filter]
+        filters = [f.sql for f in lowered_filters]
+        # A contributor met every condition, so it read what each of them reads.
+        contribution = greatest(inner_key.basis, *(f.basis for f in lowered_filters))
         if e.function == "sum":
             value = self.lower(e.expr, inner, inner_env, inner_joins)
             if not isinstance(value.den, int):
@@ -674,16 +812,22 @@ class Lowering:
             # SQL's SUM skips NULLs; a contribution without a value must not vanish silently.
             aggregate = f"CASE WHEN count(*) FILTER (WHERE ({value.sql}) IS NULL) = 0 THEN COALESCE(SUM({value.sql}), 0) END"
             den = value.den
+            contribution = greatest(contribution, value.basis)
         else:
             aggregate, den = "COUNT(*)", 1
         name = f"agg_{len(self.ctes) + 1}"
         where = " AND ".join(filters) or "TRUE"
-        self.ctes.append((name, f"SELECT {inner_key.sql} AS __k, {aggregate} AS __v FROM {inner.current} AS t "
-                                      f"{' '.join(inner_joins)} WHERE {where} GROUP BY {inner_key.sql}"))
+        basis_column = f", MAX({contribution.sql}) AS __b" if contribution.dynamic else ""
+        self.ctes.append((name, f"SELECT {inner_key.sql} AS __k, {aggregate} AS __v{basis_column} "
+                                f"FROM {inner.current} AS t "
+                                f"{' '.join(inner_joins)} WHERE {where} GROUP BY {inner_key.sql}"))
         outer_key = self.lower(correlation[1], query, env, joins)
         alias = query.alias("a")
         joins.append(f"LEFT JOIN {quote(name)} AS {alias} ON {alias}.__k = {outer_key.sql}")
-        return Val(f"(CASE WHEN {alias}.__k IS NULL THEN 0 ELSE {alias}.__v END)", den)
+        read = Basis(None, f"{alias}.__b", contribution.most) if contribution.dynamic else contribution
+        # Only the records that contribute count: without any, the sum read no parameter value.
+        basis = either(f"{alias}.__k IS NULL", NO_BASIS, greatest(read, outer_key.basis))
+        return Val(f"(CASE WHEN {alias}.__k IS NULL THEN 0 ELSE {alias}.__v END)", den, basis)
 
     def split_correlation(self, e: s.Aggregate) -> tuple:
         """The `v.x = outer` conjunct that ties an aggregate's records to the outer record, and

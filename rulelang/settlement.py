@@ -25,9 +25,10 @@ import attrs
 from .api import Rulebook
 from .data import read_json
 from .diagnostics import DataError, EvaluationError, RecordProblem
+from .explanation import BASIS_ORDER
 from .lowering import DECIMAL_SCALE, Lowering, date_literal, pays_itself, quote, text_literal
 
-LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id")
+LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
 MEMORY_LIMIT = "2500MB"  # DuckDB's share; RULELANG_MEMORY_LIMIT overrides it
 REJECT_COLUMNS = ("table", "record_id", "file", "line", "reason", "data")
 
@@ -76,6 +77,7 @@ class Settlement:
     lines: int
     seconds: float
     phases: dict = attrs.Factory(dict)  # phase → seconds: intake, rules, output
+    bases: list = attrs.Factory(list)  # (basis or "", amount in öre, lines): how firm the money is
 
     def to_dict(self) -> dict:
         from .values import format_money
@@ -88,6 +90,7 @@ class Settlement:
             "components": [{"component": c, "amount": format_money(a), "lines": n} for c, a, n in self.components],
             "clinics": [{"clinic_id": c, "amount": format_money(a), "lines": n} for c, a, n in self.totals],
             "total": format_money(sum(a for _, a, _ in self.totals)),
+            "bases": [{"basis": b or None, "amount": format_money(a), "lines": n} for b, a, n in self.bases],
             "seconds": round(self.seconds, 3),
             "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
         }
@@ -456,11 +459,15 @@ def collect_lines(con, rows: str, provisions: list) -> None:
     texts = sorted({text for _, _, text in provisions})
     con.execute(f"CREATE TYPE component_name AS ENUM ({', '.join(text_literal(c) for c in components)})")
     con.execute(f"CREATE TYPE provision_text AS ENUM ({', '.join(text_literal(t) for t in texts)})")
+    con.execute(f"CREATE TYPE basis_status AS ENUM ({', '.join(text_literal(b) for b in ('', *BASIS_ORDER))})")
     con.execute("CREATE TEMP TABLE provisions (component VARCHAR, decided VARCHAR, provision provision_text)")
     con.executemany("INSERT INTO provisions VALUES (?, ?, ?)", provisions)
+    # A line's basis is a rank of BASIS_ORDER; NULL (no parameter value) is written empty.
+    statuses = " ".join(f"WHEN {rank} THEN {text_literal(status)}" for rank, status in enumerate(BASIS_ORDER))
     con.execute(f"""CREATE TEMP TABLE lines AS
         SELECT l.clinic_id, CAST(l.component AS component_name) AS component, l.amount, p.provision,
-               COALESCE(l.record_id, '') AS record_id, l.error,
+               COALESCE(l.record_id, '') AS record_id,
+               CAST(CASE l.basis {statuses} ELSE '' END AS basis_status) AS basis, l.error,
                CASE WHEN l.error IS NOT NULL OR l.amount IS NULL THEN l.source_table || ' record ' ||
                     l.source_record || ': ' || l.component || ': ' || COALESCE(l.error, 'no value') END AS problem
         FROM {rows} AS l LEFT JOIN provisions AS p ON p.component = l.component AND p.decided = l.decided""")
@@ -484,10 +491,11 @@ def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
     spark_sql = sqlglot.transpile(f"SELECT * FROM ({sql}) WHERE {WORTH_KEEPING}", read="duckdb", write="spark")[0]
     rows = spark.sql(spark_sql).collect()
     con.execute("CREATE OR REPLACE TEMP TABLE raw_lines (clinic_id VARCHAR, component VARCHAR, amount BIGINT, "
-                "decided VARCHAR, record_id VARCHAR, error VARCHAR, source_record VARCHAR, source_table VARCHAR)")
+                "decided VARCHAR, record_id VARCHAR, error VARCHAR, source_record VARCHAR, source_table VARCHAR, "
+                "basis INTEGER)")
     if rows:
-        con.executemany("INSERT INTO raw_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [tuple(None if v is None else (int(v) if i == 2 else str(v)) for i, v in enumerate(r))
+        con.executemany("INSERT INTO raw_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [tuple(None if v is None else (int(v) if i in (2, 8) else str(v)) for i, v in enumerate(r))
                          for r in rows])
 
 
@@ -582,15 +590,18 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
         # sort faster than text.
         con.execute("CREATE TYPE payee AS ENUM (SELECT DISTINCT clinic_id FROM lines WHERE amount <> 0 ORDER BY 1)")
         write_atomically(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, amount, provision, "
-                              f"record_id FROM lines WHERE amount <> 0 "
+                              f"record_id, basis FROM lines WHERE amount <> 0 "
                               f"ORDER BY CAST(clinic_id AS payee), component, record_id", out, money=True)
         write_atomically(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
                          rejected_out, money=False, always_csv=True)
-        paid = "FROM lines WHERE amount <> 0"
-        totals = con.execute(f"SELECT clinic_id, CAST(sum(amount) AS BIGINT), count(*) {paid} "
-                             "GROUP BY clinic_id ORDER BY clinic_id").fetchall()
-        components = con.execute(f"SELECT component, CAST(sum(amount) AS BIGINT), count(*) {paid} "
-                                 "GROUP BY component ORDER BY component").fetchall()
+        # Totals per clinic, per component and per basis, in one pass over the lines.
+        grouped = con.execute(
+            "SELECT clinic_id, CAST(component AS VARCHAR), CAST(basis AS VARCHAR), GROUPING(clinic_id), "
+            "GROUPING(component), CAST(sum(amount) AS BIGINT), count(*) FROM lines WHERE amount <> 0 "
+            "GROUP BY GROUPING SETS ((clinic_id), (component), (basis)) ORDER BY 1, component, basis").fetchall()
+        totals = [(c, a, n) for c, _, _, gc, _, a, n in grouped if gc == 0]
+        components = [(k, a, n) for _, k, _, gc, gk, a, n in grouped if gc == 1 and gk == 0]
+        bases = [(b, a, n) for _, _, b, gc, gk, a, n in grouped if gc == 1 and gk == 1]
         lines = sum(count for _, _, count in totals)
         report.finish()
     finally:
@@ -600,7 +611,7 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     phases["output"] = time.perf_counter() - mark
     return Settlement(book.id, book.version, month, engine, out, rejected_out,
                       [intake.counts[t] for t in intake.table_order()], totals, components, lines,
-                      time.perf_counter() - started, phases)
+                      time.perf_counter() - started, phases, bases)
 
 
 def check_errors(con) -> None:
@@ -634,7 +645,7 @@ def write_atomically(con, query: str, path: Path, money: bool, always_csv: bool 
     parquet = path.suffix.lower() == ".parquet" and not always_csv
     if money:
         select = (f"SELECT clinic_id, month, component, {kronor_sql()} AS amount, "
-                  f"provision, record_id FROM ({query})")
+                  f"provision, record_id, basis FROM ({query})")
     else:
         select = query
     options = "(FORMAT parquet)" if parquet else "(FORMAT csv, HEADER true)"
@@ -651,7 +662,8 @@ def write_atomically(con, query: str, path: Path, money: bool, always_csv: bool 
 
 def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
     """The month's line items computed record by record by the interpreter, in the same order
-    and form as the SQL engines write them: (clinic_id, month, component, öre, provision, record_id)."""
+    and form as the SQL engines write them: (clinic_id, month, component, öre, provision,
+    record_id, basis). The basis is the one each line's explanation states."""
     from .evaluator import Evaluator
 
     first, last = month_bounds(month)
@@ -672,5 +684,6 @@ def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
             if result.value == 0:
                 continue
             record_id = "" if clinic_level else (record["__id__"] if decl.key else "")
-            lines.append((result.payee, month, output.name, result.value, result.provision, record_id))
+            basis = evaluator.explain(output.name, record).facts["basis"] or ""
+            lines.append((result.payee, month, output.name, result.value, result.provision, record_id, basis))
     return sorted(lines, key=lambda line: (line[0], line[2], line[5], line[4]))

@@ -88,8 +88,8 @@ def money_text(ore: int) -> str:
 def interpreter_rows(book, region: dict, month: str) -> list:
     from rulelang.settlement import interpreter_line_items
 
-    return [[clinic, mon, component, money_text(amount), provision, record]
-            for clinic, mon, component, amount, provision, record in
+    return [[clinic, mon, component, money_text(amount), provision, record, basis]
+            for clinic, mon, component, amount, provision, record, basis in
             interpreter_line_items(book, book.dataset(region), month)]
 
 

@@ -80,16 +80,17 @@ def test_a_settled_line_is_explained_with_the_same_amount(books, demo, tmp_path)
     settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
     rows = csv_rows(out)
     picked = {}
-    for clinic, month, component, amount, provision, record in rows:
-        picked.setdefault(component, (clinic, amount, provision, record))
+    for clinic, month, component, amount, provision, record, basis in rows:
+        picked.setdefault(component, (clinic, amount, provision, record, basis))
     assert {"avdrag", "tilläggsersättning", "besöksersättning", "listningsersättning"} <= set(picked)
-    for component, (clinic, amount, provision, record) in picked.items():
+    for component, (clinic, amount, provision, record, basis) in picked.items():
         if not record:
             continue
         table = books["stockholm/hlv-2021"].program.outputs[component].table
         evaluator = books["stockholm/hlv-2021"].evaluator(demo, month_bounds("2021-09")[1], focus=(table, record))
         tree = evaluator.explain(component, evaluator.dataset.table(table).by_id[record])
-        assert (tree.value, tree.facts["paid_to"], tree.provision) == (amount, clinic, provision), component
+        assert (tree.value, tree.facts["paid_to"], tree.provision, tree.facts["basis"] or "") == \
+            (amount, clinic, provision, basis), component
 
 
 # --------------------------------------------------------------------------- intake
@@ -239,8 +240,8 @@ def test_parquet_output_holds_exact_decimal_amounts(books, demo, tmp_path):
     con = duckdb.connect()
     (kind,) = con.execute(f"SELECT typeof(amount) FROM '{parquet_out}' LIMIT 1").fetchone()
     assert kind == "DECIMAL(18,2)"
-    rows = con.execute(f"SELECT clinic_id, month, component, CAST(amount AS VARCHAR), provision, record_id "
-                       f"FROM '{parquet_out}'").fetchall()
+    rows = con.execute(f"SELECT clinic_id, month, component, CAST(amount AS VARCHAR), provision, record_id, "
+                       f"CAST(basis AS VARCHAR) FROM '{parquet_out}'").fetchall()
     assert [list(r) for r in rows] == csv_rows(csv_out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Iterable
 
 from ..evaluator import Result
@@ -72,6 +73,15 @@ def settlement_text(summary: dict) -> str:
     for component in summary["components"]:
         lines.append(f"  {component['component']}: {component['amount']} kr in {component['lines']} lines")
     lines.append("")
+    if summary.get("bases"):
+        lines.append("basis (the weakest status of the values a line rests on):")
+        whole = sum(abs(Decimal(b["amount"])) for b in summary["bases"]) or Decimal(1)
+        for basis in summary["bases"]:
+            name = basis["basis"] or "none (no parameter value)"
+            share = abs(Decimal(basis["amount"])) / whole * 100
+            warning = "   ← made-up figures, not real ones" if basis["basis"] == "illustrative" else ""
+            lines.append(f"  {name}: {basis['amount']} kr ({share:.1f} %) in {basis['lines']} lines{warning}")
+        lines.append("")
     for count in summary["records"]:
         other = f" + {count['other_months']} of other months" if count["other_months"] else ""
         lines.append(f"  {count['table']}: {count['read']} records in = {count['used']} used + "
