@@ -36,17 +36,20 @@ class DecisionPath:
     steps: tuple  # of Step, from the root rule down to the one that gave the value
     default: Optional[Explanation]  # when no rule applied
     other_rules: tuple  # root rules that did not decide
+    outputs: tuple  # DecisionPath of each other output read (a maximum another amount splits)
     definitions: tuple  # definition nodes, each once, in the order first read
     parameters: tuple  # parameter nodes, each once
     inputs: tuple  # (table, record, [(field, value)]) in the order read
     lookups: tuple  # history lookups
     aggregates: tuple  # sums and counts, with their contributors
     criteria: tuple  # `at least N of` nodes
-    provisions: tuple  # (provision, document, quote, rulebook) of every node shown, each once
 
 
-def decision_path(root: Explanation) -> DecisionPath:
-    """The decision path of an output's explanation."""
+def decision_path(root: Explanation, read: Optional["_Reading"] = None) -> DecisionPath:
+    """The decision path of an output's explanation. What it reads is collected into `read`
+    (shared with the paths of the outputs it reads, so that each thing is listed once)."""
+    outermost = read is None
+    read = read if read is not None else _Reading()
     rules = [c for c in root.children if c.kind in RULE_KINDS]
     default = next((c for c in root.children if c.kind == "default"), None)
     steps: list[Step] = []
@@ -58,7 +61,6 @@ def decision_path(root: Explanation) -> DecisionPath:
                           tuple(c for c in exceptions if c is not deciding)))
         node = deciding
     others = tuple(c for c in rules if not c.facts.get("decides"))
-    read = _Reading()
     for step in steps:
         if not step.node.facts.get("applied"):
             continue  # overridden: an exception below it gives the value, whatever it reads
@@ -71,17 +73,12 @@ def decision_path(root: Explanation) -> DecisionPath:
         read.visit(default)
         for rule in others:
             read.visit(rule)
-    shown = [root, *(s.node for s in steps),
-             *(e for s in steps if s.node.facts.get("applied") for e in s.passed_over), *others,
-             *read.definitions, *read.parameters]
-    provisions: list = []
-    for item in shown:
-        cited = (item.provision, item.document, item.quote, item.facts.get("rulebook"))
-        if item.provision and cited not in provisions:
-            provisions.append(cited)
-    return DecisionPath(root, tuple(steps), default, others, tuple(read.definitions), tuple(read.parameters),
-                        tuple(read.input_rows()), tuple(read.lookups), tuple(read.aggregates),
-                        tuple(read.criteria), tuple(provisions))
+    if not outermost:
+        return DecisionPath(root, tuple(steps), default, others, (), (), (), (), (), (), ())
+    outputs = tuple(decision_path(node, read) for node in read.outputs)
+    return DecisionPath(root, tuple(steps), default, others, outputs, tuple(read.definitions),
+                        tuple(read.parameters), tuple(read.input_rows()), tuple(read.lookups),
+                        tuple(read.aggregates), tuple(read.criteria))
 
 
 def _child(node: Explanation, kind: str) -> Optional[Explanation]:
@@ -92,6 +89,7 @@ class _Reading:
     """Collects what the nodes of a path read, each once, depth first."""
 
     def __init__(self):
+        self.outputs: list = []
         self.definitions: list = []
         self.parameters: list = []
         self.lookups: list = []
@@ -115,6 +113,13 @@ class _Reading:
             self._once(("aggregate", node.source, node.label), node, self.aggregates)
         elif kind == "criteria":
             self._once(("criteria", node.source), node, self.criteria)
+        elif kind == "output":
+            # Another output read (a maximum this amount splits): its own decision path only.
+            key = ("output", node.label, node.facts.get("record"))
+            if key not in self._seen:
+                self._seen.add(key)
+                self.outputs.append(node)
+            return
         for child in node.children:
             self.visit(child)
 

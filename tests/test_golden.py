@@ -1,16 +1,15 @@
-"""Golden tests of `rulelang explain --format json` for three records of
-examples/stockholm-2021.json.
+"""Golden explanations: one amount of each rulebook in text, JSON and HTML, and two more
+hlv-2021 visits in JSON.
 
-The golden files in tests/golden/ were generated once with
+The golden files in tests/golden/ are generated with
 
     RULELANG_UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_golden.py
 
-and reviewed by eye against the provisions of rulebooks/stockholm/hlv-2021.md and of
-rulebooks/stockholm/hlv-2016.md, which it amends (since the amendment the inputs cite the
-table fields declared in hlv-2016.md; the values and the shape of the trees did not change).
-Each test also asserts the facts that matter on the tree itself, and every node's source
-line is checked against the rulebook text, so a golden file regenerated from a wrong
-evaluator does not pass by confirming itself.
+and reviewed by hand against the provisions of the rulebooks (and, for hlv-2021, the 2016
+rulebook it amends). Each case also asserts on the tree the facts that matter, the amount
+computed by hand from the provision's own arithmetic, and every node's source line is
+checked against the rulebook text, so a golden file regenerated from a wrong evaluator
+does not pass by confirming itself.
 """
 
 from __future__ import annotations
@@ -38,6 +37,22 @@ CASES = {
     "tillaggsersattning-V4": ("tilläggsersättning", "V4"),
 }
 
+# One amount of each rulebook, in every format: (rulebook, input, output, record, --on).
+EVERY_RULEBOOK = {
+    "avdrag-V1": (BOOK, EXAMPLE, "avdrag", "V1", None),
+    "hlv-2016-listningsersattning-P1": ("stockholm/hlv-2016", "examples/stockholm-2016.json",
+                                        "listningsersättning", "P1", "2016-03-15"),
+    "kroninnovation-listningsersattning-P6": ("stockholm/kroninnovation-2016", "examples/kroninnovation-2016.json",
+                                              "listningsersättning", "P6", "2016-03-31"),
+    "vg-vardtyngd-V1": ("vastra-gotaland/vg-primarvard", "examples/vastra-gotaland-2017.json",
+                        "vårdtyngd", "V1", "2017-03-15"),
+    "narvard-narsjukvardsteam-FYRA": ("skaraborg/narvard-2014", "examples/skaraborg-2014.json",
+                                      "närsjukvårdsteam", "FYRA", "2014-06-01"),
+    "pmj-patientkontrakt-Z": ("jamtland/patientmiljarden-2018", "examples/jamtland-2018.json",
+                              "patientkontrakt", "Z", "2018-06-30"),
+}
+FORMATS = {"json": "json", "text": "txt", "html": "html"}
+
 
 @pytest.fixture(autouse=True)
 def at_repo_root(monkeypatch):
@@ -46,17 +61,18 @@ def at_repo_root(monkeypatch):
     monkeypatch.delenv("RULELANG_PATH", raising=False)
 
 
-def explain_cli(capsys, output: str, record: str) -> str:
-    code = main(["explain", BOOK, "--input", EXAMPLE, "--output", output, "--record", record,
-                 "--format", "json"])
+def explain_cli(capsys, output: str, record: str, book: str = BOOK, data: str = EXAMPLE, on=None,
+                form: str = "json") -> str:
+    code = main(["explain", book, "--input", data, "--output", output, "--record", record,
+                 "--format", form] + (["--on", on] if on else []))
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.err == ""
     return captured.out
 
 
-def golden(name: str, produced: str) -> str:
-    path = GOLDEN / f"{name}.json"
+def golden(name: str, produced: str, suffix: str = "json") -> str:
+    path = GOLDEN / f"{name}.{suffix}"
     if UPDATE:
         GOLDEN.mkdir(exist_ok=True)
         path.write_text(produced, encoding="utf-8")
@@ -81,7 +97,7 @@ def nodes(tree, kind: str, label: str) -> list:
 
 def source_line(node) -> tuple[str, str]:
     """The rulebook file a node cites and the text of the line it cites."""
-    match = re.fullmatch(r"(rulebooks/stockholm/hlv-20(?:16|21)\.md):(\d+)", node["source"])
+    match = re.fullmatch(r"(rulebooks/[\w/-]+\.md):(\d+)", node["source"])
     assert match, node["source"]
     lines = (ROOT / match.group(1)).read_text(encoding="utf-8").splitlines()
     return match.group(1), lines[int(match.group(2)) - 1].strip()
@@ -232,3 +248,143 @@ def test_golden_tillaggsersattning_v4():
     # Every exception that applies anywhere in the tree is the psychosocial one.
     assert {n["label"] for n in walk(tree) if n["kind"] == "exception" and n["applied"]} == {"psykosociala_uppdraget"}
     assert not any(n["kind"] == "default" for n in tree["children"])
+
+
+# --------------------------------------------------------------------------- every rulebook
+
+
+@pytest.mark.parametrize("form", list(FORMATS))
+@pytest.mark.parametrize("name", list(EVERY_RULEBOOK))
+def test_one_amount_of_every_rulebook_matches_its_golden_file_in_every_format(capsys, name, form):
+    book, data, output, record, on = EVERY_RULEBOOK[name]
+    produced = explain_cli(capsys, output, record, book, data, on, form)
+    assert produced == golden(name, produced, FORMATS[form])
+
+
+def golden_tree(name: str) -> dict:
+    return json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", list(EVERY_RULEBOOK))
+def test_every_node_of_every_golden_tree_cites_its_own_line(name):
+    tree = golden_tree(name)
+    assert tree["format"] == "rulelang.explanation/2"
+    for node in walk(tree):
+        file, line = source_line(node)
+        kind, label = node["kind"], node["label"]
+        if kind in ("rule", "exception"):
+            assert re.match(rf"(amend )?{kind} {label} ", line), (label, line)
+        elif kind == "output":
+            assert re.match(rf"(amend )?(rule|exception) {node['decided_by']} ", line) or \
+                line.startswith(f"output {label}:"), line
+        elif kind == "condition":
+            assert line.startswith("when "), line
+        elif kind == "formula":
+            assert line.startswith("then "), line
+        elif kind == "parameter":
+            assert line.startswith("value "), line
+        elif kind == "definition":
+            assert line.startswith(f"definition {label} "), line
+        elif kind == "input":
+            assert line.startswith(f"field {label.split('.')[1]}: "), line
+        if node["provision"] is not None:
+            assert {"document", "quote"} <= set(node), node["label"]
+
+
+def test_golden_hlv_2016_listing_rests_on_illustrative_amounts():
+    """P1 (born 1950-03-14, CNI 1.5, ACG 1.40) listed at A; March 2016: 66 years old on
+    2016-03-31, age band 65–74: 200 kr; + 1.5 × 20 kr CNI = 30 kr; + 1.40 × 0 kr (no ACG
+    weighting in 2016) = 230.00 kr. The age table and the CNI amount are illustrative."""
+    tree = golden_tree("hlv-2016-listningsersattning-P1")
+    assert (tree["value"], tree["paid_to"], tree["basis"]) == ("230.00", "A", "illustrative")
+    assert tree["rests_on"] == {"verified": ["acg_ersättning_per_vikt"],
+                                "illustrative": ["cni_ersättning_per_poäng", "listningsersättning_per_ålder"]}
+    # P1 has an ACG weight: the reading for persons without one was never read.
+    assert "acg_vikt_när_den_saknas" not in json.dumps(tree)
+    assert tree["headline"].startswith("listningsersättning = 230.00 kr [persons P1, 2016-03-15] — basis: "
+                                       "ILLUSTRATIVE")
+    # The weighting comes from a document the rulebook cites but does not hold.
+    assert tree["document"] == "Vårdgivarguiden 2016-09: Simulering av vårdtyngdsersättning"
+    assert tree["quote"] is None
+    (formula,) = [n for n in walk(tree) if n["kind"] == "formula"]
+    assert formula["formula"] == "200.00 kr + 20.00 kr × 1.5 + 0.00 kr × 1.4 rounded half up to öre"
+    assert formula["steps"][-1] == "230.00 kr"
+    (row,) = [n for n in walk(tree) if n["kind"] == "parameter" and n["parameter"] == "listningsersättning_per_ålder"]
+    assert (row["label"], row["value"], row["unit"], row["status"]) == \
+        ("listningsersättning_per_ålder[65 to 74]", "200.00", "kr", "illustrative")
+    text = (GOLDEN / "hlv-2016-listningsersattning-P1.txt").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == tree["headline"]
+
+
+def test_golden_kroninnovation_listing_is_rounded_half_up_to_the_ore():
+    """P6 (born 2013-02-01, ACG 1.23456) at the pilot clinic, March 2016: 3 years old, band
+    0–6: 150 kr. 20 % × 150 kr + 80 % × 150 kr × 1.23456 = 30 kr + 148.1472 kr = 178.1472 kr
+    → 178.15 kr; no home care (× 100 %), no CNI."""
+    tree = golden_tree("kroninnovation-listningsersattning-P6")
+    assert (tree["value"], tree["decided_by"], tree["basis"]) == ("178.15", "acg_viktad_listning", "illustrative")
+    assert tree["rests_on"] == {"verified": ["andel_acg_viktad"],
+                                "illustrative": ["cni_ersättning_per_poäng", "listningsersättning_per_ålder",
+                                                 "medelersättning_per_listad"]}
+    (formula,) = [n for n in walk(tree) if n["kind"] == "formula"]
+    assert "178.1472 kr rounded half up to öre" in formula["steps"]
+    assert formula["steps"][-1] == "178.15 kr"
+    (rounding,) = [n for n in walk(tree) if n["kind"] == "rounding"]
+    assert (rounding["before"], rounding["value"], rounding["mode"]) == ("178.1472", "178.15", "half up")
+    assert tree["document"] == "000_fd4f791d9ed7e511.txt"
+    assert tree["quote"] == "Att utvärdera effekten av en relativ höjning av ersättningen för hemsjukvårdspatienter."
+
+
+def test_golden_vg_care_burden_lists_its_contributors():
+    """V1, paid in March 2017 on the listing of 2017-02-28: A (woman, 36) 0.40 points × ACG 1.2
+    = 0.48; B (man, 77) 0.85 × 2.0 = 1.70; C (girl, 1) 0.60 × 1.00 (no weight) = 0.60; 2.78
+    ACG points × 294 kr = 817.32 kr."""
+    tree = golden_tree("vg-vardtyngd-V1")
+    assert (tree["value"], tree["paid_to"], tree["basis"]) == ("817.32", "V1", "illustrative")
+    assert tree["rests_on"] == {
+        "verified": ["ersättning_per_acg_poäng"],
+        "interpretation": ["acg_vikt_när_den_saknas", "listning_sista_dagen_månaden_före", "vårdtyngd_beräknas_på"],
+        "illustrative": ["listningspoäng_per_kön_och_ålder"]}
+    (aggregate,) = [n for n in walk(tree) if n["kind"] == "aggregate"]
+    assert aggregate["value"] == "2.78" and aggregate["records"] == 3
+    assert [(c["person_id"], c["value"]) for c in aggregate["contributors"]] == [("A", "0.48"), ("B", "1.7"), ("C", "0.6")]
+    assert {c["table"] for c in aggregate["contributors"]} == {"listings"}
+    listing_day = [n for n in aggregate["children"] if n["kind"] == "definition" and n["label"] == "listningsdag"]
+    assert listing_day and listing_day[0]["value"] == "2017-02-28"
+    weights = sorted(n["label"] for n in aggregate["children"] if n["kind"] == "parameter")
+    assert weights == ["acg_vikt_när_den_saknas", "listning_sista_dagen_månaden_före",
+                       "listningspoäng_per_kön_och_ålder[F, 0 to 4]", "listningspoäng_per_kön_och_ålder[F, 20 to 49]",
+                       "listningspoäng_per_kön_och_ålder[M, 75 to 84]", "vårdtyngd_beräknas_på"]
+    html = (GOLDEN / "vg-vardtyngd-V1.html").read_text(encoding="utf-8")
+    assert html.count("<td>listings</td>") >= 3  # every contributor, in the HTML too
+
+
+def test_golden_narvard_counts_four_of_six_criteria():
+    """FYRA (born 1930-05-01) on 2014-06-01: three chronic diagnoses ✔, three admissions ✔,
+    two standing medicines ✘, manages personal care ✘, 84 years ✔, home care ✔: four of six."""
+    tree = golden_tree("narvard-narsjukvardsteam-FYRA")
+    assert tree["value"] is True and tree["basis"] == "interpretation"
+    assert tree["rests_on"] == {"interpretation": ["cancer_räknas_som_kronisk_diagnos"]}
+    (criteria,) = [n for n in walk(tree) if n["kind"] == "criteria"]
+    assert (criteria["held"], criteria["threshold"]) == (4, 4)
+    assert [c["value"] for c in criteria["children"]] == [True, True, False, False, True, True]
+    assert tree["quote"] == "Minst fyra av dessa kriterier måste uppfyllas för att bli inskriven i teamet."
+    assert tree["document"] == "003_b091a62e9edaa82f.txt"
+
+
+def test_golden_patientmiljard_shows_the_outputs_it_splits():
+    """Region Z, 129 806 inhabitants, 2018: 980 000 000 kr × 129 806 / 10 120 242 = 12 569 845.66…
+    → 12 569 845.66 kr; the guarantee's half 6 284 922.83 kr; the contracts the rest:
+    12 569 845.66 − 6 284 922.83 = 6 284 922.83 kr."""
+    tree = golden_tree("pmj-patientkontrakt-Z")
+    assert (tree["value"], tree["decided_by"], tree["basis"]) == ("6284922.83", "resten_till_patientkontrakt",
+                                                                 "interpretation")
+    assert tree["rests_on"] == {"seed": ["nationell_ram"], "verified": ["rikets_befolkning_2017_12_31"],
+                                "interpretation": ["andel_förstärkt_vårdgaranti"]}
+    outputs = {n["label"]: n["value"] for n in walk(tree) if n["kind"] == "output"}
+    assert outputs == {"patientkontrakt": "6284922.83", "maxbelopp": "12569845.66",
+                       "förstärkt_vårdgaranti": "6284922.83"}
+    (ram,) = [n for n in walk(tree) if n["kind"] == "parameter" and n["label"] == "nationell_ram"][:1]
+    assert (ram["value"], ram["status"], ram["cite"]) == \
+        ("980000000.00", "seed", "004_b57c07816f58923b.txt: multiplicerat med 980 000 000 kronor")
+    text = (GOLDEN / "pmj-patientkontrakt-Z.txt").read_text(encoding="utf-8")
+    assert "  maxbelopp = 12569845.66 kr by rule andel_av_riket" in text

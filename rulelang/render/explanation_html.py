@@ -49,6 +49,7 @@ table { border-collapse: collapse; margin: .4rem 0 1rem; width: 100%; }
 th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f1f5f9; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.period { white-space: nowrap; }
 ul.tree, ul.tree ul { list-style: none; padding-left: 1.2rem; border-left: 1px solid var(--line); }
 ul.tree li { margin: .2rem 0; }
 .kind { font-size: .72rem; text-transform: uppercase; color: var(--muted); margin-right: .4rem; }
@@ -210,8 +211,25 @@ def _passed_over(node: Explanation, page: _Page) -> str:
 
 def _reads(path: DecisionPath, page: _Page) -> str:
     parts = []
+    if path.outputs:
+        parts.append("<h3>Outputs read</h3>")
+        for read in path.outputs:
+            root = read.root
+            unit = " kr" if root.facts.get("type") == "money" and root.value is not None else ""
+            applying = next((step for step in read.steps if step.node.facts.get("applied")), None)
+            if applying is None:
+                parts.append(f"<p><code>{e(root.label)}</code> = {e(root.value)}{unit}: no rule applies, the default</p>")
+                continue
+            node = applying.node
+            parts.append(f'<article class="step"><p><code>{e(root.label)}</code> = <strong>{e(root.value)}{unit}'
+                         f"</strong> by {e(node.kind)} <code>{e(node.label)}</code></p>{page.provision(node)}<dl>")
+            if applying.condition is not None:
+                parts.append(f"<dt>when</dt><dd>{_worked(applying.condition.label, applying.condition, shown(applying.condition.value))}</dd>")
+            if applying.formula is not None:
+                parts.append(f"<dt>then</dt><dd>{_worked(applying.formula.label, applying.formula)}</dd>")
+            parts.append("</dl></article>")
     if path.definitions:
-        parts.append('<h3>Definitions</h3><table><tr><th>definition</th><th>worked out</th><th>provision</th></tr>')
+        parts.append('<h3>Definitions</h3><table class="definitions"><tr><th>definition</th><th>worked out</th><th>provision</th></tr>')
         for node in path.definitions:
             label = node.label + (f" (of {node.facts['record']})" if node.facts.get("record") and
                                   node.facts.get("record") != path.root.facts.get("record") else "")
@@ -239,17 +257,17 @@ def _reads(path: DecisionPath, page: _Page) -> str:
         parts.append("<h3>Sums</h3>")
         parts.extend(_contributors(node) for node in path.aggregates)
     if path.parameters:
-        parts.append("<h3>Parameter values</h3><table><tr><th>parameter</th><th>value</th><th>in force</th>"
-                     "<th>status</th><th>cite</th><th>provision</th></tr>")
+        parts.append('<h3>Parameter values</h3><table class="parameters"><tr><th>parameter</th><th>value</th>'
+                     "<th>in force</th><th>status</th><th>cite</th><th>provision</th></tr>")
         for node in path.parameters:
             status = node.facts.get("status")
             parts.append(f'<tr><td><code>{e(node.label)}</code></td><td class="num">{e(with_unit(node))}</td>'
-                         f"<td>{e(period(node))}</td>"
+                         f"<td class=\"period\">{e(period(node))}</td>"
                          f'<td><span class="status status-{e(status)}">{e(status)}</span></td>'
                          f"<td>{e(node.facts.get('cite') or '')}</td><td>{page.provision(node)}</td></tr>")
         parts.append("</table>")
     if path.inputs:
-        parts.append("<h3>Inputs</h3><table><tr><th>record</th><th>fields read</th></tr>")
+        parts.append('<h3>Inputs</h3><table class="inputs"><tr><th>record</th><th>fields read</th></tr>')
         for table, record, fields in path.inputs:
             read = ", ".join(f"{name} = {shown(value)}" for name, value in fields)
             parts.append(f"<tr><td>{e(table)} {e(record)}</td><td>{e(read)}</td></tr>")
@@ -265,7 +283,7 @@ def _contributors(node: Explanation) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{e(item.get(k) or '')}</td>" for k in ["table", "record", *extra])
                    + f'<td class="num">{e(item.get("value"))}</td></tr>' for item in contributors)
     return (f'<details class="sum"><summary><code>{e(node.label)}</code> = <strong>{e(node.value)}</strong> '
-            f"over {e(facts.get('records'))} record(s), on {e(facts.get('on'))}</summary>"
+            f"over {e(facts.get('records'))} record(s), evaluated on {e(facts.get('on'))}</summary>"
             f"<table><tr>{head}</tr>{rows}</table></details>")
 
 

@@ -80,7 +80,7 @@ def parameter_lines(node: Explanation) -> list[str]:
 
 def contributors_lines(node: Explanation) -> list[str]:
     facts = node.facts
-    lines = [f"{node.label} = {shown(node.value)} over {facts.get('records')} record(s), on {facts.get('on')}"]
+    lines = [f"{node.label} = {shown(node.value)} over {facts.get('records')} record(s), evaluated on {facts.get('on')}"]
     contributors = facts.get("contributors") or []
     ranked = sorted(contributors, key=_size, reverse=True)[:CONTRIBUTORS_SHOWN]
     for item in ranked:
@@ -164,6 +164,27 @@ def _path(path: DecisionPath, lines: list[str]) -> None:
     _reads(path, provisions, lines)
 
 
+def _output_read(path: DecisionPath, provisions: _Provisions) -> list[str]:
+    """Another output this one reads: its value and how its deciding rule worked it out."""
+    root = path.root
+    unit = " kr" if root.facts.get("type") == "money" and root.value is not None else ""
+    applying = next((step for step in path.steps if step.node.facts.get("applied")), None)
+    if applying is None:
+        lines = [f"  {root.label} = {shown(root.value)}{unit}: no rule applies, the default"]
+        if path.default is not None:
+            lines.extend("     " + line for line in worked("default", path.default))
+        return lines
+    node = applying.node
+    lines = [f"  {root.label} = {shown(root.value)}{unit} by {node.kind} {node.label}"]
+    lines.extend(provisions.lines(node, "     "))
+    if applying.condition is not None:
+        lines.extend("     " + line for line in worked(f"when {applying.condition.label}", applying.condition,
+                                                         shown(applying.condition.value)))
+    if applying.formula is not None:
+        lines.extend("     " + line for line in worked(f"then {applying.formula.label}", applying.formula))
+    return lines
+
+
 def _passed_over(node: Explanation, provisions: _Provisions, indent: str, deeper: bool) -> list[str]:
     """A rule or exception that did not decide, and why, in a line or two; with `deeper`, the
     exceptions to it too (they are on the path when the amount rests on its not applying)."""
@@ -188,6 +209,10 @@ def _passed_over(node: Explanation, provisions: _Provisions, indent: str, deeper
 
 
 def _reads(path: DecisionPath, provisions: _Provisions, lines: list[str]) -> None:
+    if path.outputs:
+        lines.append("outputs read")
+        for read in path.outputs:
+            lines.extend(_output_read(read, provisions))
     if path.definitions:
         lines.append("definitions")
         for node in path.definitions:
