@@ -69,8 +69,22 @@ class Citation:
     quote: Optional[str]
 
 
+class Cited:
+    """What stands under a provision: its citation text and rulebook, from its `citation`."""
+
+    __slots__ = ()
+
+    @property
+    def provision(self) -> str:
+        return self.citation.text
+
+    @property
+    def rulebook(self) -> str:
+        return self.citation.rulebook
+
+
 @attrs.frozen
-class CompiledValue:
+class CompiledValue(Cited):
     """A dated parameter value, ready to pick by date."""
 
     value: object
@@ -80,14 +94,6 @@ class CompiledValue:
     cite: Optional[str]
     citation: Citation
     source: str
-
-    @property
-    def provision(self) -> str:
-        return self.citation.text
-
-    @property
-    def rulebook(self) -> str:
-        return self.citation.rulebook
 
 
 @attrs.define
@@ -99,7 +105,7 @@ class CompiledParameter:
 
 
 @attrs.define
-class CompiledDefinition:
+class CompiledDefinition(Cited):
     name: str
     table: Optional[str]
     type: Type
@@ -109,17 +115,9 @@ class CompiledDefinition:
     source: str
     syntax: s.Expr
 
-    @property
-    def provision(self) -> str:
-        return self.citation.text
-
-    @property
-    def rulebook(self) -> str:
-        return self.citation.rulebook
-
 
 @attrs.define
-class CompiledRule:
+class CompiledRule(Cited):
     label: str
     is_exception: bool
     output: str
@@ -137,17 +135,9 @@ class CompiledRule:
     repealed_by: Optional[str] = None  # the repealing provision, cited from its first day
     repealed_from: Optional[dt.date] = None
 
-    @property
-    def provision(self) -> str:
-        return self.citation.text
-
-    @property
-    def rulebook(self) -> str:
-        return self.citation.rulebook
-
 
 @attrs.define
-class CompiledOutput:
+class CompiledOutput(Cited):
     name: str
     table: str
     type: Type
@@ -157,14 +147,6 @@ class CompiledOutput:
     payee: Optional[Run]
     citation: Citation
     source: str
-
-    @property
-    def provision(self) -> str:
-        return self.citation.text
-
-    @property
-    def rulebook(self) -> str:
-        return self.citation.rulebook
 
 
 @attrs.define

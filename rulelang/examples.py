@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Optional
+from typing import Iterator, Optional
 
 import attrs
 
@@ -66,6 +66,17 @@ def example_evaluator(book: Rulebook, example: s.ExampleDecl) -> Evaluator:
 def expected_record(evaluator: Evaluator, output_table: str, record_id: str) -> Optional[dict]:
     data = evaluator.dataset.table(output_table)
     return data.find(record_id) if data is not None else None
+
+
+def explained_examples(book: Rulebook) -> Iterator[tuple]:
+    """(example, expectation, explanation tree) for every expectation of every example of the
+    rulebook: the worked cases, explained as a reviewer would read them."""
+    for example in book.checked.examples:
+        evaluator = example_evaluator(book, example)
+        for expectation in example.expectations:
+            output = book.program.outputs[expectation.output]
+            record = expected_record(evaluator, output.table, expectation.record_id)
+            yield example, expectation, evaluator.explain(expectation.output, record)
 
 
 def run_example(book: Rulebook, example: s.ExampleDecl) -> ExampleOutcome:

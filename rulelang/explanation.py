@@ -40,7 +40,7 @@ class Explanation:
 
     def to_dict(self) -> dict:
         node: dict = {}
-        if "format" in self.facts:  # the root: what it is and what it rests on come first
+        if "format" in self.facts:  # the root: its headline, what it rests on and its format first
             node.update((key, self.facts[key]) for key in ROOT_FIRST if key in self.facts)
         node.update({"kind": self.kind, "label": self.label, "value": self.value,
                      "provision": self.provision, "source": self.source})
@@ -62,7 +62,7 @@ class Explanation:
             yield from child.walk()
 
 
-ROOT_FIRST = ("format", "headline", "basis", "rests_on")
+ROOT_FIRST = ("headline", "basis", "rests_on", "format")
 
 # Nodes whose formula is arithmetic a reader may want worked out step by step.
 STEPPED = ("formula", "definition", "default", "rounding")

@@ -37,3 +37,17 @@ def test_the_site_builds_strictly(tmp_path):
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "language" / "index.html").exists()
+
+
+def test_the_readme_shows_the_explanation_rulelang_gives(capsys, monkeypatch):
+    """The README's text view is what `rulelang explain` prints today, byte for byte."""
+    from rulelang.cli import main
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("RULELANG_PATH", raising=False)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```\navdrag = -300.00 kr") + 4
+    shown = readme[start:readme.index("```\n", start)]
+    assert main(["explain", "stockholm/hlv-2021", "--input", "examples/stockholm-2021.json",
+                 "--output", "avdrag", "--record", "V1"]) == 0
+    assert capsys.readouterr().out == shown

@@ -12,7 +12,7 @@ import pytest
 
 import rulelang
 from rulelang.diagnostics import RulebookError
-from rulelang.examples import example_evaluator, expected_record
+from rulelang.examples import explained_examples
 from rulelang.literate import normalised, quoted_in
 from rulelang.loader import all_rulebook_ids, display_path
 from rulelang.provenance import cited_document
@@ -273,31 +273,26 @@ def test_no_explanation_cites_a_document_for_a_figure_or_words_it_does_not_conta
     quotes from a document of its own provision."""
     checked = 0
     documents = {name: text for layer in book.checked.chain for name, text in layer.documents.items() if text}
-    for example in book.checked.examples:
-        evaluator = example_evaluator(book, example)
-        for expectation in example.expectations:
-            output = book.program.outputs[expectation.output]
-            record = expected_record(evaluator, output.table, expectation.record_id)
-            for node in evaluator.explain(expectation.output, record).walk():
-                if node.quote and node.document in documents:
-                    for line in node.quote.split("\n"):
-                        assert quoted_in(line, documents[node.document]), (node.provision, line)
-                if node.kind != "parameter":
-                    continue
-                checked += 1
-                facts = node.facts
-                assert facts["cite"], (node.label, node.source)
-                cited = cited_document(facts["cite"], documents)
-                if cited is not None:
-                    name, words = cited
-                    assert all(quoted_in(w, documents[name]) for w in words), (node.label, facts["cite"])
-                if facts["status"] == "seed":
-                    assert cited is not None, (node.label, facts["cite"])
-                    name, words = cited
-                    assert name in node.provision, (node.label, node.provision, name)
-                    text = normalised(" ".join(words))
-                    value = str(node.value)
-                    forms = _written_forms(value, facts["unit"]) if re.fullmatch(r"-?\d+(\.\d+)?", value) \
-                        else {value}
-                    assert any(form in text for form in forms), (node.label, value, facts["cite"])
+    for _, _, tree in explained_examples(book):
+        for node in tree.walk():
+            if node.quote and node.document in documents:
+                for line in node.quote.split("\n"):
+                    assert quoted_in(line, documents[node.document]), (node.provision, line)
+            if node.kind != "parameter":
+                continue
+            checked += 1
+            facts = node.facts
+            assert facts["cite"], (node.label, node.source)
+            cited = cited_document(facts["cite"], documents)
+            if cited is not None:
+                name, words = cited
+                assert all(quoted_in(w, documents[name]) for w in words), (node.label, facts["cite"])
+            if facts["status"] == "seed":
+                assert cited is not None, (node.label, facts["cite"])
+                name, words = cited
+                assert name in node.provision, (node.label, node.provision, name)
+                text = normalised(" ".join(words))
+                value = str(node.value)
+                forms = _written_forms(value, facts["unit"]) if re.fullmatch(r"-?\d+(\.\d+)?", value) else {value}
+                assert any(form in text for form in forms), (node.label, value, facts["cite"])
     assert checked, "no parameter value was explained"

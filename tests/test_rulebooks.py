@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import rulelang
-from rulelang.examples import example_evaluator, expected_record, run_examples
+from rulelang.examples import explained_examples, run_examples
 from rulelang.loader import all_rulebook_ids
 from rulelang.typesystem import STATUSES
 
@@ -55,16 +55,12 @@ def test_every_own_output_is_expected_in_some_example(book):
 def test_every_own_rule_and_exception_applies_in_some_example(book):
     """Examples are worked cases: each provision of the rulebook must be seen deciding once."""
     applied = set()
-    for example in book.checked.examples:
-        evaluator = example_evaluator(book, example)
-        for expectation in example.expectations:
-            output = book.program.outputs[expectation.output]
-            record = expected_record(evaluator, output.table, expectation.record_id)
-            for node in evaluator.explain(expectation.output, record).walk():
-                if node.kind in ("rule", "exception") and node.facts.get("applied"):
-                    applied.add(node.label)
-                if node.kind == "exception" and node.facts.get("applied") is False and node.value is not None:
-                    applied.add(node.label)  # an exception that decided through a deeper one
+    for _, _, tree in explained_examples(book):
+        for node in tree.walk():
+            if node.kind in ("rule", "exception") and node.facts.get("applied"):
+                applied.add(node.label)
+            if node.kind == "exception" and node.facts.get("applied") is False and node.value is not None:
+                applied.add(node.label)  # an exception that decided through a deeper one
     own = {label for label, rule in book.program.rules.items() if rule.rulebook == book.id}
     assert sorted(own - applied) == []
 

@@ -173,12 +173,7 @@ def _path(path: DecisionPath, page: _Page) -> str:
                          f'{e(node.facts.get("reason"))}</p>')
             continue
         parts.append(f'<article class="step"><h3 class="applied">✔ {e(node.kind)} <code>{e(node.label)}</code> '
-                     f'applies <small>· in force {e(period(node))}</small></h3>{page.provision(node)}<dl>')
-        if step.condition is not None:
-            parts.append(f"<dt>when</dt><dd>{_worked(step.condition.label, step.condition, shown(step.condition.value))}</dd>")
-        if step.formula is not None:
-            parts.append(f"<dt>then</dt><dd>{_worked(step.formula.label, step.formula)}</dd>")
-        parts.append("</dl>")
+                     f'applies <small>· in force {e(period(node))}</small></h3>{_applying(step, page)}')
         if step.passed_over:
             parts.append("<h4>Exceptions considered that did not apply</h4><ul>")
             parts.extend(_passed_over(x, page) for x in step.passed_over)
@@ -190,6 +185,17 @@ def _path(path: DecisionPath, page: _Page) -> str:
         parts.append("</ul>")
     parts.append(_reads(path, page))
     parts.append("</section>")
+    return "".join(parts)
+
+
+def _applying(step, page: _Page) -> str:
+    """The rule that applies: its provision (quoted the first time), its condition and formula."""
+    parts = [page.provision(step.node), "<dl>"]
+    if step.condition is not None:
+        parts.append(f"<dt>when</dt><dd>{_worked(step.condition.label, step.condition, shown(step.condition.value))}</dd>")
+    if step.formula is not None:
+        parts.append(f"<dt>then</dt><dd>{_worked(step.formula.label, step.formula)}</dd>")
+    parts.append("</dl>")
     return "".join(parts)
 
 
@@ -222,12 +228,8 @@ def _reads(path: DecisionPath, page: _Page) -> str:
                 continue
             node = applying.node
             parts.append(f'<article class="step"><p><code>{e(root.label)}</code> = <strong>{e(root.value)}{unit}'
-                         f"</strong> by {e(node.kind)} <code>{e(node.label)}</code></p>{page.provision(node)}<dl>")
-            if applying.condition is not None:
-                parts.append(f"<dt>when</dt><dd>{_worked(applying.condition.label, applying.condition, shown(applying.condition.value))}</dd>")
-            if applying.formula is not None:
-                parts.append(f"<dt>then</dt><dd>{_worked(applying.formula.label, applying.formula)}</dd>")
-            parts.append("</dl></article>")
+                         f"</strong> by {e(node.kind)} <code>{e(node.label)}</code></p>{_applying(applying, page)}"
+                         "</article>")
     if path.definitions:
         parts.append('<h3>Definitions</h3><table class="definitions"><tr><th>definition</th><th>worked out</th><th>provision</th></tr>')
         for node in path.definitions:

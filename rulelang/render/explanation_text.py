@@ -149,12 +149,7 @@ def _path(path: DecisionPath, lines: list[str]) -> None:
             lines.append(f"{node.kind} {node.label}: {node.facts.get('reason')}")
             continue
         lines.append(f"✔ {node.kind} {node.label} applies · in force {period(node)}")
-        lines.extend(provisions.lines(node, "  "))
-        if step.condition is not None:
-            lines.extend("  " + line for line in worked(f"when {step.condition.label}", step.condition,
-                                                        shown(step.condition.value)))
-        if step.formula is not None:
-            lines.extend("  " + line for line in worked(f"then {step.formula.label}", step.formula))
+        lines.extend(_applying(step, provisions, "  "))
         for exception in step.passed_over:
             lines.extend(_passed_over(exception, provisions, "  ", deeper=True))
     if path.other_rules:
@@ -175,13 +170,18 @@ def _output_read(path: DecisionPath, provisions: _Provisions) -> list[str]:
             lines.extend("     " + line for line in worked("default", path.default))
         return lines
     node = applying.node
-    lines = [f"  {root.label} = {shown(root.value)}{unit} by {node.kind} {node.label}"]
-    lines.extend(provisions.lines(node, "     "))
-    if applying.condition is not None:
-        lines.extend("     " + line for line in worked(f"when {applying.condition.label}", applying.condition,
-                                                         shown(applying.condition.value)))
-    if applying.formula is not None:
-        lines.extend("     " + line for line in worked(f"then {applying.formula.label}", applying.formula))
+    return [f"  {root.label} = {shown(root.value)}{unit} by {node.kind} {node.label}",
+            *_applying(applying, provisions, "     ")]
+
+
+def _applying(step, provisions: _Provisions, indent: str) -> list[str]:
+    """The rule that applies: its provision (the first time), its condition and its formula."""
+    lines = provisions.lines(step.node, indent)
+    if step.condition is not None:
+        lines.extend(indent + line for line in worked(f"when {step.condition.label}", step.condition,
+                                                      shown(step.condition.value)))
+    if step.formula is not None:
+        lines.extend(indent + line for line in worked(f"then {step.formula.label}", step.formula))
     return lines
 
 
