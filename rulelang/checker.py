@@ -35,6 +35,9 @@ BUILTINS = {
     "last_day_of_month": ((DATE,), DATE),
     "days_between": ((DATE, DATE), INTEGER),
     "add_days": ((DATE, INTEGER), DATE),
+    "floor": ((DECIMAL,), INTEGER),
+    "lower": ((TEXT,), TEXT),
+    "trim": ((TEXT,), TEXT),
     "min": (None, None),
     "max": (None, None),
 }
@@ -42,6 +45,9 @@ BUILTIN_HELP = {
     "age": "age(birth_date, on): whole years completed on a date",
     "days_between": "days_between(from, to): days from the first date to the second",
     "add_days": "add_days(date, days): the date so many days later (earlier when negative)",
+    "floor": "floor(decimal): the whole number at or below it (22.5 → 22; −0.5 → −1)",
+    "lower": "lower(text): the text in small letters, to compare what people write in any case",
+    "trim": "trim(text): the text without spaces at either end",
 }
 
 
@@ -216,7 +222,9 @@ class Checker:
 
     def collect(self, layer: s.RulebookSyntax, own: bool) -> None:
         repeals = []
+        start = layer.header.in_force_from if layer.header is not None else None
         for statement in layer.statements:
+            statement = _from_rulebook_start(statement, start)
             if isinstance(statement, s.EnumDecl):
                 if self.declare(statement.name, statement.span, "enum"):
                     self.enums[statement.name] = statement
@@ -904,7 +912,8 @@ class Checker:
         self.resolved[id(target)] = ("table", target.name)
         history = table.decl.history
         key = self.expr(e.key, scope)
-        if key.kind != "error" and (key.optional or key.kind not in ("ref", "text")
+        # An optional key (a listing clinic that may be none) finds no row when it is none.
+        if key.kind != "error" and (key.kind not in ("ref", "text")
                                     or key.kind == "ref" and key.name != history.of_table):
             self.error(f"{target.name} is a history of {history.of_table}; the key must be a "
                        f"{history.of_table} id, not {key}", e.key.span)
@@ -1086,6 +1095,19 @@ def _subtract(piece: tuple, cut_from, cut_until) -> list:
     if c_hi < hi:
         parts.append((c_hi + dt.timedelta(days=1), end))
     return parts
+
+
+def _from_rulebook_start(statement, start: Optional[dt.date]):
+    """A rule, exception or parameter value without a start of its own is in force from its
+    rulebook's `in force from` date; what an amending rulebook inherits keeps its own dates."""
+    if start is None:
+        return statement
+    if isinstance(statement, s.RuleDecl) and statement.valid_from is None:
+        return attrs.evolve(statement, valid_from=start)
+    if isinstance(statement, s.ParameterDecl) and any(v.valid_from is None for v in statement.values):
+        return attrs.evolve(statement, values=tuple(
+            attrs.evolve(v, valid_from=start) if v.valid_from is None else v for v in statement.values))
+    return statement
 
 
 def _diagnostic_order(d: Diagnostic):

@@ -9,6 +9,7 @@ Labels, citations and value formatters are all worked out here, once, not per re
 from __future__ import annotations
 
 import datetime as dt
+import math
 import operator
 from fractions import Fraction
 from typing import Callable, Optional
@@ -638,6 +639,9 @@ _FUNCTIONS = {
     "last_day_of_month": _last_day_of_month,
     "days_between": lambda a, b: (b - a).days,
     "add_days": lambda d, n: d + dt.timedelta(days=n),
+    "floor": math.floor,
+    "lower": str.lower,
+    "trim": lambda text: text.strip(" "),  # spaces only, as SQL's trim
     "min": min,
     "max": max,
 }

@@ -303,6 +303,9 @@ def build_dataset(raw_tables: dict, checked: CheckedRulebook, files: Iterable[st
         if info is None:
             continue  # extra tables are allowed and ignored, like extra columns
         tables[name] = _build_table(name, rows, info, checked, problems)
+    for name, info in checked.tables.items():
+        if name not in tables and info.decl.optional:
+            tables[name] = _build_table(name, [], info, checked, problems)  # absent: no records
     _check_references(tables, checked, problems)
     _index_histories(tables, checked, problems)
     if problems:

@@ -166,7 +166,7 @@ class Frame:
 
     def computed(self, kind: str, table: Optional[str], name: str, record: Optional[dict], trace):
         evaluator = self.evaluator
-        frame = self if record is self.record and table == self.table else Frame(evaluator, table, record, self.date)
+        frame = self if record is self.record and table == self.table else evaluator.frame_read(table, record, self.date)
         if kind == "output":
             if trace is None:
                 return evaluator.output_value(name, frame)
@@ -175,13 +175,13 @@ class Frame:
             return value
         definition = evaluator.program.definitions[(table, name)]
         if trace is None:
-            memo_key = (table, name, record[ID_FIELD] if record else None, self.date)
+            memo_key = (table, name, record[ID_FIELD] if record else None, frame.date)
             memo = evaluator.memo
             if memo_key in memo:
                 return memo[memo_key]
             value = memo[memo_key] = definition.run(frame, None)
             return value
-        key = ("definition", table, record[ID_FIELD] if record else None, name, self.date)
+        key = ("definition", table, record[ID_FIELD] if record else None, name, frame.date)
         explained = evaluator.explained
         anchor = _anchor(key)
         if key in explained:
@@ -289,6 +289,15 @@ class Evaluator:
         decl = self.program.checked.tables[table].decl
         date = record.get(decl.dated_by) if decl.dated_by else None
         return Frame(self, table, record, date or self.on)
+
+    def frame_read(self, table: Optional[str], record: Optional[dict], reading_date) -> Frame:
+        """Where another record's definition or output is evaluated when a record reads it
+        (through a reference or in a sum): on the record's own date when its table is dated,
+        otherwise on the date of the record that reads it."""
+        decl = self.program.checked.tables[table].decl if table else None
+        if decl is not None and decl.dated_by and record is not None and record.get(decl.dated_by) is not None:
+            return Frame(self, table, record, record[decl.dated_by])
+        return Frame(self, table, record, reading_date)
 
     # ---- default logic
     def decide(self, rule: CompiledRule, frame: Frame):

@@ -34,6 +34,7 @@ from .typesystem import Type
 
 DECIMAL_SCALE = 10 ** 6  # input decimals are stored as integers of millionths
 FAR_FUTURE = "DATE '9999-12-31'"
+OWN_DATES = "own dates"  # a query of every record of a dated table, each on its own date
 NUMERIC = ("money", "unrounded", "integer", "decimal")
 
 
@@ -259,24 +260,36 @@ class Lowering:
         self.read_whole: set = set()  # tables read beyond their own records of the month
 
     # ------------------------------------------------------------------ relations
-    def table_query(self, table: str, fixed_date: Optional[dt.date]) -> TableQuery:
-        """The query of a table's records on a fixed date (undated contexts), or each on its own
-        date (a dated table's records in the month)."""
+    def table_query(self, table: str, fixed_date) -> TableQuery:
+        """The query of a table's records on a fixed date (undated contexts), each on its own
+        date (a dated table's records in the month: `None`), or every record of a dated table
+        each on its own date (`OWN_DATES`: records read from another record)."""
         key = (table, fixed_date)
         if fixed_date is not None:
             self.read_whole.add(table)
         if key not in self.queries:
             decl = self.checked.tables[table].decl
-            name = f"{table}_{fixed_date.strftime('%Y%m%d')}" if fixed_date else table
-            if fixed_date is None:
+            if fixed_date is None or fixed_date == OWN_DATES:
                 date_field = quote(decl.dated_by)
-                base = (f"SELECT r.*, r.{date_field} AS __date FROM {quote(table)} AS r "
-                        f"WHERE r.{date_field} BETWEEN {date_literal(self.first)} AND {date_literal(self.last)}")
+                name = table if fixed_date is None else f"{table}_own"
+                base = f"SELECT r.*, r.{date_field} AS __date FROM {quote(table)} AS r"
+                if fixed_date is None:
+                    base += f" WHERE r.{date_field} BETWEEN {date_literal(self.first)} AND {date_literal(self.last)}"
+                query = TableQuery(self, table, quote(name)[1:-1], base, None)
             else:
-                base = f"SELECT r.* FROM {quote(table)} AS r"
-            query = TableQuery(self, table, quote(name)[1:-1], base, fixed_date)
+                name = f"{table}_{fixed_date.strftime('%Y%m%d')}"
+                query = TableQuery(self, table, quote(name)[1:-1], f"SELECT r.* FROM {quote(table)} AS r", fixed_date)
             self.queries[key] = query
         return self.queries[key]
+
+    def read_query(self, table: str, reading: TableQuery) -> TableQuery:
+        """The query in which another record's definitions are evaluated when `reading`'s rows
+        read them: a dated table's records on their own dates, others on the reader's date."""
+        if self.checked.tables[table].decl.dated_by:
+            return self.table_query(table, OWN_DATES)
+        if reading.fixed_date is None:
+            raise NotLowerable(f"a definition of {table} read from records with dates of their own")
+        return self.table_query(table, reading.fixed_date)
 
     def settled_outputs(self) -> list:
         """The outputs that are paid to someone: the components of a settlement."""
@@ -640,10 +653,8 @@ class Lowering:
         alias, target_table, target_basis = self.record_alias(e.target, query, env, joins)
         if kind == "field":
             return attrs.evolve(self.field_val(alias, target_table, name), basis=target_basis)
-        # A definition of another table's record: only on a fixed date, from that table's query.
-        if query.fixed_date is None:
-            raise NotLowerable(f"{kind} {name} of {table} from records with dates of their own")
-        other = self.table_query(table, query.fixed_date)
+        # A definition of another table's record, from the query that evaluates it on its date.
+        other = self.read_query(table, query)
         self.ensure(other, (kind, name))
         column = other.columns[(kind, name)]
         joined = query.alias("d")
@@ -743,9 +754,15 @@ class Lowering:
         otherwise = self.lower(e.otherwise, query, env, joins)
         basis = greatest(condition.basis, either(f"({condition.sql})", then.basis, otherwise.basis))
         if then.numeric or otherwise.numeric:
-            a, b, den = align(then if then.numeric else Val(then.sql, 1),
-                              otherwise if otherwise.numeric else Val(otherwise.sql, 1))
-            return Val(f"(CASE WHEN {condition.sql} THEN {a} ELSE {b} END)", den, basis)
+            then, otherwise = (v if v.numeric else Val(v.sql, 1) for v in (then, otherwise))
+            if isinstance(then.den, int) and isinstance(otherwise.den, int):
+                a, b, den = align(then, otherwise)
+                return Val(f"(CASE WHEN {condition.sql} THEN {a} ELSE {b} END)", den, basis)
+            # A branch over a denominator of its own: the branch not taken must not take part, or
+            # its zero or NULL denominator would void the one taken.
+            return Val(f"(CASE WHEN {condition.sql} THEN {then.sql} ELSE {otherwise.sql} END)",
+                       f"CASE WHEN {condition.sql} THEN {_den_sql(then.den)} ELSE {_den_sql(otherwise.den)} END",
+                       basis)
         return Val(f"(CASE WHEN {condition.sql} THEN {then.sql} ELSE {otherwise.sql} END)", None, basis)
 
     def _call(self, e: s.Call, query, env, joins) -> Val:
@@ -766,6 +783,10 @@ class Lowering:
             return Val(f"last_day({args[0].sql})")
         if f == "first_day_of_month":
             return Val(f"({args[0].sql} - CAST(dayofmonth({args[0].sql}) - 1 AS INTEGER))")
+        if f in ("lower", "trim"):
+            return Val(f"{f}({args[0].sql})")
+        if f == "floor":
+            return Val(floor_div(args[0].sql, _den_sql(args[0].den)), 1)
         if f == "add_days":
             return Val(f"({args[0].sql} + CAST({to_whole(args[1])} AS INTEGER))")
         if f in ("min", "max"):
@@ -800,11 +821,13 @@ class Lowering:
         inner = self.table_query(e.table, query.fixed_date)
         inner_env = {e.var: ("t", "t")}
         inner_joins: list = []
-        inner_key = self.lower(correlation[0], inner, inner_env, inner_joins)
+        # Without a `v.x = …` tie to the outer record, the sum is over the whole table (a region's
+        # total): one row, joined to every record.
+        inner_key = self.lower(correlation[0], inner, inner_env, inner_joins) if correlation else None
         lowered_filters = [self.lower(c, inner, inner_env, inner_joins) for c in inner_filter]
         filters = [f.sql for f in lowered_filters]
         # A contributor met every condition, so it read what each of them reads.
-        contribution = greatest(inner_key.basis, *(f.basis for f in lowered_filters))
+        contribution = greatest(*([inner_key.basis] if inner_key else []), *(f.basis for f in lowered_filters))
         if e.function == "sum":
             value = self.lower(e.expr, inner, inner_env, inner_joins)
             if not isinstance(value.den, int):
@@ -818,20 +841,26 @@ class Lowering:
         name = f"agg_{len(self.ctes) + 1}"
         where = " AND ".join(filters) or "TRUE"
         basis_column = f", MAX({contribution.sql}) AS __b" if contribution.dynamic else ""
+        alias = query.alias("a")
+        read = Basis(None, f"{alias}.__b", contribution.most) if contribution.dynamic else contribution
+        if inner_key is None:
+            self.ctes.append((name, f"SELECT {aggregate} AS __v, COUNT(*) AS __n{basis_column} "
+                                    f"FROM {inner.current} AS t {' '.join(inner_joins)} WHERE {where}"))
+            joins.append(f"CROSS JOIN {quote(name)} AS {alias}")
+            basis = either(f"{alias}.__n = 0", NO_BASIS, read)
+            return Val(f"{alias}.__v", den, basis)
         self.ctes.append((name, f"SELECT {inner_key.sql} AS __k, {aggregate} AS __v{basis_column} "
                                 f"FROM {inner.current} AS t "
                                 f"{' '.join(inner_joins)} WHERE {where} GROUP BY {inner_key.sql}"))
         outer_key = self.lower(correlation[1], query, env, joins)
-        alias = query.alias("a")
         joins.append(f"LEFT JOIN {quote(name)} AS {alias} ON {alias}.__k = {outer_key.sql}")
-        read = Basis(None, f"{alias}.__b", contribution.most) if contribution.dynamic else contribution
         # Only the records that contribute count: without any, the sum read no parameter value.
         basis = either(f"{alias}.__k IS NULL", NO_BASIS, greatest(read, outer_key.basis))
         return Val(f"(CASE WHEN {alias}.__k IS NULL THEN 0 ELSE {alias}.__v END)", den, basis)
 
     def split_correlation(self, e: s.Aggregate) -> tuple:
-        """The `v.x = outer` conjunct that ties an aggregate's records to the outer record, and
-        the conjuncts that concern the inner records only."""
+        """The `v.x = outer` conjunct that ties an aggregate's records to the outer record (None
+        for a sum over the whole table), and the conjuncts that concern the inner records only."""
         conjuncts, stack = [], [e.where] if e.where is not None else []
         while stack:
             node = stack.pop()
@@ -853,8 +882,6 @@ class Lowering:
                 raise NotLowerable("an aggregate whose condition ties records to the outer record "
                                    "other than by one equality")
             rest.append(node)
-        if correlation is None:
-            raise NotLowerable("an aggregate without `v.x = …` tying it to the record")
         return correlation, rest
 
     def mentions_var(self, expr: s.Expr, var: str) -> bool:

@@ -361,6 +361,9 @@ class _ToSyntax(Transformer):
     def table_dated(self, meta, children):
         return ("dated_by", str(children[0]))
 
+    def table_optional(self, meta, children):
+        return ("optional", True)
+
     def table_history(self, meta, children):
         of_table, by_field, from_field, *until = children
         return ("history", HistoryClause(str(of_table), str(by_field), str(from_field),
@@ -383,7 +386,8 @@ class _ToSyntax(Transformer):
         clauses = {k: v for k, v in (c for c in rest if isinstance(c, tuple))}
         fields = tuple(c for c in rest if isinstance(c, FieldDecl))
         return TableDecl(str(name), clauses.get("key"), clauses.get("dated_by"),
-                         clauses.get("history"), fields, self.span(meta), self.provision)
+                         clauses.get("history"), fields, self.span(meta), self.provision,
+                         bool(clauses.get("optional")))
 
     def param_key(self, meta, children):
         return ("key", tuple(str(c) for c in children))

@@ -145,7 +145,15 @@ class Intake:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE rejected ({', '.join(f'{quote(c)} VARCHAR' for c in REJECT_COLUMNS)})")
         for table in tables:
             begin(f"checking {table}")
-            if table not in sources:
+            absent = table not in sources or (sources[table][0] == "json" and
+                                              table not in self.json_tables(sources[table][1]))
+            if absent:
+                if not self.checked.tables[table].decl.optional:
+                    where = (f"no {table!r} key" if self.data.is_file() else
+                             f"no {table}.csv or {table}.parquet")
+                    raise SettlementError(
+                        f"{self.data}: the rulebook needs the table {table}, and there is {where}; a table "
+                        "without records is written as an empty list or a file with only its header line")
                 self.empty(table)
                 continue
             kind, path = sources[table]

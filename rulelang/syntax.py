@@ -337,6 +337,9 @@ class HistoryClause:
 
 @attrs.frozen
 class TableDecl:
+    """A table of input records. An `optional` table may be absent from the input: then it
+    has no records (a history of koncern memberships that a region may not keep)."""
+
     name: str
     key: Optional[str]
     dated_by: Optional[str]
@@ -344,6 +347,7 @@ class TableDecl:
     fields: tuple
     span: Span = attrs.field(eq=False)
     provision: Provision = attrs.field(eq=False)
+    optional: bool = False
 
 
 @attrs.frozen

@@ -38,6 +38,9 @@ def regions(draw, month: str) -> dict:
             clinic["quality_points"] = _decimal(draw, 0, 30, 1)
         clinic["care_guarantee_met"] = draw(st.booleans())
         clinic["coordinating"] = draw(st.booleans())
+        clinic["non_patient_collaboration"] = draw(st.booleans())
+        clinic["psychosocial_team_size"] = draw(st.integers(0, 4))
+        clinic["pilot"] = draw(st.booleans())
         clinics.append(clinic)
     ids = [c["clinic_id"] for c in clinics]
     persons, listings, visits = [], [], []
@@ -50,6 +53,9 @@ def regions(draw, month: str) -> dict:
             person["acg_weight"] = _decimal(draw, 0, 4, draw(st.integers(0, 6)))
         if draw(st.booleans()):
             person["cni"] = _decimal(draw, 0, 5, 2)
+        county = draw(st.sampled_from([None, None, "01", "14", "23"]))
+        if county is not None:
+            person["county_code"] = county
         persons.append(person)
         # Consecutive listings, possibly changing inside or at the edges of the month.
         start = dt.date(2010, 1, 1)
@@ -71,7 +77,20 @@ def regions(draw, month: str) -> dict:
             "assignment": draw(st.sampled_from(["general", "home_care", "psychosocial"])),
             "profession": draw(st.sampled_from(["doctor", "nurse", "psychologist", "therapist", "other"])),
         })
-    return {"clinics": clinics, "persons": persons, "listings": listings, "visits": visits}
+    region = {"clinics": clinics, "persons": persons, "listings": listings, "visits": visits}
+    if draw(st.booleans()):
+        # Koncern memberships that change at or inside the month, for some clinics.
+        memberships = []
+        for clinic in ids:
+            if draw(st.booleans()):
+                change = draw(days)
+                memberships.append({"clinic_id": clinic, "koncern_id": f"K{draw(st.integers(0, 2))}",
+                                    "member_from": "2010-01-01",
+                                    "member_until": (change - dt.timedelta(days=1)).isoformat()})
+                memberships.append({"clinic_id": clinic, "koncern_id": f"K{draw(st.integers(0, 2))}",
+                                    "member_from": change.isoformat(), "member_until": None})
+        region["koncern_memberships"] = memberships
+    return region
 
 
 def write_region(region: dict, directory: Path) -> Path:

@@ -68,7 +68,8 @@ def walk(node: dict):
 
 
 OUTPUTS = ["listningsersättning", "besöksersättning", "målrelaterad_ersättning", "patientavgift",
-           "tilläggsersättning", "avdrag", "samordningsersättning", "vårdgarantibonus"]
+           "hälsofrämjande_insatser", "tilläggsersättning", "avdrag", "samordningsersättning",
+           "samverkansersättning", "uppfyller_kravet_för_barn_och_unga", "vårdgarantibonus"]
 VISIT_OUTPUTS = ["besöksersättning", "patientavgift", "tilläggsersättning", "avdrag"]
 SEPT_30 = dt.date(2021, 9, 30)
 
@@ -100,8 +101,8 @@ def test_evaluate_records_values_in_ore_and_payees(book):
     ))
     results = book.evaluate(data, on=SEPT_30)
     assert all(isinstance(r, rulelang.Result) for r in results)
-    # 4 visit outputs × 3 visits + 1 person output × 3 persons + 3 clinic outputs × 3 clinics.
-    assert len(results) == 4 * 3 + 1 * 3 + 3 * 3
+    # 4 visit outputs × 3 visits + 1 person output × 3 persons + 6 clinic outputs × 3 clinics.
+    assert len(results) == 4 * 3 + 1 * 3 + 6 * 3
     assert [r.output for r in results if r.table == "visits"] == [o for o in VISIT_OUTPUTS for _ in range(3)]
     got = by_key(results)
 
@@ -170,7 +171,7 @@ def test_evaluate_record(book):
 def test_evaluate_from_a_file_path_and_a_path_string(book):
     from_path = by_key(book.evaluate(EXAMPLE, on=SEPT_30))
     from_text = by_key(book.evaluate(str(EXAMPLE), on=SEPT_30))
-    assert len(from_path) == 32  # 4 outputs × 5 visits + 1 × 3 persons + 3 × 3 clinics
+    assert len(from_path) == 41  # 4 outputs × 5 visits + 1 × 3 persons + 6 × 3 clinics
     assert {k: r.value for k, r in from_path.items()} == {k: r.value for k, r in from_text.items()}
     # V5: P2 (listed at C) physical home visit at B: home visits give neither add-on (STH21.6.6)
     # nor deduction (STH21.6.5); besöksersättning 110 kr.
@@ -351,7 +352,7 @@ def test_explain_to_dict(book):
     assert {"output", "rule", "exception", "condition", "formula", "parameter"} <= kinds
     (param,) = [n for n in explanation.walk() if n.kind == "parameter" and n.label == "avdrag_fysiskt_besök"]
     assert param.value == "300.00"
-    assert param.facts["valid_from"] == "2021-09-01" and param.facts["valid_to"] is None
+    assert param.facts["valid_from"] == "2021-09-01" and param.facts["valid_to"] == "2023-04-30"
 
 
 def test_data_errors_list_every_bad_record(book):

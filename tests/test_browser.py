@@ -82,7 +82,7 @@ def test_the_page_renders_with_the_amount_the_words_and_the_citations(avdrag):
     row = page.locator("table.parameters tr", has=page.locator("code", has_text="avdrag_fysiskt_besök"))
     assert row.first.is_visible()
     cells = [c.strip() for c in row.first.locator("td").all_inner_texts()]
-    assert cells[1:5] == ["300.00 kr", "2021-09-01 – …", "seed", "001_d4b7588c97b7b524.txt: ett avdrag på 300 kronor"]
+    assert cells[1:5] == ["300.00 kr", "2021-09-01 – 2023-04-30", "seed", "001_d4b7588c97b7b524.txt: ett avdrag på 300 kronor"]
     keep(page, "explanation-decision-path")
 
 

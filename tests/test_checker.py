@@ -202,9 +202,9 @@ def test_unknown_function_suggests_the_closest_built_in(tmp_path):
 
 
 def test_unknown_function_without_a_close_match(tmp_path):
-    draft = Draft(tmp_path, RULE + "definition d per visits = foo(1)")
+    draft = Draft(tmp_path, RULE + "definition d per visits = quux(1)")
     error = draft.only_error()
-    assert error.message == "unknown function foo"
+    assert error.message == "unknown function quux"
     assert str(error.span) == draft.at(23, 27)
 
 

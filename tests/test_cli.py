@@ -205,16 +205,19 @@ EXPECTED_FEES = {
 
 # With --on 2021-09-30 (the month's last day): the listing compensation of STH16.3–16.4 with
 # the 2021 age table (STH21.5): age band + CNI × 20 kr (no CNI given) + ACG weight (1.00 when
-# not given) × 60 kr. No clinic has quality points, coordinates or met the care guarantee.
+# not given) × 60 kr. No clinic has quality points, coordinates, takes part in collaboration
+# or met the care guarantee; none is eligible for health promotion (STH16.11) or meets the
+# requirement for children and young people (STH21.4, from 2021-12-01 only).
+CLINIC_MONEY = ("målrelaterad_ersättning", "samordningsersättning", "samverkansersättning", "vårdgarantibonus")
+CLINIC_ELIGIBILITY = ("hälsofrämjande_insatser", "uppfyller_kravet_för_barn_och_unga")
 EXPECTED_ON = {
     ("P1", "listningsersättning"): "300.00",  # 71: band 65–74, 240 kr + 0 + 60 kr
     ("P2", "listningsersättning"): "180.00",  # 35: band 20–49, 120 kr + 0 + 60 kr
     ("P3", "listningsersättning"): "0.00",    # listed nowhere: the default
-    **{(clinic, output): "0.00" for clinic in "ABC"
-       for output in ("målrelaterad_ersättning", "samordningsersättning", "vårdgarantibonus")},
+    **{(clinic, output): "0.00" for clinic in "ABC" for output in CLINIC_MONEY},
+    **{(clinic, output): False for clinic in "ABC" for output in CLINIC_ELIGIBILITY},
 }
-TABLE_OF = {"listningsersättning": "persons", "målrelaterad_ersättning": "clinics",
-            "samordningsersättning": "clinics", "vårdgarantibonus": "clinics"}
+TABLE_OF = {"listningsersättning": "persons", **{o: "clinics" for o in CLINIC_MONEY + CLINIC_ELIGIBILITY}}
 
 # The provision that decides each non-trivial value (section heading the amount comes from).
 EXPECTED_PROVISION = {
@@ -227,8 +230,9 @@ EXPECTED_PROVISION = {
     ("V1", "avdrag"): "STH21.6.4 ",
     ("V5", "avdrag"): "STH21.6.5 ",
     ("V4", "avdrag"): "STH21.6.6 ",
-    # No rule applies: the output's own default (0 kr), cited to STH21.6.
-    ("V2", "tilläggsersättning"): "STH21.6 ",
+    # No rule applies: the output's own default (0 kr), cited where the output is declared:
+    # the add-on since the 2016 model (STH16.12), the deduction in STH21.6.
+    ("V2", "tilläggsersättning"): "STH16.12 ",
     ("V2", "avdrag"): "STH21.6 ",
 }
 
@@ -242,11 +246,14 @@ def test_eval_json_matches_the_contract_shape_and_values(capsys):
     assert set(document) == {"rulebook", "results"}
     assert document["rulebook"] == {"id": "stockholm/hlv-2021", "version": "2021.1"}
     results = document["results"]
-    assert len(results) == 32  # 4 outputs × 5 visits + 1 × 3 persons + 3 × 3 clinics
+    assert len(results) == 41  # 4 outputs × 5 visits + 1 × 3 persons + 6 × 3 clinics
     for result in results:
         assert set(result) == {"table", "record", "output", "value", "provision"}
         assert result["table"] == TABLE_OF.get(result["output"], "visits")
-        assert isinstance(result["value"], str) and MONEY.match(result["value"]), result
+        if result["output"] in CLINIC_ELIGIBILITY:
+            assert isinstance(result["value"], bool), result
+        else:
+            assert isinstance(result["value"], str) and MONEY.match(result["value"]), result
         # Every provision names the document its words come from, or the rulebook whose own text it is.
         assert re.search(r" \((\d{3}_\w+\.txt|Vårdgivarguiden|SLL|1177|stockholm/hlv-20\d\d, the rulebook's own text)",
                          result["provision"]), result["provision"]
@@ -283,7 +290,8 @@ def test_eval_text_shows_values(capsys):
         assert table == TABLE_OF.get(output, "visits"), line
         rows[(record, output)] = (value, provision)
     assert {key: value for key, (value, _) in rows.items()} == {
-        k: f"{v} kr" for k, v in {**EXPECTED, **EXPECTED_FEES, **EXPECTED_ON}.items()}
+        k: (str(v).lower() if isinstance(v, bool) else f"{v} kr")
+        for k, v in {**EXPECTED, **EXPECTED_FEES, **EXPECTED_ON}.items()}
     assert rows[("V1", "avdrag")][1].startswith("STH21.6.4 ")
     assert rows[("P1", "listningsersättning")][1].startswith("STH16.4 ")
 
@@ -295,7 +303,9 @@ def test_eval_without_on_refuses_before_evaluating_anything(capsys, fmt):
     assert out == ""
     # Every output per persons or clinics is named, in rulebook order; no visit output is.
     assert err == NEEDS_ON + ("listningsersättning (per persons), målrelaterad_ersättning (per clinics), "
-                              "samordningsersättning (per clinics), vårdgarantibonus (per clinics)\n")
+                              "hälsofrämjande_insatser (per clinics), samordningsersättning (per clinics), "
+                              "samverkansersättning (per clinics), uppfyller_kravet_för_barn_och_unga (per clinics), "
+                              "vårdgarantibonus (per clinics)\n")
 
 
 def test_eval_without_on_is_fine_when_no_undated_record_is_there(capsys, tmp_path):
@@ -383,9 +393,11 @@ def test_explain_text(capsys):
                         "listning_på_besöksdagen")
     assert "✔ rule avdrag_fysiskt_besök_hos_annan applies · in force 2021-09-01 – …" in lines
     assert "  then -avdrag_fysiskt_besök → -300.00 kr" in lines
-    assert ("  ✘ exception avdrag_besök_i_hemmet_eller_annan_plats: physical = physical and clinic ≠ clinic "
-            "→ false") in lines
-    assert "  avdrag_fysiskt_besök = 300.00 kr · seed · in force 2021-09-01 – …" in lines
+    # The condition as written, then with the values it read, then its value.
+    assert ("  ✘ exception avdrag_besök_i_hemmet_eller_annan_plats: mode = physical and place != clinic "
+            "→ physical = physical and clinic ≠ clinic → false") in lines
+    assert "  ✘ exception utomlänspatient: utomlänsbesök → false" in lines
+    assert "  avdrag_fysiskt_besök = 300.00 kr · seed · in force 2021-09-01 – 2023-04-30" in lines
     assert "     cite: 001_d4b7588c97b7b524.txt: ett avdrag på 300 kronor" in lines
     # Each provision is cited once, with the source's words.
     assert out.count("§ STH21.6.4 ") == 1
@@ -429,9 +441,11 @@ def test_explain_json_tree_nodes(capsys):
             # An input cites its field's declaration: the tables are inherited from 2016.
             assert match.group(1) == "rulebooks/stockholm/hlv-2016.md", node["source"]
             assert line.startswith(f"field {node['label'].split('.')[1]}: "), line
-        else:
-            # Everything that decides V3's add-on is 2021's own (STH21.6).
-            assert match.group(1) == "rulebooks/stockholm/hlv-2021.md", (node["kind"], node["label"])
+        elif match.group(1) == "rulebooks/stockholm/hlv-2016.md" and node["provision"]:
+            # What is inherited from 2016: the add-on for unlisted patients (STH16.12), the
+            # listing helpers and readings S1–S3, each under a 2016 provision.
+            assert node["provision"].startswith(("STH16.12", "Tolkningar", "Listning på besöksdagen")), \
+                (node["kind"], node["label"], node["provision"])
         if node["kind"] in ("rule", "exception"):
             # The source line is the rule's own declaration.
             assert line.startswith(f"{node['kind']} {node['label']} "), (node["label"], line)
@@ -448,7 +462,9 @@ def test_explain_json_tree_nodes(capsys):
     assert tree["paid_to"] == "A"
     assert tree["provision"].startswith("STH21.6.2 ")
     params = [n for n in walk(tree) if n["kind"] == "parameter" and n["label"] == "tilläggsersättning_videobesök"]
-    assert params and all(p["valid_from"] == "2021-02-01" and p["valid_to"] == "2023-04-30" for p in params)
+    # 2021 rests on the 2022 source by interpretation (STH21.6.2).
+    assert params and all((p["valid_from"], p["valid_to"], p["status"]) == ("2021-02-01", "2021-12-31", "interpretation")
+                          for p in params)
 
 
 def test_explain_json_exception_nodes_say_whether_they_applied(capsys):

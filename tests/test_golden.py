@@ -139,10 +139,11 @@ def test_every_golden_node_cites_the_line_it_comes_from(name):
         if node["kind"] == "input":
             # The tables are the 2016 rulebook's, inherited by the 2021 one.
             assert file == "rulebooks/stockholm/hlv-2016.md", node["source"]
-        else:
-            # Nothing that decides these outputs is inherited: all of it is STH21.6 and the
-            # 2021 interpretations.
-            assert file == "rulebooks/stockholm/hlv-2021.md", (node["kind"], node["label"])
+        elif file == "rulebooks/stockholm/hlv-2016.md" and node["provision"]:
+            # Inherited from 2016: the add-on for unlisted patients (STH16.12) and its reading
+            # S3, the listing helpers and readings S1–S2; everything else is 2021's own.
+            assert node["provision"].startswith(("STH16.12", "Tolkningar", "Listning på besöksdagen")), \
+                (node["kind"], node["label"], node["provision"])
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -188,18 +189,24 @@ def test_golden_avdrag_v1():
     assert rule["valid_from"] == "2021-09-01" and rule["valid_to"] is None
     exceptions = {c["label"]: c for c in rule["children"] if c["kind"] == "exception"}
     assert set(exceptions) == {"avdrag_inom_koncernen", "avdrag_besök_i_hemmet_eller_annan_plats",
-                               "hemsjukvårdsbesök", "psykosociala_uppdraget"}
+                               "hemsjukvårdsbesök", "psykosociala_uppdraget", "utomlänspatient",
+                               "kostnadsansvaret_upphör_efter_april_2023"}
     assert all(e["applied"] is False and e["value"] is None for e in exceptions.values())
+    # P1 has no county code: not an out-of-county patient (STH21.6.9, reading 6); the end of
+    # the cost responsibility (reading 8's alternative) is not in force before 2023-05-01.
+    assert exceptions["utomlänspatient"]["reason"] == "its condition does not hold"
+    assert exceptions["kostnadsansvaret_upphör_efter_april_2023"]["in_force"] is False
     assert exceptions["avdrag_besök_i_hemmet_eller_annan_plats"]["provision"].startswith("STH21.6.5 ")
     assert exceptions["psykosociala_uppdraget"]["provision"].startswith("STH21.6.6 ")
     condition = [c for c in rule["children"] if c["kind"] == "condition"]
     assert len(condition) == 1 and condition[0]["value"] is True
     formula = [c for c in rule["children"] if c["kind"] == "formula"]
     assert len(formula) == 1 and formula[0]["value"] == "-300.00"
-    # The parameter: 300 kr from 2021-09-01, no end date, cited to the seed.
+    # The parameter: 300 kr from 2021-09-01, cited to the seed; the value read ends where the
+    # cost responsibility of reading 8 begins to be a reading.
     (param,) = nodes(tree, "parameter", "avdrag_fysiskt_besök")
     assert param["value"] == "300.00"
-    assert (param["valid_from"], param["valid_to"], param["status"]) == ("2021-09-01", None, "seed")
+    assert (param["valid_from"], param["valid_to"], param["status"]) == ("2021-09-01", "2023-04-30", "seed")
     # The listing found on the visit date is P1's listing at A, open since 2015-01-01.
     (lookup,) = [n for n in walk(tree) if n["kind"] == "lookup"]
     assert lookup["on"] == "2021-09-15" and lookup["valid_from"] == "2015-01-01" and lookup["valid_to"] is None
@@ -210,8 +217,9 @@ def test_golden_avdrag_v1():
 
 def test_golden_tillaggsersattning_v3():
     """V3: P2 (listed at C, koncern K2) has a video visit with A (koncern K1) on 2021-03-02.
-    STH21.6.2: a video visit by a patient not listed at the clinic nor in its koncern gives
-    300 kr (value 2021-02-01 – 2023-04-30) → 300.00, paid to A. STH21.6.1 (physical) and
+    STH21.6.2: a video visit by a patient not listed at the clinic nor in its koncern gives an
+    add-on whose amount the source does not name; 2022's 300 kr is taken for 2021 (value
+    2021-02-01 – 2021-12-31, an interpretation) → 300.00, paid to A. STH21.6.1 (physical) and
     STH21.6.3 (unlisted) do not hold; no exception applies."""
     tree = json.loads((GOLDEN / "tillaggsersattning-V3.json").read_text(encoding="utf-8"))
     assert tree["value"] == "300.00"
@@ -227,7 +235,7 @@ def test_golden_tillaggsersattning_v3():
     assert not any(n["applied"] for n in walk(tree) if n["kind"] == "exception")
     (param,) = nodes(tree, "parameter", "tilläggsersättning_videobesök")
     assert param["value"] == "300.00"
-    assert (param["valid_from"], param["valid_to"]) == ("2021-02-01", "2023-04-30")
+    assert (param["valid_from"], param["valid_to"], param["status"]) == ("2021-02-01", "2021-12-31", "interpretation")
     # Not listed here (C ≠ A) and not in A's koncern (K2 ≠ K1).
     (listed_here,) = [n for n in nodes(tree, "definition", "listad_här") if not n.get("explained_above")]
     assert listed_here["value"] is False
@@ -308,32 +316,37 @@ def test_golden_hlv_2016_listing_rests_on_illustrative_amounts():
 
 
 def test_golden_kroninnovation_listing_is_rounded_half_up_to_the_ore():
-    """P6 (born 2013-02-01, ACG 1.23456) at the pilot clinic, March 2016: 3 years old, band
-    0–6: 150 kr. 20 % × 150 kr + 80 % × 150 kr × 1.23456 = 30 kr + 148.1472 kr = 178.1472 kr
-    → 178.15 kr; no home care (× 100 %), no CNI."""
+    """P6 (born 2013-02-01, ACG 1.23456) at the pilot clinic K, March 2016: 3 years old, band
+    0–6: the general amount is 150 kr (no CNI; ACG paid 0 kr in 2016). Reading K3 raises it by
+    (0.65 / 0.35) / (0.60 / 0.40) = 26/21, reading K2 weights 80 % of it with ACG, no home care:
+    150 kr × 26/21 × (20 % + 80 % × 1.23456) = 3900/21 kr × 1.187648 = 4631.8272/21 kr
+    = 220.5632 kr → 220.56 kr."""
     tree = golden_tree("kroninnovation-listningsersattning-P6")
-    assert (tree["value"], tree["decided_by"], tree["basis"]) == ("178.15", "acg_viktad_listning", "illustrative")
-    assert tree["rests_on"] == {"verified": ["andel_acg_viktad"],
-                                "illustrative": ["cni_ersättning_per_poäng", "listningsersättning_per_ålder",
-                                                 "medelersättning_per_listad"]}
-    (formula,) = [n for n in walk(tree) if n["kind"] == "formula"]
-    assert "178.1472 kr rounded half up to öre" in formula["steps"]
-    assert formula["steps"][-1] == "178.15 kr"
-    (rounding,) = [n for n in walk(tree) if n["kind"] == "rounding"]
-    assert (rounding["before"], rounding["value"], rounding["mode"]) == ("178.1472", "178.15", "half up")
+    assert (tree["value"], tree["decided_by"], tree["basis"]) == ("220.56", "acg_viktad_listning", "illustrative")
+    assert tree["rests_on"] == {
+        "verified": ["acg_ersättning_per_vikt", "allmänna_modellens_listningsandel", "andel_acg_viktad"],
+        "interpretation": ["pilotens_acg_viktning", "pilotens_fasta_andel", "pilotens_sista_dag"],
+        "illustrative": ["cni_ersättning_per_poäng", "listningsersättning_per_ålder"]}
+    formulas = [n for n in walk(tree) if n["kind"] == "formula"]
+    pilot = next(f for f in formulas if f["steps"][-1] == "220.56 kr")
+    assert "220.5632 kr rounded half up to öre" in pilot["steps"]
+    roundings = [(n["before"], n["value"], n["mode"]) for n in walk(tree) if n["kind"] == "rounding"]
+    assert ("220.5632", "220.56", "half up") in roundings
     assert tree["document"] == "000_fd4f791d9ed7e511.txt"
-    assert tree["quote"] == "Att utvärdera effekten av en relativ höjning av ersättningen för hemsjukvårdspatienter."
+    assert tree["quote"].startswith("Att testa effekten av att en större del av ersättningen utgår för listningen")
 
 
 def test_golden_vg_care_burden_lists_its_contributors():
     """V1, paid in March 2017 on the listing of 2017-02-28: A (woman, 36) 0.40 points × ACG 1.2
     = 0.48; B (man, 77) 0.85 × 2.0 = 1.70; C (girl, 1) 0.60 × 1.00 (no weight) = 0.60; 2.78
-    ACG points × 294 kr = 817.32 kr."""
+    ACG points × 294 kr = 817.32 kr. The weights are taken as given (reading V4), and the
+    persons, without a county code, count as the region's (6.2, länskod 14)."""
     tree = golden_tree("vg-vardtyngd-V1")
     assert (tree["value"], tree["paid_to"], tree["basis"]) == ("817.32", "V1", "illustrative")
     assert tree["rests_on"] == {
-        "verified": ["ersättning_per_acg_poäng"],
-        "interpretation": ["acg_vikt_när_den_saknas", "listning_sista_dagen_månaden_före", "vårdtyngd_beräknas_på"],
+        "verified": ["ersättning_per_acg_poäng", "regionens_länskod"],
+        "interpretation": ["acg_vikt_när_den_saknas", "acg_vikter_normaliseras", "listning_sista_dagen_månaden_före",
+                           "vårdtyngd_beräknas_på"],
         "illustrative": ["listningspoäng_per_kön_och_ålder"]}
     (aggregate,) = [n for n in walk(tree) if n["kind"] == "aggregate"]
     assert aggregate["value"] == "2.78" and aggregate["records"] == 3
@@ -344,7 +357,7 @@ def test_golden_vg_care_burden_lists_its_contributors():
     weights = sorted(n["label"] for n in aggregate["children"] if n["kind"] == "parameter")
     assert weights == ["acg_vikt_när_den_saknas", "listning_sista_dagen_månaden_före",
                        "listningspoäng_per_kön_och_ålder[F, 0 to 4]", "listningspoäng_per_kön_och_ålder[F, 20 to 49]",
-                       "listningspoäng_per_kön_och_ålder[M, 75 to 84]", "vårdtyngd_beräknas_på"]
+                       "listningspoäng_per_kön_och_ålder[M, 75 to 84]", "regionens_länskod", "vårdtyngd_beräknas_på"]
     html = (GOLDEN / "vg-vardtyngd-V1.html").read_text(encoding="utf-8")
     assert html.count("<td>listings</td>") >= 3  # every contributor, in the HTML too
 

@@ -255,13 +255,19 @@ def test_every_quotation_of_every_rulebook_stands_in_its_document(book):
                     (display_path(Path(quotation.span.file)), quotation.span.line, quotation.text)
 
 
+SWEDISH_NUMBERS = {1: "en", 2: "två", 3: "tre", 4: "fyra", 5: "fem", 6: "sex", 7: "sju", 8: "åtta",
+                   9: "nio", 10: "tio"}
+
+
 def _written_forms(value: str, unit) -> set:
-    """How a figure is written in a Swedish document: 300, 980 000 000, 12,5 (miljoner)."""
+    """How a figure is written in a Swedish document: 300, 980 000 000, 12,5 (miljoner), tre."""
     number = Fraction(value)
     forms = {value}
     if number.denominator == 1:
         whole = int(number)
         forms |= {str(whole), f"{whole:,}".replace(",", " ")}
+        if whole in SWEDISH_NUMBERS:
+            forms.add(f" {SWEDISH_NUMBERS[whole]} ")
         if whole % 100_000 == 0 and whole >= 1_000_000:
             forms.add(f"{whole / 1_000_000:.1f}".replace(".", ","))
     return forms

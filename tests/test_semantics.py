@@ -166,13 +166,13 @@ def test_money_times_a_rate_is_rounded_by_the_named_mode(tmp_path):
 parameter share: decimal
   value 0.125 status illustrative cite "x"
 output nearest: money per items
-output floor: money per items
+output rounded_down: money per items
 rule r1 defines nearest then 10.01 kr * share rounded half up to öre
-rule r2 defines floor then 10.01 kr * share rounded down to öre
+rule r2 defines rounded_down then 10.01 kr * share rounded down to öre
 ''')
     # 1001 öre × 0.125 = 125.125 öre: half up → 125 öre (not a tie); down → 125 öre.
     assert evaluate(book, output="nearest").value == 125
-    assert evaluate(book, output="floor").value == 125
+    assert evaluate(book, output="rounded_down").value == 125
     book2 = load(tmp_path, ITEMS + '''
 output x: money per items
 rule r defines x then 0.25 kr * 50 % rounded half up to öre

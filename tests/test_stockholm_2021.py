@@ -199,8 +199,9 @@ def test_every_visit_gets_exactly_the_provisions_amounts(book, v):
     at_clinic = v["place"] == "clinic"
 
     expected_add_on = 0
-    if general and v["mode"] == "physical" and at_clinic and (elsewhere or listed_at is None):
-        expected_add_on = 300 * KR  # STH21.6.1 or STH21.6.3 (reading 2: at the clinic only)
+    if general and v["mode"] == "physical" and v["place"] != "home" and (elsewhere or listed_at is None):
+        # STH21.6.1 or STH16.12; reading 2 (literal): at the clinic or another place, not a home visit.
+        expected_add_on = 300 * KR
     if general and v["mode"] == "video" and listed_at != v["clinic"] and not same_koncern \
             and v["day"] <= dt.date(2023, 4, 30):
         expected_add_on = 300 * KR  # STH21.6.2
@@ -227,19 +228,18 @@ early_visits = st.fixed_dictionaries({
 @settings(max_examples=200, deadline=None)
 @given(v=early_visits)
 def test_every_visit_before_2021_02_01_gets_the_2016_amounts(book, v):
-    """Before the FFU 2021 only the inherited 2016 visit compensation and the add-on for
-    unlisted patients (STH21.6.3, which has no start date) pay; computed independently."""
+    """Before the FFU 2021 only the inherited 2016 visit compensation and the 2016 add-on for
+    unlisted patients (STH16.12) pay; computed independently."""
     add_on = value(book, "tilläggsersättning", **v)
     deduction = value(book, "avdrag", **v)
     fee = value(book, "besöksersättning", **v)
 
     unlisted = v["person"] == "P3"
-    general = v["assignment"] == "general"  # STH21.6.6: not home care, not psychosocial
-    # STH21.6.3 (illustrative 300 kr until 2021-01-31): an unlisted patient's physical visit at
-    # the clinic (reading 2; home visits excepted by STH21.6.6); no video add-on before 2021
-    # (reading 5). STH21.6.1–6.2 start 2021-02-01, the deduction (STH21.6.4) 2021-09-01.
-    expected_add_on = 300 * KR if (unlisted and general and v["mode"] == "physical"
-                                   and v["place"] == "clinic") else 0
+    # STH16.12 (illustrative 300 kr until 2021-01-31): an unlisted patient's physical visit,
+    # wherever it is and whatever the assignment (the exclusions of STH21.6.6 start with the
+    # FFU 2021); no video add-on before 2021 (reading S2). STH21.6.1–6.2 start 2021-02-01,
+    # the deduction (STH21.6.4) 2021-09-01.
+    expected_add_on = 300 * KR if (unlisted and v["mode"] == "physical") else 0
     # STH16.6: 250 kr for a doctor, 125 kr for other professions, 0 kr for a digital contact.
     expected_fee = 0 if v["mode"] != "physical" else (250 * KR if v["profession"] == "doctor" else 125 * KR)
 

@@ -14,7 +14,7 @@ from typing import Optional
 
 from ..decision import DecisionPath, decision_path
 from ..explanation import BASIS_ORDER, Explanation
-from .explanation_text import period, shown, with_unit
+from .explanation_text import period, shown, why_it_did_not_decide, with_unit
 
 STYLE = """
 :root { --ink: #1d1d1f; --muted: #5f6368; --line: #d0d4d9; --ok: #0a7c2f; --no: #9a3412; }
@@ -200,16 +200,7 @@ def _applying(step, page: _Page) -> str:
 
 
 def _passed_over(node: Explanation, page: _Page) -> str:
-    facts = node.facts
-    reason = facts.get("reason", "does not apply")
-    if facts.get("applied"):
-        reason = "applies too, with the same value"
-    if facts.get("repealed_by"):
-        reason += f" by {facts['repealed_by']}"
-    condition = next((c for c in node.children if c.kind == "condition"), None)
-    if condition is not None and facts.get("in_force") and reason == "its condition does not hold":
-        formula = condition.worked.formula if condition.worked is not None else condition.label
-        reason = f"{formula} → {shown(condition.value)}"
+    reason = why_it_did_not_decide(node)
     mark = "=" if node.value is not None else "✘"
     return (f'<li><span class="not-applied">{mark} {e(node.kind)} <code>{e(node.label)}</code></span>: '
             f'<span class="formula">{e(reason)}</span>{page.provision(node)}</li>')

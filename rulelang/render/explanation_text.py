@@ -185,21 +185,32 @@ def _applying(step, provisions: _Provisions, indent: str) -> list[str]:
     return lines
 
 
+def why_it_did_not_decide(node: Explanation) -> str:
+    """Why a rule or exception on the path did not give the amount, in one line: for a
+    condition that did not hold, the condition as written, then (when it says more) with the
+    values it read, then its value."""
+    facts = node.facts
+    if facts.get("applied"):
+        return "applies too, with the same value"
+    reason = facts.get("reason", "does not apply")
+    if facts.get("repealed_by"):
+        reason += f" by {facts['repealed_by']}"
+    condition = next((c for c in node.children if c.kind == "condition"), None)
+    if condition is None or not facts.get("in_force") or reason != "its condition does not hold":
+        return reason
+    steps = [condition.label]
+    if condition.worked is not None and condition.worked.formula not in steps:
+        steps.append(condition.worked.formula)
+    if shown(condition.value) != steps[-1]:
+        steps.append(shown(condition.value))
+    return " → ".join(steps)
+
+
 def _passed_over(node: Explanation, provisions: _Provisions, indent: str, deeper: bool) -> list[str]:
     """A rule or exception that did not decide, and why, in a line or two; with `deeper`, the
     exceptions to it too (they are on the path when the amount rests on its not applying)."""
-    facts = node.facts
-    if facts.get("applied"):
-        reason = "applies too, with the same value"
-    else:
-        reason = facts.get("reason", "does not apply")
-        if facts.get("repealed_by"):
-            reason += f" by {facts['repealed_by']}"
+    reason = why_it_did_not_decide(node)
     mark = "=" if node.value is not None else "✘"  # `=`: gives the same value, so no conflict
-    condition = next((c for c in node.children if c.kind == "condition"), None)
-    if condition is not None and facts.get("in_force") and reason == "its condition does not hold":
-        formula = condition.worked.formula if condition.worked is not None else condition.label
-        reason = f"{formula} → {shown(condition.value)}"
     lines = [f"{indent}{mark} {node.kind} {node.label}: {reason}"]
     lines.extend(provisions.lines(node, indent + "  "))
     if deeper:
