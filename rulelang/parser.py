@@ -539,10 +539,12 @@ class _ToSyntax(Transformer):
 
     def example_decl(self, meta, children):
         title, *rest = children
-        opts = dict(c for c in rest if isinstance(c, tuple))
+        opts = dict(c for c in rest if isinstance(c, tuple) and c[0] != "assuming")
+        # `assuming` may be one line of several, or several lines.
+        assumptions = tuple(a for c in rest if isinstance(c, tuple) and c[0] == "assuming" for a in c[1])
         givens = tuple(c for c in rest if isinstance(c, Given))
         expectations = tuple(c for c in rest if isinstance(c, Expectation))
-        return ExampleDecl(self.unquote(title), opts.get("using"), opts.get("on"), opts.get("assuming", ()),
+        return ExampleDecl(self.unquote(title), opts.get("using"), opts.get("on"), assumptions,
                            givens, expectations, self.span(meta), self.provision)
 
     def start(self, meta, children):

@@ -376,14 +376,21 @@ def test_golden_narvard_counts_four_of_six_criteria():
 
 
 def test_golden_patientmiljard_shows_the_outputs_it_splits():
-    """Region Z, 129 806 inhabitants, 2018: 980 000 000 kr × 129 806 / 10 120 242 = 12 569 845.66…
-    → 12 569 845.66 kr; the guarantee's half 6 284 922.83 kr; the contracts the rest:
-    12 569 845.66 − 6 284 922.83 = 6 284 922.83 kr."""
+    """Region Z, Jämtland Härjedalen (county 23), 129 806 inhabitants, 2018: 980 000 000 kr ×
+    129 806 / 10 120 242 = 12 569 845.66… → 12 569 845.66 kr (reading J3: 2018 by the formula,
+    not the table's rounded 12,6 Mkr); the guarantee's half 6 284 922.83 kr; the contracts the
+    rest: 12 569 845.66 − 6 284 922.83 = 6 284 922.83 kr. The action plan was sent (PMJ.4)."""
     tree = golden_tree("pmj-patientkontrakt-Z")
     assert (tree["value"], tree["decided_by"], tree["basis"]) == ("6284922.83", "resten_till_patientkontrakt",
                                                                  "interpretation")
-    assert tree["rests_on"] == {"seed": ["nationell_ram"], "verified": ["rikets_befolkning_2017_12_31"],
-                                "interpretation": ["andel_förstärkt_vårdgaranti"]}
+    assert tree["rests_on"] == {"seed": ["nationell_ram"],
+                                "verified": ["jämtlands_länskod", "rikets_befolkning_2017_12_31"],
+                                "interpretation": ["andel_förstärkt_vårdgaranti", "tabellen_även_2018"]}
+    rule = child(tree, "rule", "resten_till_patientkontrakt")
+    exceptions = {c["label"]: c for c in rule["children"] if c["kind"] == "exception"}
+    assert set(exceptions) == {"preliminär_tabell_patientkontrakt", "ingen_handlingsplan"}
+    assert not any(e["applied"] for e in exceptions.values())
+    assert exceptions["ingen_handlingsplan"]["provision"].startswith("PMJ.4 ")
     outputs = {n["label"]: n["value"] for n in walk(tree) if n["kind"] == "output"}
     assert outputs == {"patientkontrakt": "6284922.83", "maxbelopp": "12569845.66",
                        "förstärkt_vårdgaranti": "6284922.83"}
