@@ -99,6 +99,12 @@ class Rulebook:
         evaluator = self.evaluator(data, on)
         return evaluator.explain(output, self.record(evaluator, output, record))
 
+    def input_warnings(self, data: DataSource, on: dt.date) -> list:
+        """The rulebook's warnings (`warning … when … says …`) that hold for `data` as a whole on
+        `on`: input that does not look like what a provision assumes. Each has `name`,
+        `message`, `provision` and `source`."""
+        return self.evaluator(data, on).raised_warnings(on)
+
     def record(self, evaluator: Evaluator, output: str, record_id: str) -> dict:
         """The record of `output`'s table with this id; NotFound or DataError when there is none."""
         if output not in self.program.outputs:

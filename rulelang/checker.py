@@ -118,6 +118,7 @@ class CheckedRulebook:
     rules: dict
     data: dict
     examples: list
+    data_warnings: dict  # name → WarningDecl: checks of the input as a whole
     types: dict  # id(expression) → Type
     resolved: dict  # id(name or field access) → resolution tuple
     warnings: list
@@ -163,6 +164,7 @@ class Checker:
         self.rules: dict[str, RuleInfo] = {}
         self.data: dict[str, s.DataDecl] = {}
         self.examples: list[s.ExampleDecl] = []
+        self.data_warnings: dict[str, s.WarningDecl] = {}
         self.types: dict[int, Type] = {}
         self.resolved: dict[int, tuple] = {}
         self.used_parameters: set[str] = set()
@@ -197,7 +199,8 @@ class Checker:
         return CheckedRulebook(
             id=header.id, header=header, chain=self.chain, enums=self.enums, tables=self.tables,
             parameters=self.parameters, definitions=self.definitions, outputs=self.outputs,
-            rules=self.rules, data=self.data, examples=self.examples, types=self.types,
+            rules=self.rules, data=self.data, examples=self.examples, data_warnings=self.data_warnings,
+            types=self.types,
             resolved=self.resolved,
             warnings=[d for d in self.diagnostics if d.severity == "warning"], sources=sources)
 
@@ -208,7 +211,7 @@ class Checker:
             self.error(f"{name} is a built-in name and cannot be declared", span)
             return False
         earlier = None
-        for registry in (self.enums, self.tables, self.parameters, self.outputs):
+        for registry in (self.enums, self.tables, self.parameters, self.outputs, self.data_warnings):
             if name in registry:
                 item = registry[name]
                 earlier = getattr(item, "decl", item).span
@@ -247,6 +250,9 @@ class Checker:
                     self.outputs[statement.name] = OutputInfo(statement, ERROR)
             elif isinstance(statement, s.RuleDecl):
                 self.collect_rule(statement)
+            elif isinstance(statement, s.WarningDecl):
+                if self.declare(statement.name, statement.span, "warning"):
+                    self.data_warnings[statement.name] = statement
             elif isinstance(statement, s.Repeal):
                 repeals.append(statement)  # after the layer's own rules, so order does not matter
             elif isinstance(statement, s.DataDecl):
@@ -391,6 +397,9 @@ class Checker:
                     self.error(f"`paid to` names the record that receives the amount (an id); this is {payee}",
                                decl.payee.span)
             self._current = None
+        # A warning is about the input as a whole: no record of its own, like a definition of no table.
+        for warning in self.data_warnings.values():
+            self.expect_condition(warning.condition, _Scope(None), f"the condition of warning {warning.name}")
 
     def check_table(self, info: TableInfo) -> None:
         decl = info.decl

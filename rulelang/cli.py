@@ -243,6 +243,8 @@ def cmd_settle(args) -> int:
         _out(render.to_json_text(result.to_dict()))
     else:
         _out(render.settlement_text(result.to_dict()))
+    for warning in result.warnings:
+        _err(f"{warning.source}: warning: {warning.name}: {warning.message}")
     rejected = sum(c.rejected for c in result.counts)
     if rejected:
         _err(f"rulelang: {rejected} record(s) could not be used; each is in {result.rejected_out} with its reason")

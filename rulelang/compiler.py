@@ -118,6 +118,18 @@ class CompiledDefinition(Cited):
 
 
 @attrs.define
+class CompiledWarning(Cited):
+    """A check of the input as a whole (no record of its own), reported when it holds."""
+
+    name: str
+    run: Run
+    label: str  # the condition as written
+    message: str
+    citation: Citation
+    source: str
+
+
+@attrs.define
 class CompiledRule(Cited):
     label: str
     is_exception: bool
@@ -159,6 +171,7 @@ class Program:
     definitions: dict  # (table, name) → CompiledDefinition
     outputs: dict
     rules: dict
+    warnings: dict = attrs.Factory(dict)  # name → CompiledWarning
 
     @property
     def id(self) -> str:
@@ -235,7 +248,11 @@ class Compiler:
                 self.expr(decl.default) if decl.default is not None else None, decl.default,
                 self.expr(decl.payee) if decl.payee is not None else None,
                 self.citation(decl.provision), decl.span.location)
-        return Program(checked, parameters, definitions, outputs, rules)
+        warnings = {
+            name: CompiledWarning(name, self.expr(decl.condition), self.text_of(decl.condition.span), decl.message,
+                                  self.citation(decl.provision), decl.span.location)
+            for name, decl in checked.data_warnings.items()}
+        return Program(checked, parameters, definitions, outputs, rules, warnings)
 
     def parameter(self, info) -> CompiledParameter:
         values = []

@@ -10,11 +10,17 @@ professions. Decimals are written as text, so they stay exact.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+
 DEFAULT_PERSONS = 2_400_000
 VISITS_PER_PERSON_MONTH = 0.25
 PERSONS_PER_CLINIC = 11_100
 MONTHS = ("2021-08-01", "2021-09-01", "2021-10-01")
+
+# The mean of exp(0.9 (U1 + U2 + U3 - 1.5)) for uniform U: ((e^0.9 - 1) / 0.9)^3 × e^-1.35. Dividing
+# by it makes the weights relative, as casemix weights are: the population's mean is 1.00.
+ACG_MEAN = round((((math.exp(0.9) - 1) / 0.9) ** 3) * math.exp(-1.35), 6)
 
 
 def _u(seed: int, key: str, purpose: str) -> str:
@@ -61,7 +67,8 @@ def write_demo_region(out: Path, persons: int = DEFAULT_PERSONS, seed: int = 1,
                                          + {u('i', 'day')} * 365) AS INTEGER) AS birth_date,
                CASE WHEN {u('i', 'sex')} < 0.5 THEN 'F' ELSE 'M' END AS sex,
                CASE WHEN {u('i', 'acg_missing')} < 0.05 THEN NULL
-                    ELSE printf('%.2f', exp(({u('i', 'acg1')} + {u('i', 'acg2')} + {u('i', 'acg3')} - 1.5) * 0.9))
+                    ELSE printf('%.2f', exp(({u('i', 'acg1')} + {u('i', 'acg2')} + {u('i', 'acg3')} - 1.5) * 0.9)
+                                        / {ACG_MEAN})
                END AS acg_weight,
                CASE WHEN {u('i', 'cni_missing')} < 0.1 THEN NULL
                     ELSE printf('%.2f', 0.5 + 3 * pow({u('i', 'cni')}, 2)) END AS cni,

@@ -406,6 +406,11 @@ class Evaluator:
             for record in data.records:
                 yield self.evaluate(name, record)
 
+    def raised_warnings(self, date: dt.date) -> list:
+        """The rulebook's warnings whose condition holds for the input as a whole on `date`."""
+        frame = Frame(self, None, None, date)
+        return [warning for warning in self.program.warnings.values() if warning.run(frame, None)]
+
     # ---- explanation
     def explain(self, name: str, record: dict) -> Explanation:
         """The explanation tree of one output for one record. Its root says what the value

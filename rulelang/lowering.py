@@ -288,8 +288,20 @@ class Lowering:
         if self.checked.tables[table].decl.dated_by:
             return self.table_query(table, OWN_DATES)
         if reading.fixed_date is None:
-            raise NotLowerable(f"a definition of {table} read from records with dates of their own")
+            return self.on_readers_dates(table, reading)
         return self.table_query(table, reading.fixed_date)
+
+    def on_readers_dates(self, table: str, reading: TableQuery) -> TableQuery:
+        """An undated table's records on each date a record of `reading` falls on: the rows a
+        reader's own date picks (joined on key and date), as the interpreter evaluates them."""
+        key = (table, ("dates of", reading.name))
+        if key not in self.queries:
+            self.read_whole.add(table)
+            dates = f"SELECT DISTINCT __date FROM {quote(reading.ctes[0][0])}"
+            self.queries[key] = TableQuery(
+                self, table, quote(f"{table}_on_{reading.name}")[1:-1],
+                f"SELECT r.*, d.__date FROM {quote(table)} AS r CROSS JOIN ({dates}) AS d", None)
+        return self.queries[key]
 
     def settled_outputs(self) -> list:
         """The outputs that are paid to someone: the components of a settlement."""
@@ -318,6 +330,19 @@ class Lowering:
         if not selects:
             raise NotLowerable("the rulebook has no output paid to anyone")
         return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + "\nUNION ALL\n".join(selects)
+
+    def warnings_sql(self) -> Optional[str]:
+        """One row with a boolean column per warning of the rulebook: whether it holds for the
+        input as a whole on the month's last day (NULL: a value it needs is missing)."""
+        if not self.program.warnings:
+            return None
+        query = TableQuery(self, None, "whole_input", "SELECT 1 AS __one", self.last)
+        joins: list = []
+        columns = [(f"w__{name}", self.lower(self.checked.data_warnings[name].condition, query, {}, joins).sql)
+                   for name in self.program.warnings]
+        query.add_layer(columns, joins)
+        return ("WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n"
+                + f"SELECT {', '.join(quote(column) for column, _ in columns)} FROM {quote(query.current)}")
 
     def pays_itself(self, output: str) -> bool:
         return pays_itself(self.checked, output)
@@ -659,8 +684,10 @@ class Lowering:
         column = other.columns[(kind, name)]
         joined = query.alias("d")
         key_field = self.checked.tables[table].decl.key or "__id"
-        joins.append(f"LEFT JOIN {quote(other.current)} AS {joined} ON {joined}.{quote(key_field)} = "
-                     f"{alias}.{quote(key_field)}")
+        on = f"{joined}.{quote(key_field)} = {alias}.{quote(key_field)}"
+        if other.fixed_date is None and not self.checked.tables[table].decl.dated_by:
+            on += f" AND {joined}.__date = {query.date().sql}"  # the row for the reader's date
+        joins.append(f"LEFT JOIN {quote(other.current)} AS {joined} ON {on}")
         den = column.den.replace("t.", f"{joined}.", 1) if isinstance(column.den, str) else column.den
         basis = column.basis
         if basis.dynamic:

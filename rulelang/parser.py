@@ -30,7 +30,7 @@ from .syntax import (
     AtLeast, Aggregate, Assumption, Attribution, Binary, Call, CountTrue, DataDecl, DefinitionDecl, EnumDecl,
     ExampleDecl, Expectation, FieldAccess, FieldDecl, Given, HistoryClause, HistoryLookup,
     If, IsNone, Literal, Lookup, Member, Name, OutputDecl, Otherwise, ParameterDecl,
-    ParamRow, ParamValue, Provision, Quotation, Repeal, RowKey, RecordLiteral, Rounded, RuleDecl,
+    ParamRow, ParamValue, Provision, Quotation, Repeal, RowKey, RecordLiteral, Rounded, RuleDecl, WarningDecl,
     RulebookHeader, RulebookSyntax, Source, Span, TableDecl, Unary,
 )
 
@@ -493,6 +493,10 @@ class _ToSyntax(Transformer):
         label, *parents, (validity, condition, value) = children
         return RuleDecl(str(label), None, tuple(str(p) for p in parents), validity.get("from"),
                         validity.get("until"), condition, value, amend, self.span(meta), self.provision)
+
+    def warning_decl(self, meta, children):
+        name, condition, message = children
+        return WarningDecl(str(name), condition, self.unquote(message), self.span(meta), self.provision)
 
     def repeal_rule(self, meta, children, kind="rule"):
         label, date = children

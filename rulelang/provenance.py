@@ -16,7 +16,7 @@ from . import syntax as s
 from .literate import quoted_in
 
 # Statements whose provision an explanation cites: their section must say where it comes from.
-CITED_STATEMENTS = (s.ParameterDecl, s.DefinitionDecl, s.OutputDecl, s.RuleDecl, s.Repeal)
+CITED_STATEMENTS = (s.ParameterDecl, s.DefinitionDecl, s.OutputDecl, s.RuleDecl, s.Repeal, s.WarningDecl)
 
 # Quoted words inside a `cite`: «…» or '…'.
 _CITED_WORDS = re.compile(r"«([^»]+)»|'([^']+)'")

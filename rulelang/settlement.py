@@ -78,6 +78,7 @@ class Settlement:
     seconds: float
     phases: dict = attrs.Factory(dict)  # phase → seconds: intake, rules, output
     bases: list = attrs.Factory(list)  # (basis or "", amount in öre, lines): how firm the money is
+    warnings: list = attrs.Factory(list)  # the rulebook's warnings that hold for this input
 
     def to_dict(self) -> dict:
         from .values import format_money
@@ -91,6 +92,8 @@ class Settlement:
             "clinics": [{"clinic_id": c, "amount": format_money(a), "lines": n} for c, a, n in self.totals],
             "total": format_money(sum(a for _, a, _ in self.totals)),
             "bases": [{"basis": b or None, "amount": format_money(a), "lines": n} for b, a, n in self.bases],
+            "warnings": [{"warning": w.name, "message": w.message, "provision": w.provision, "source": w.source}
+                         for w in self.warnings],
             "seconds": round(self.seconds, 3),
             "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
         }
@@ -576,7 +579,9 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     phases, mark = {}, time.perf_counter()
     lowering = Lowering(book.checked, book.program, first, last)
     sql = lowering.line_items_sql()
-    intake = Intake(con, book, Path(data), (first, last), lowering.month_only_tables())
+    checks = Lowering(book.checked, book.program, first, last)
+    warnings_sql = checks.warnings_sql()
+    intake = Intake(con, book, Path(data), (first, last), lowering.month_only_tables() - checks.read_whole)
     report = ProgressReport(con, progress, len(intake.table_order()) + 2)
     try:
         intake.run(report.begin)
@@ -591,6 +596,7 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
         else:
             raise SettlementError(f"unknown engine {engine!r}; use duckdb or spark")
         check_errors(con)
+        raised = raised_warnings(con, book, warnings_sql)
         phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin("writing output")
         # Sorted as it is written; the order (clinic, component, record) is total, so the same
@@ -619,7 +625,23 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     phases["output"] = time.perf_counter() - mark
     return Settlement(book.id, book.version, month, engine, out, rejected_out,
                       [intake.counts[t] for t in intake.table_order()], totals, components, lines,
-                      time.perf_counter() - started, phases, bases)
+                      time.perf_counter() - started, phases, bases, raised)
+
+
+def raised_warnings(con, book: Rulebook, sql: Optional[str]) -> list:
+    """The rulebook's warnings that hold for the input, checked on the intake's tables (with
+    Spark too: a warning reads the input, not the line items)."""
+    if sql is None:
+        return []
+    row = con.execute(sql).fetchone()
+    raised = []
+    for warning, holds in zip(book.program.warnings.values(), row):
+        if holds is None:
+            raise SettlementError(f"warning {warning.name} ({warning.provision}, {warning.source}) "
+                                  "could not be checked: a value it reads is missing")
+        if holds:
+            raised.append(warning)
+    return raised
 
 
 def check_errors(con) -> None:

@@ -419,6 +419,18 @@ class OutputDecl:
 
 
 @attrs.frozen
+class WarningDecl:
+    """A condition on the input as a whole that, when it holds, is reported with a message:
+    input that the rules read but that does not look like what the provision assumes."""
+
+    name: str
+    condition: Expr
+    message: str
+    span: Span = attrs.field(eq=False)
+    provision: Provision = attrs.field(eq=False)
+
+
+@attrs.frozen
 class RuleDecl:
     """A labelled definition of an output; an exception names the labels it overrides."""
 
@@ -504,7 +516,7 @@ class ExampleDecl:
 
 Statement = Union[
     RulebookHeader, Attribution, EnumDecl, TableDecl, ParameterDecl, DefinitionDecl, OutputDecl,
-    RuleDecl, Repeal, DataDecl, ExampleDecl,
+    RuleDecl, Repeal, WarningDecl, DataDecl, ExampleDecl,
 ]
 
 

@@ -10,18 +10,20 @@ HEADER = '''# {title}
 
 ```rulelang
 rulebook "test/{name}"
-  version "1" source src "Test source test-source"
+  version "1"{in_force} source src "Test source test-source"
 according to src
 ```
 
 '''
 
 
-def write_rulebook(directory: Path, body: str, name: str = "book", title: str = "Test") -> Path:
-    """A literate rulebook whose single section holds `body` as one rulelang block."""
+def write_rulebook(directory: Path, body: str, name: str = "book", title: str = "Test",
+                   in_force: str = "") -> Path:
+    """A literate rulebook whose single section holds `body` as one rulelang block; with
+    `in_force` (a date), the rulebook is in force from that day."""
     path = directory / f"{name}.md"
-    path.write_text(HEADER.format(title=title, name=name) + f"## 1 Provision\n\n```rulelang\n{body}\n```\n",
-                    encoding="utf-8")
+    header = HEADER.format(title=title, name=name, in_force=f" in force from {in_force}" if in_force else "")
+    path.write_text(header + f"## 1 Provision\n\n```rulelang\n{body}\n```\n", encoding="utf-8")
     return path
 
 

@@ -596,3 +596,17 @@ def test_the_shipped_rulebook_parses_and_loads():
     book = rulelang.load("stockholm/hlv-2021")
     assert book.id == "stockholm/hlv-2021"
     assert "tilläggsersättning" in book.outputs
+
+
+def test_assumptions_may_be_written_on_one_line_or_on_several():
+    one_line = 'example "e" on 2021-03-01 assuming a = 1, b = true given t: {x: 1} expect o of "1" = 1'
+    several = 'example "e" on 2021-03-01 assuming a = 1 assuming b = true given t: {x: 1} expect o of "1" = 1'
+    for body in (one_line, several):
+        (example,) = statements_of(body, syntax.ExampleDecl)
+        assert [a.parameter for a in example.assumptions] == ["a", "b"]
+
+
+def test_a_warning_holds_its_name_condition_and_message():
+    (warning,) = statements_of('warning för_få when 1 < 2 says "too few"', syntax.WarningDecl)
+    assert (warning.name, warning.message) == ("för_få", "too few")
+    assert isinstance(warning.condition, syntax.Binary) and warning.condition.op == "<"

@@ -3,6 +3,9 @@ says where it comes from, and its examples make every one of its rules and excep
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 import rulelang
@@ -72,3 +75,48 @@ def test_illustrative_values_are_never_called_anything_else(book):
         for value in parameter.values:
             if "illustrativ" in (value.cite or "").lower():
                 assert value.status == "illustrative", (name, value.source)
+
+
+READINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "rulebooks.md"
+
+
+def documented(heading: str) -> dict:
+    """(rulebook short name, parameter) → the row's text, for the table under `heading`."""
+    text = READINGS_DOC.read_text(encoding="utf-8")
+    section = text[text.index(heading):]
+    section = section[:section.index("\n\n#", 1)] if "\n\n#" in section[1:] else section
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) < 3 or not line.startswith("|"):
+            continue
+        for name in re.findall(r"`([^`]+)`", " ".join(cells[1:3])):
+            rows[(cells[0], name)] = line
+    return rows
+
+
+def own_interpretations(book) -> dict:
+    """The book's own parameters with a value of status interpretation: name → all of them are."""
+    own = {s.name for s in book.checked.chain[-1].statements if type(s).__name__ == "ParameterDecl"}
+    found = {}
+    for name, parameter in book.program.parameters.items():
+        statuses = [v.status for v in parameter.values]
+        if name in own and "interpretation" in statuses:
+            found[name] = all(status == "interpretation" for status in statuses)
+    return found
+
+
+def test_the_docs_list_every_reading_and_every_inferred_value(book):
+    short = book.id.split("/")[1]
+    listed = {name for (rulebook, name) in {**documented("## Readings"), **documented("### Values inferred")}
+              if short.startswith(rulebook)}
+    assert sorted(set(own_interpretations(book)) - listed) == []
+
+
+def test_every_documented_reading_has_an_example_of_its_alternative(book):
+    short = book.id.split("/")[1]
+    assumed = {a.parameter for example in book.checked.examples for a in example.assumptions}
+    readings = {name: row for (rulebook, name), row in documented("## Readings").items() if short.startswith(rulebook)}
+    assert readings, book.id
+    without = [name for name, row in readings.items() if name not in assumed and "tests/test_fidelity.py" not in row]
+    assert without == []

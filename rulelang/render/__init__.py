@@ -82,6 +82,12 @@ def settlement_text(summary: dict) -> str:
             warning = "   ← made-up figures, not real ones" if basis["basis"] == "illustrative" else ""
             lines.append(f"  {name}: {basis['amount']} kr ({share:.1f} %) in {basis['lines']} lines{warning}")
         lines.append("")
+    if summary.get("warnings"):
+        lines.append("warnings (the input does not look like what the rulebook assumes):")
+        for warning in summary["warnings"]:
+            lines.append(f"  ! {warning['warning']}: {warning['message']}")
+            lines.append(f"    § {warning['provision']}  [{warning['source']}]")
+        lines.append("")
     for count in summary["records"]:
         other = f" + {count['other_months']} of other months" if count["other_months"] else ""
         lines.append(f"  {count['table']}: {count['read']} records in = {count['used']} used + "
