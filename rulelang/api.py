@@ -16,7 +16,7 @@ from typing import Optional, Union
 
 from .checker import CheckedRulebook, check
 from .compiler import Program, compile_rulebook
-from .data import Dataset, build_dataset, load_dataset
+from .data import Dataset, load_dataset
 from .diagnostics import DataError, EvaluationError, NotFound, RecordProblem
 from .evaluator import Evaluator, Result
 from .explanation import Explanation
@@ -74,10 +74,6 @@ class Rulebook:
         evaluation reads: how one line of a region-sized settlement is explained."""
         if isinstance(source, Dataset):
             return source
-        if isinstance(source, dict):
-            raw = {name: [("<records>", i + 1, row) for i, row in enumerate(rows)]
-                   for name, rows in source.items()}
-            return build_dataset(raw, self.checked, ["<records>"])
         return load_dataset(source, self.checked, focus)
 
     def evaluator(self, data: DataSource, on: Optional[dt.date] = None, focus: Optional[tuple] = None) -> Evaluator:

@@ -64,6 +64,8 @@ class RecordProblem:
     message: str
 
     def format(self) -> str:
+        if not self.record:  # the file as a whole
+            return f"{self.file}: error: {self.message}"
         return f"{self.file}: record {self.record}: error: {self.message}"
 
 

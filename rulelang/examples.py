@@ -9,7 +9,7 @@ import attrs
 
 from . import syntax as s
 from .api import Rulebook
-from .data import build_dataset
+from .data import load_dataset
 from .diagnostics import DataError, EvaluationError
 from .evaluator import Evaluator
 from .values import to_json, to_text
@@ -52,7 +52,7 @@ def example_evaluator(book: Rulebook, example: s.ExampleDecl) -> Evaluator:
     checked = book.checked
     givens = list(checked.data[example.using].givens) if example.using else []
     givens += list(example.givens)
-    dataset = build_dataset(_raw_records(givens, checked), checked, [example.span.file])
+    dataset = load_dataset(_raw_records(givens, checked), checked, display=example.span.file)
     assumptions = {}
     for assumption in example.assumptions:
         value = assumption.value

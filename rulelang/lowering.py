@@ -30,10 +30,9 @@ from . import syntax as s
 from .checker import CheckedRulebook
 from .compiler import Program
 from .explanation import RANK
+from .sql import DECIMAL_SCALE, FAR_FUTURE, date_literal, quote, text_literal
 from .typesystem import Type
 
-DECIMAL_SCALE = 10 ** 6  # input decimals are stored as integers of millionths
-FAR_FUTURE = "DATE '9999-12-31'"
 OWN_DATES = "own dates"  # a query of every record of a dated table, each on its own date
 NUMERIC = ("money", "unrounded", "integer", "decimal")
 
@@ -49,18 +48,6 @@ def pays_itself(checked: CheckedRulebook, output: str) -> bool:
 
 class NotLowerable(Exception):
     """A construct the SQL backend does not support; evaluate with the interpreter instead."""
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def text_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def date_literal(value: dt.date) -> str:
-    return f"DATE '{value.isoformat()}'"
 
 
 @attrs.frozen

@@ -366,7 +366,8 @@ def test_data_errors_list_every_bad_record(book):
     assert "teleport" in problems[1].message
     assert "P9" in problems[2].message
     text = str(caught.value)
-    assert text.splitlines()[0] == "<records>: record V1: error: date: 2021-02-30 is not a date in the calendar"
+    assert text.splitlines()[0] == ("<records>: record V1: error: date: '2021-02-30' is not a date in the calendar "
+                                    "(visits, record 1)")
     assert len(text.splitlines()) == 3
 
 

@@ -600,13 +600,13 @@ BAD_DATA = {
     "wrong type": (
         lambda d: d["persons"].append({"person_id": "P9", "birth_date": "1970-01-01", "sex": "M",
                                        "acg_weight": "abc"}),
-        "P9", "acg_weight: expected a decimal number, got 'abc'"),
+        "P9", "acg_weight: expected a decimal number (at most 12 digits before the point and 6 after), got 'abc'"),
     "unknown enum value": (
         lambda d: visit(d, "V1").update(mode="teleport"),
         "V1", "mode: 'teleport' is not a visit_mode"),
     "impossible date": (
         lambda d: visit(d, "V2").update(date="2021-02-30"),
-        "V2", "date: 2021-02-30 is not a date in the calendar"),
+        "V2", "date: '2021-02-30' is not a date in the calendar"),
     "missing required field": (
         lambda d: remove(visit(d, "V3"), "profession"),
         "V3", "missing field profession"),
@@ -626,7 +626,7 @@ BAD_DATA = {
         "#2", "listed_to 2017-01-01 is before listed_from 2018-05-01"),
     "number for text enum": (
         lambda d: visit(d, "V1").update(place=3),
-        "V1", "place: 3 is not a visit_place"),
+        "V1", "place: '3' is not a visit_place"),
 }
 
 
@@ -664,7 +664,7 @@ def test_records_naming_a_bad_record_say_so(capsys, tmp_path):
     code, out, err = run(capsys, "eval", BOOK, "--input", str(path))
     assert code == 2
     lines = error_lines(err)
-    assert lines[0] == f"{path}: record P1: error: sex: 'X' is not a sex (one of F, M)"
+    assert lines[0] == f"{path}: record P1: error: sex: 'X' is not a sex (one of F, M) (persons, record 1)"
     dependants = {line.split(": record ")[1].split(":")[0] for line in lines[1:]}
     assert dependants == {"#1", "V1", "V2"}  # P1's listing and both of P1's visits
     assert all("'P1' names a persons record that has errors" in line for line in lines[1:])
@@ -717,8 +717,9 @@ def test_invalid_json(capsys, tmp_path, text, message):
     assert out == ""
     lines = error_lines(err)
     assert len(lines) == 1
-    assert lines[0].startswith(f"{path}: record ")
-    assert ": error: " in lines[0] and message in lines[0]
+    # The file as a whole cannot be read: the error names the file, not a record.
+    assert lines[0].startswith(f"{path}: error: ")
+    assert message in lines[0]
 
 
 def test_money_input_is_exact_and_fractions_of_an_ore_are_refused(capsys, tmp_path):

@@ -1,0 +1,844 @@
+"""The intake: input records into typed, checked tables, the same way for every verb.
+
+`eval`, `explain`, the examples of `rulelang test` and `settle` all read input here, so one
+set of rules says what a valid value is. Input is a directory of `<table>.csv`,
+`<table>.csv.gz` or `<table>.parquet` files, one such file, one JSON file
+`{"table": [records]}`, or records in memory (the Python API). Every value is read as text
+and typed in DuckDB with the rulebook's declared types; decimals and money never pass
+through binary floating point.
+
+Every record given is accounted for: used, or set aside in the table `rejected` with its
+reason and its values as given (a malformed value, a missing field, a duplicate id, a
+reference to a record that is missing or itself set aside, overlapping history rows, a CSV
+row with the wrong number of values). What cannot be read at all — a missing table, a file
+that is not UTF-8, a damaged Parquet file, two files for one table — is an `InputError`
+naming the file.
+
+Column names, file names and values reach SQL only quoted (`sql.quote`, `sql.text_literal`)
+or as bound parameters: a file cannot inject SQL.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import gzip
+import io
+import json
+import re
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Union
+
+import attrs
+
+from .checker import CheckedRulebook
+from .diagnostics import DataError, RecordProblem
+from .sql import DECIMAL_SCALE, date_literal, quote, text_literal
+
+REJECT_COLUMNS = ("table", "record_id", "file", "line", "reason", "data")
+ID_FIELD = "__id__"  # a record's id (its key, or #line) in the records evaluation reads
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a CSV line (one record) may be this long
+MAX_JSON_DEPTH = 64  # a JSON document nests tables, records and values: a few levels suffice
+TABLE_FILE = re.compile(r"^(?P<stem>[^.]+)\.(?P<suffix>.+)$")
+READABLE = {"csv": "csv", "csv.gz": "csv", "parquet": "parquet"}
+
+
+class InputError(DataError):
+    """Input that cannot be read at all (a missing table, a damaged file): names the file."""
+
+    def __init__(self, file: str, message: str):
+        super().__init__([RecordProblem(file, "", message)])
+
+
+@attrs.frozen
+class TableSource:
+    """Where one table's records come from: a CSV or Parquet file, or rows in memory."""
+
+    table: str
+    kind: str  # "csv", "parquet" or "rows"
+    display: str  # the file as the user named it
+    path: Optional[Path] = None
+    rows: Optional[list] = None  # [(file, line, record)] for "rows"
+
+
+@attrs.frozen
+class TableCount:
+    """read = used + rejected + other_months: every record given is accounted for."""
+
+    table: str
+    read: int
+    used: int
+    rejected: int
+    other_months: int = 0  # records of a dated table that are dated outside the month
+
+
+# ------------------------------------------------------------------------ finding the tables
+
+
+def find_sources(data: Union[str, Path, dict], checked: CheckedRulebook, display: str = "<records>") -> dict:
+    """table → TableSource for every table the input gives that the rulebook declares; an
+    InputError for input that cannot be read, and for a file or directory that lacks a table
+    the rulebook needs. Records in memory (the API, an example) may leave tables out: the
+    evaluation names a table it needs and does not have."""
+    if isinstance(data, dict):
+        return _record_sources(data, display, checked, require=False)
+    path = Path(data)
+    if path.is_dir():
+        sources = _directory_sources(path, checked)
+        where = str(path)
+    elif path.is_file():
+        name = path.name.lower()
+        if name.endswith(".json"):
+            return _record_sources(read_json(path), str(path), checked)
+        match = TABLE_FILE.match(path.name)
+        suffix = match.group("suffix").lower() if match else ""
+        if suffix not in READABLE:
+            raise InputError(str(path), "not a JSON, CSV (.csv, .csv.gz) or Parquet file")
+        table = match.group("stem")
+        sources = {table: TableSource(table, READABLE[suffix], str(path), path)} if table in checked.tables else {}
+        where = str(path)
+    else:
+        raise InputError(str(path), "no such file or directory")
+    _require(sources, checked, where, "a table without records is a file with only its header line")
+    return sources
+
+
+def _directory_sources(directory: Path, checked: CheckedRulebook) -> dict:
+    found: dict[str, list] = {}
+    for file in sorted(directory.iterdir()):
+        match = TABLE_FILE.match(file.name)
+        if not match or not file.is_file():
+            continue
+        table = next((t for t in checked.tables if t.lower() == match.group("stem").lower()), None)
+        if table is None:
+            continue  # a table the rulebook does not read
+        suffix = match.group("suffix").lower()
+        if suffix not in READABLE:
+            raise InputError(str(file), f"cannot read a .{suffix} file: give table {table} as {table}.csv, "
+                                        f"{table}.csv.gz or {table}.parquet")
+        found.setdefault(table, []).append(file)
+    sources = {}
+    for table, files in found.items():
+        if len(files) > 1:
+            raise InputError(str(directory), f"table {table} is given twice ({', '.join(f.name for f in files)}); "
+                                             "keep one file per table")
+        file = files[0]
+        sources[table] = TableSource(table, READABLE[TABLE_FILE.match(file.name).group("suffix").lower()],
+                                     str(file), file)
+    return sources
+
+
+def _require(sources: dict, checked: CheckedRulebook, where: str, hint: str) -> None:
+    missing = [t for t, info in checked.tables.items() if t not in sources and not info.decl.optional]
+    if missing:
+        names = ", ".join(missing)
+        raise InputError(where, f"the rulebook needs the table{'s' if len(missing) > 1 else ''} {names}, "
+                                f"which the input does not give; {hint}")
+
+
+def _record_sources(document: dict, display: str, checked: CheckedRulebook, require: bool = True) -> dict:
+    if not isinstance(document, dict):
+        raise InputError(display, 'expected {"<table>": [records], …}')
+    sources = {}
+    for table, rows in document.items():
+        if table not in checked.tables:
+            continue  # extra tables are allowed and ignored, like extra columns
+        if not isinstance(rows, list):
+            raise InputError(display, f'table {table} must be a list of records, as in {{"{table}": [{{…}}]}}')
+        listed = [row if isinstance(row, tuple) else (display, i + 1, row) for i, row in enumerate(rows)]
+        sources[table] = TableSource(table, "rows", display, rows=listed)
+    if require:
+        _require(sources, checked, display, "a table without records is an empty list")
+    return sources
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def read_json(path: Path) -> dict:
+    """`{"table": [records]}`; numbers are kept exact (never float), NaN and Infinity refused."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as error:
+        raise InputError(str(path), f"not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                                    f"{error.start}); save the file as UTF-8") from None
+    except OSError as error:
+        raise InputError(str(path), f"cannot be read: {error.strerror}") from None
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise InputError(str(path), f"JSON nested {depth} levels deep; input records nest at most "
+                                    f"{MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text, parse_float=Decimal, parse_int=int, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError, RecursionError) as error:
+        raise InputError(str(path), f"not valid JSON: {error}") from None
+
+
+def _json_depth(text: str) -> int:
+    """How deep brackets nest, outside strings: checked before parsing, which recurses."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+# ------------------------------------------------------------------------ CSV as written
+
+
+@attrs.frozen
+class CsvDialect:
+    """The dialect of a CSV file, declared rather than sniffed from the data: comma-separated
+    (semicolon when the header line has semicolons and no comma, as Excel writes in Sweden),
+    double quotes, UTF-8 with or without a byte-order mark, a header line."""
+
+    delimiter: str
+    columns: tuple  # the header's names
+
+
+def csv_dialect(path: Path) -> CsvDialect:
+    try:
+        with _open_bytes(path) as handle:
+            first = handle.readline(MAX_LINE_BYTES)
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise InputError(str(path), f"cannot be read: {error}") from None
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8):]
+    try:
+        header = first.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise InputError(str(path), f"not UTF-8 text (byte {first[error.start]:#04x} in the header line); "
+                                    "save the file as UTF-8") from None
+    if not header.strip():
+        raise InputError(str(path), "no header line: the first line names the columns")
+    delimiter = ";" if ";" in header and "," not in header else ","
+    columns = tuple(name.strip() for name in next(csv.reader([header], delimiter=delimiter)))
+    seen = set()
+    for name in columns:
+        if name in seen:
+            raise InputError(str(path), f"the header names column {name!r} twice")
+        seen.add(name)
+    if any(not name for name in columns):
+        raise InputError(str(path), "the header has a column without a name")
+    return CsvDialect(delimiter, columns)
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def csv_source_sql(path: Path, dialect: CsvDialect, rejects: str) -> str:
+    """read_csv with the declared dialect: every column text, rows that do not parse set
+    aside in `rejects` (with their line and text) instead of stopping the read."""
+    columns = "{" + ", ".join(f"{text_literal(name)}: 'VARCHAR'" for name in dialect.columns) + "}"
+    return (f"read_csv({text_literal(str(path))}, header = false, skip = 1, columns = {columns}, "
+            f"delim = {text_literal(dialect.delimiter)}, quote = '\"', escape = '\"', auto_detect = false, "
+            f"ignore_errors = true, store_rejects = true, rejects_table = {text_literal(rejects)}, "
+            f"rejects_scan = {text_literal(rejects + '_scan')}, max_line_size = {MAX_LINE_BYTES})")
+
+
+def csv_record_lines(path: Path, dialect: CsvDialect, good: int, bad: int) -> tuple:
+    """The line each record starts on, in file order: (lines of the rows DuckDB read, lines of
+    the rows it set aside). A record may span lines (a quoted newline) and blank lines are
+    skipped, so a record's place in the file is not its line; read only when a record is
+    reported."""
+    good_lines, bad_lines = [], []
+    with _open_bytes(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.reader(text, delimiter=dialect.delimiter)
+        next(reader, None)
+        start = reader.line_num + 1
+        for row in reader:
+            if row:
+                intact = len(row) == len(dialect.columns) and not any(_escaped(v) for v in row)
+                (good_lines if intact else bad_lines).append(start)
+                if len(good_lines) >= good and len(bad_lines) >= bad:
+                    break
+            start = reader.line_num + 1
+    return good_lines, bad_lines
+
+
+def _escaped(value: str) -> bool:
+    return any("\udc80" <= c <= "\udcff" for c in value)
+
+
+# ------------------------------------------------------------------------ records in memory
+
+
+def _json_text(value) -> tuple:
+    """(text, problem): a JSON value as the text a CSV file would hold, or why it cannot be one."""
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        return ("true" if value else "false"), None
+    if isinstance(value, int):
+        return str(value), None
+    if isinstance(value, Decimal):
+        return (str(value) if value.is_finite() else None), (None if value.is_finite() else "not a number")
+    if isinstance(value, Fraction):  # a decimal written in a rulebook's example
+        return _fraction_text(value), None
+    if isinstance(value, float):
+        return None, "a binary floating-point number; write decimals as text so that they stay exact"
+    if isinstance(value, dt.date):
+        return value.isoformat(), None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None, "not valid text (it holds a lone UTF-16 surrogate)"
+        return value, None
+    return None, f"expected a single value, got {'a list' if isinstance(value, list) else 'an object'}"
+
+
+def _fraction_text(value: Fraction) -> str:
+    decimal = Decimal(value.numerator) / Decimal(value.denominator)
+    return format(decimal, "f")
+
+
+# ------------------------------------------------------------------------ the intake
+
+
+class Intake:
+    """Loads and checks input tables in a DuckDB connection; leaves clean typed tables under
+    the tables' own names (with `__id` and `__line`) and every refused record in `rejected`."""
+
+    def __init__(self, con, checked: CheckedRulebook, sources: dict, month: Optional[tuple] = None,
+                 month_only: Iterable[str] = frozenset(), focus: Optional[tuple] = None):
+        self.con = con
+        self.checked = checked
+        self.sources = sources
+        self.counts: dict[str, TableCount] = {}
+        self.native: set = set()  # (table, field) read from Parquet in its declared type
+        self.dialects: dict[str, CsvDialect] = {}
+        self.malformed: dict[str, list] = {}  # table → CSV rows the reader set aside
+        self.month = month  # (first, last) day of the month settled
+        self.focus = focus  # (table, record id): only what that record's evaluation reads
+        # Dated tables of which the settlement reads only the month's records (see
+        # `Lowering.month_only_tables`); records another table refers to are always checked.
+        referred = {field_type.name for info in checked.tables.values()
+                    for field_type, _ in info.fields.values() if field_type.kind == "ref"}
+        self.month_only = set(month_only) - referred if month else set()
+
+    # ---- running
+    def run(self, begin: Callable[[str], None] = lambda message: None) -> None:
+        """Check every table, calling `begin` as each one starts."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE rejected "
+                         f"({', '.join(f'{quote(c)} VARCHAR' for c in REJECT_COLUMNS)})")
+        tables = self.table_order()
+        given = [t for t in tables if t in self.sources and self.raw(t, self.sources[t])]
+        if self.focus is not None:
+            self.narrow_to_focus(given)
+        for table in tables:
+            begin(f"checking {table}")
+            if table in given:
+                self.typed(table)
+            else:
+                self.empty(table)
+
+    def table_order(self) -> list:
+        """Tables that others refer to first, so references can be checked against clean rows."""
+        order, seen = [], set()
+
+        def visit(name):
+            if name in seen:
+                return
+            seen.add(name)
+            info = self.checked.tables[name]
+            for field_type, _ in info.fields.values():
+                if field_type.kind == "ref":
+                    visit(field_type.name)
+            if info.decl.history:
+                visit(info.decl.history.of_table)
+            order.append(name)
+
+        for name in self.checked.tables:
+            visit(name)
+        return order
+
+    def empty(self, table: str) -> None:
+        columns = [f"{quote(name)} {self.sql_type(t)}" for name, (t, _) in self.checked.tables[table].fields.items()]
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(table)} "
+                         f"({', '.join(columns)}, __id VARCHAR, __line BIGINT)")
+        self.counts[table] = TableCount(table, 0, 0, 0)
+
+    @staticmethod
+    def sql_type(field_type) -> str:
+        return {"date": "DATE", "decimal": "BIGINT", "money": "BIGINT", "integer": "BIGINT",
+                "boolean": "BOOLEAN"}.get(field_type.kind, "VARCHAR")
+
+    def execute(self, source: TableSource, sql: str, parameters=None):
+        """A statement that reads a user's file: its failures name the file (exit 2). Errors in
+        the statement itself (parsing, binding) are bugs and stay so."""
+        import duckdb
+
+        try:
+            return self.con.execute(sql, parameters) if parameters is not None else self.con.execute(sql)
+        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException,
+                duckdb.InternalException):
+            raise
+        except duckdb.Error as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise InputError(source.display, f"cannot be read: {first}") from None
+
+    # ---- raw text
+    def raw(self, table: str, source: TableSource) -> bool:
+        """The table's declared columns as trimmed text (empty as NULL), with the record's
+        place (`__line`), file (`__file`) and any reason found before typing (`__pre`), in
+        raw_<table>; False when the input gives the table no rows at all."""
+        if source.kind == "rows":
+            return self.raw_rows(table, source)
+        fields = self.checked.tables[table].fields
+        raw = quote(f"raw_{table}")
+        if source.kind == "csv":
+            dialect = self.dialects[table] = csv_dialect(source.path)
+            from_ = csv_source_sql(source.path, dialect, f"rejects_{table}")
+            line = "CAST(row_number() OVER () + 1 AS BIGINT)"
+            described = {name: "VARCHAR" for name in dialect.columns}
+        else:
+            from_ = f"read_parquet({text_literal(str(source.path))}, file_row_number = true)"
+            line = "CAST(file_row_number + 1 AS BIGINT)"  # free, where a window would sort
+            described = {r[0]: r[1] for r in self.execute(source, f"DESCRIBE SELECT * FROM {from_}").fetchall()}
+        columns = []
+        for name, (field_type, decl) in fields.items():
+            if name not in described:
+                if field_type.optional or decl.default is not None:
+                    columns.append(f"CAST(NULL AS VARCHAR) AS {quote(name)}")
+                    continue
+                hint = ""
+                if source.kind == "csv" and len(described) == 1 and (";" in next(iter(described)) or
+                                                                    "\t" in next(iter(described))):
+                    hint = "; columns are separated by commas (or semicolons)"
+                raise InputError(source.display, f"table {table} has no column {name}{hint}")
+            if described[name] in ("DOUBLE", "FLOAT"):
+                raise InputError(source.display, f"column {name} is a binary floating-point number; "
+                                                 "write decimals as text or DECIMAL so that they stay exact")
+            if self.natively_typed(described[name], field_type):
+                columns.append(f"{quote(name)} AS {quote(name)}")  # already the declared type
+                self.native.add((table, name))
+            else:
+                columns.append(f"{_trimmed_sql(f'CAST({quote(name)} AS VARCHAR)')} AS {quote(name)}")
+        columns += [f"{line} AS __line", f"{text_literal(source.display)} AS __file", "CAST(NULL AS VARCHAR) AS __pre"]
+        # Parquet is read again cheaply (only the columns asked for); CSV is parsed once.
+        made = "VIEW" if source.kind == "parquet" else "TABLE"
+        self.execute(source, f"CREATE OR REPLACE TEMP {made} {raw} AS SELECT {', '.join(columns)} FROM {from_}")
+        return True
+
+    def raw_rows(self, table: str, source: TableSource) -> bool:
+        """Records in memory (a JSON file, the API, an example) as the same raw text table,
+        loaded column by column. A record that is not an object, or a value that is not a
+        single value, is kept with its reason: it is reported with the others."""
+        if not source.rows:
+            return False
+        names = list(self.checked.tables[table].fields)
+        columns: dict[str, list] = {name: [] for name in names}
+        lines, files, reasons = [], [], []
+        for file, line, row in source.rows:
+            problems = []
+            if not isinstance(row, dict):
+                problems.append(f"a {table} record must be an object, not {json.dumps(row, default=str)[:40]}")
+                row = {}
+            for name in names:
+                text, problem = _json_text(row.get(name))
+                if problem:
+                    problems.append(f"{name}: {problem}")
+                columns[name].append(_trimmed(text))
+            lines.append(line)
+            files.append(file)
+            reasons.append("; ".join(problems) or None)
+        parameters = {f"c{i}": columns[name] for i, name in enumerate(names)}
+        parameters.update(lines=lines, files=files, reasons=reasons)
+        selected = [f"unnest($c{i}::VARCHAR[]) AS {quote(name)}" for i, name in enumerate(names)]
+        self.execute(source, f"CREATE OR REPLACE TEMP TABLE {quote(f'raw_{table}')} AS SELECT "
+                             f"{', '.join(selected + ['unnest($lines::BIGINT[]) AS __line', 'unnest($files::VARCHAR[]) AS __file', 'unnest($reasons::VARCHAR[]) AS __pre'])}",
+                     parameters)
+        return True
+
+    @staticmethod
+    def natively_typed(source_type: str, field_type) -> bool:
+        """A Parquet column that already holds values of the declared type needs no text check."""
+        kind = field_type.kind
+        return (kind == "date" and source_type == "DATE" or kind == "boolean" and source_type == "BOOLEAN"
+                or kind == "integer" and source_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT"))
+
+    # ---- one record's reach
+    def narrow_to_focus(self, given: list) -> None:
+        """Keep of each raw table only what one record's evaluation can read: the record, the
+        records its ids name, the history rows of every record kept, the rows that name the
+        starting record (a clinic's listings and visits), and small tables whole; so one line
+        of a region-sized settlement is explained without loading the region."""
+        table, record_id = self.focus
+        tables = self.checked.tables
+        keep = {name: f"keep_{name}" for name in given}
+        for name in given:
+            whole = self.con.execute(f"SELECT count(*) <= {FOCUS_WHOLE_TABLE_ROWS} FROM {quote('raw_' + name)}").fetchone()[0]
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(keep[name])} AS SELECT __line FROM "
+                             f"{quote('raw_' + name)} WHERE {'TRUE' if whole else 'FALSE'}")
+        start_key = tables[table].decl.key
+        if start_key and table in keep:
+            self.keep_where(table, keep, f"{quote(start_key)} = ?", [record_id])
+            for name in given:  # rows that name the starting record
+                for field, (field_type, _) in tables[name].fields.items():
+                    if field_type.kind == "ref" and field_type.name == table and name != table:
+                        self.keep_where(name, keep, f"{quote(field)} = ?", [record_id])
+        for _ in range(4):  # follow ids and histories until nothing new comes in
+            before = self.kept(keep)
+            for name in given:
+                for field, (field_type, _) in tables[name].fields.items():
+                    target = field_type.name if field_type.kind == "ref" else None
+                    if target in keep and tables[target].decl.key:
+                        ids = (f"SELECT r.{quote(field)} FROM {quote('raw_' + name)} AS r "
+                               f"JOIN {quote(keep[name])} AS k ON k.__line = r.__line")
+                        self.keep_where(target, keep, f"{quote(tables[target].decl.key)} IN ({ids})", [])
+                history = tables[name].decl.history
+                if history is not None and history.of_table in keep and tables[history.of_table].decl.key:
+                    owner = history.of_table
+                    ids = (f"SELECT r.{quote(tables[owner].decl.key)} FROM {quote('raw_' + owner)} AS r "
+                           f"JOIN {quote(keep[owner])} AS k ON k.__line = r.__line")
+                    self.keep_where(name, keep, f"{quote(history.by_field)} IN ({ids})", [])
+            if self.kept(keep) == before:
+                break
+        for name in given:
+            raw = quote("raw_" + name)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote('focused_' + name)} AS SELECT r.* FROM {raw} AS r "
+                             f"WHERE r.__line IN (SELECT __line FROM {quote(keep[name])})")
+            self.con.execute(f"DROP {'VIEW' if self.sources[name].kind == 'parquet' else 'TABLE'} {raw}")
+            self.con.execute(f"ALTER TABLE {quote('focused_' + name)} RENAME TO {quote('raw_' + name)}")
+
+    def keep_where(self, name: str, keep: dict, condition: str, parameters: list) -> None:
+        self.con.execute(f"INSERT INTO {quote(keep[name])} SELECT __line FROM {quote('raw_' + name)} "
+                         f"WHERE {condition} AND __line NOT IN (SELECT __line FROM {quote(keep[name])})", parameters)
+
+    def kept(self, keep: dict) -> int:
+        return sum(self.con.execute(f"SELECT count(*) FROM {quote(k)}").fetchone()[0] for k in keep.values())
+
+    # ---- typing and checking
+    def typed(self, table: str) -> None:
+        info = self.checked.tables[table]
+        raw = quote(f"raw_{table}")
+        reasons, converted, values = [("r.__pre IS NOT NULL", "r.__pre")], [], []
+        for name, (field_type, decl) in info.fields.items():
+            column = f"r.{quote(name)}"  # already trimmed, empty as NULL, in raw_<table>
+            value = column
+            if (table, name) not in self.native:
+                conversion, expected = self.conversion(column, field_type.required())
+                if conversion != column:
+                    # Converted once, in an inner query, and read by both the value and the reason.
+                    converted.append(f"{conversion} AS {quote('__typed_' + name)}")
+                    value = f"r.{quote('__typed_' + name)}"
+                    reasons.append((f"({column} IS NOT NULL AND {value} IS NULL)",
+                                    self.refusal(name, column, field_type.required(), expected)))
+            if not field_type.optional and decl.default is None:
+                reasons.append((f"({column} IS NULL AND r.__pre IS NULL)", text_literal(f"missing field {name}")))
+            if decl.default is not None:
+                value = f"COALESCE({value}, {self.default_sql(decl.default.value, field_type)})"
+            values.append(f"{value} AS {quote(name)}")
+        key = info.decl.key
+        joins = []
+        for name, (field_type, _) in info.fields.items():
+            target = field_type.name if field_type.kind == "ref" else None
+            if target is not None and target != table and target in self.counts and self.checked.tables[target].decl.key:
+                target_key = self.checked.tables[target].decl.key
+                # One join per reference, read by both the test and the message (two NOT EXISTS
+                # would be two joins). The target's ids are unique, so no row is repeated.
+                alias = f"ref_{len(joins)}"
+                joins.append(f"LEFT JOIN (SELECT {quote(target_key)} AS k FROM {quote(target)}) AS {alias} "
+                             f"ON {alias}.k = r.{quote(name)}")
+                # Only for the rows with a problem: was the record refused, or never given?
+                refused = f"r.{quote(name)} IN (SELECT {quote(target_key)} FROM {quote('stage_' + target)} " \
+                          f"WHERE __reason IS NOT NULL)"
+                named = f"{text_literal(name + ' ')} || chr(39) || {_shown_sql(f'r.{quote(name)}')} || chr(39)"
+                reasons.append((f"(r.{quote(name)} IS NOT NULL AND {alias}.k IS NULL)",
+                                f"(CASE WHEN {refused} THEN {named} || {text_literal(f' names a {target} record that has errors')} "
+                                f"ELSE {named} || {text_literal(f' is not a record of {target}')} END)"))
+        # The reason text is built only for rows with a problem; most rows have none.
+        problem = " OR ".join(condition for condition, _ in reasons)
+        text = ", ".join(f"CASE WHEN {condition} THEN {message} END" for condition, message in reasons)
+        reason = f"(CASE WHEN {problem} THEN concat_ws('; ', {text}) END)"
+        stage = quote(f"stage_{table}")
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values)}, "
+            f"r.__line AS __line, r.__file AS __file, {reason} AS __reason "
+            f"FROM (SELECT *{''.join(', ' + c for c in converted)} FROM {raw} AS r) AS r {' '.join(joins)} "
+            f"WHERE {self.in_month(table)}")
+        if key:  # unique among every record of a month-only table, not only the month's
+            self.duplicates(table, stage, key, raw if table in self.month_only else stage)
+        history = info.decl.history
+        if history is not None:
+            self.overlaps(table, stage, history)
+        checked, used = self.con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE __reason IS NULL) FROM {stage}").fetchone()
+        (read,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone() \
+            if table in self.month_only else (checked,)
+        # The values as given, for rejected records only: nothing a user gave is lost.
+        data_json = "json_object(" + ", ".join(f"{text_literal(n)}, r.{quote(n)}" for n in info.fields) + ")"
+        if checked > used:
+            self.con.execute(
+                f"INSERT INTO rejected SELECT {text_literal(table)}, {self.record_id(table, 's')}, s.__file, "
+                f"CAST(s.__line AS VARCHAR), s.__reason, CAST({data_json} AS VARCHAR) "
+                f"FROM {stage} AS s JOIN {raw} AS r ON r.__line = s.__line WHERE s.__reason IS NOT NULL")
+        malformed = self.malformed_rows(table)
+        if self.sources[table].kind == "csv" and (checked > used or malformed):
+            self.place_csv_records(table, malformed)
+        fields = ", ".join(quote(n) for n in info.fields)
+        # The record id is made only where it is read (a keyless table's is '#' and its line).
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(table)} AS SELECT {fields}, "
+                         f"{self.record_id(table, stage)} AS __id, __line FROM {stage} WHERE __reason IS NULL")
+        self.counts[table] = TableCount(table, read + malformed, used, checked - used + malformed, read - checked)
+
+    def malformed_rows(self, table: str) -> int:
+        """CSV rows that do not parse (too many or too few values, an unclosed quote), set
+        aside by the reader: each is rejected with its text. Bytes that are not UTF-8 make
+        the whole file unreadable: it was saved in another encoding."""
+        source = self.sources[table]
+        if source.kind != "csv":
+            return 0
+        rejects = quote(f"rejects_{table}")
+        rows = self.con.execute(f"SELECT error_type, error_message, csv_line, byte_position FROM {rejects} "
+                                "ORDER BY byte_position").fetchall()
+        if not rows:
+            return 0
+        if any(kind == "INVALID ENCODING" for kind, *_ in rows):
+            raise InputError(source.display, "not UTF-8 text (saved in another encoding, such as Latin-1 or "
+                                             "Windows-1252); save the file as UTF-8")
+        self.malformed[table] = rows
+        return len(rows)
+
+    def place_csv_records(self, table: str, malformed: int) -> None:
+        """The file line of each record of a CSV table that is reported (the rows read are
+        numbered in order; blank lines and quoted newlines make that differ from the line),
+        and the malformed rows, each with its line, its key where the row gives it, and its
+        text as written."""
+        source, dialect = self.sources[table], self.dialects[table]
+        rows = self.con.execute("SELECT CAST(line AS BIGINT) FROM rejected WHERE \"table\" = ?", [table]).fetchall()
+        needed = max((line - 1 for (line,) in rows), default=0)  # __line is the row's place + 1 (the header)
+        good, bad = csv_record_lines(source.path, dialect, needed, malformed)
+        if rows:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE line_places (place BIGINT, line BIGINT)")
+            self.con.executemany("INSERT INTO line_places VALUES (?, ?)",
+                                 [(place + 2, line) for place, line in enumerate(good)])
+            self.con.execute("UPDATE rejected SET line = CAST(p.line AS VARCHAR) FROM line_places AS p "
+                             "WHERE rejected.\"table\" = ? AND CAST(rejected.line AS BIGINT) = p.place", [table])
+        key = self.checked.tables[table].decl.key
+        column = dialect.columns.index(key) if key in dialect.columns else None
+        inserted = []
+        for index, (kind, message, text, position) in enumerate(self.malformed.get(table, [])):
+            line = bad[index] if index < len(bad) else None
+            values = next(csv.reader([text or ""], delimiter=dialect.delimiter), [])
+            given = values[column].strip() if column is not None and column < len(values) else ""
+            record = given or (f"#{line}" if line else f"byte {position}")
+            inserted.append((table, record, source.display, str(line) if line else None,
+                             f"a malformed CSV row: {_reject_reason(kind, message)}",
+                             json.dumps({"csv_line": text}, ensure_ascii=False)))
+        if inserted:
+            self.con.executemany("INSERT INTO rejected VALUES (?, ?, ?, ?, ?, ?)", inserted)
+
+    def record_id(self, table: str, row: str) -> str:
+        """A record's id: its key, or '#' and its line where it has none (or no key field)."""
+        key = self.checked.tables[table].decl.key
+        by_line = f"'#' || CAST({row}.__line AS VARCHAR)"
+        return f"COALESCE({row}.{quote(key)}, {by_line})" if key else by_line
+
+    def in_month(self, table: str) -> str:
+        """Which records of a table to check and settle: for a month-only table, all but those
+        with a valid date outside the month (a missing or malformed date is checked, and so
+        rejected); for any other table, all. Ids are still checked against every record."""
+        if table not in self.month_only:
+            return "TRUE"
+        field = self.checked.tables[table].decl.dated_by
+        column = f"r.{quote(field)}"
+        first, last = (date_literal(day) for day in self.month)
+        if (table, field) not in self.native:
+            column = f"r.{quote('__typed_' + field)}"  # NULL when missing or malformed
+        return f"(r.__pre IS NOT NULL OR {column} IS NULL OR {column} BETWEEN {first} AND {last})"
+
+    def duplicates(self, table: str, stage: str, key: str, among: str) -> None:
+        """Of records that share an id, the first (by line) keeps it; the later ones in the stage
+        are set aside. Ids are counted first: a file without repeats (the usual case) needs
+        no search, and the search hashes only the ids the stage holds."""
+        k = quote(key)
+        ids = f"(SELECT {k} FROM {stage} WHERE {k} IS NOT NULL)"
+        sharing = f"count({k})" if among == stage else f"count(*) FILTER (WHERE {k} IN {ids})"
+        (repeats,) = self.con.execute(
+            f"SELECT (SELECT {sharing} FROM {among}) - (SELECT count(DISTINCT {k}) FROM {stage})").fetchone()
+        if not repeats:
+            return
+        message = f"{text_literal('two ' + table + ' records have the id ')} || s.{k}"
+        self.con.execute(f"""
+            UPDATE {stage} AS s SET __reason = concat_ws('; ', s.__reason, {message}) FROM (
+              SELECT {k} AS k, min(__line) AS first_line FROM {among}
+              WHERE {k} IN {ids} GROUP BY 1 HAVING count(*) > 1) AS dup
+            WHERE dup.k = s.{k} AND s.__line > dup.first_line""")
+
+    def overlaps(self, table: str, stage: str, history) -> None:
+        """Of two rows of one key in force on the same day, the later-starting is set aside."""
+        by, start = quote(history.by_field), quote(history.from_field)
+        end = f"COALESCE({quote(history.until_field)}, DATE '9999-12-31')" if history.until_field else "DATE '9999-12-31'"
+        if history.until_field:
+            self.con.execute(
+                f"UPDATE {stage} SET __reason = {text_literal(history.until_field + ' ')} || "
+                f"CAST({quote(history.until_field)} AS VARCHAR) || {text_literal(' is before ' + history.from_field + ' ')} "
+                f"|| CAST({start} AS VARCHAR) WHERE __reason IS NULL AND {end} < {start}")
+        self.con.execute(f"""
+            UPDATE {stage} SET __reason = o.reason FROM (
+              SELECT __line, {by} AS who,
+                     {text_literal(f'{table} of {history.by_field} ')} || chr(39) || {by} || chr(39)
+                     || ' overlap: #' || CAST(prev_line AS VARCHAR) || ' and #' || CAST(__line AS VARCHAR)
+                     || ' are both in force on ' || CAST(s AS VARCHAR) AS reason
+              FROM (SELECT __line, {by}, {start} AS s,
+                           max({end}) OVER (PARTITION BY {by} ORDER BY {start}, __line
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
+                           last_value(__line) OVER (PARTITION BY {by} ORDER BY {start}, __line
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_line
+                    FROM {stage} WHERE __reason IS NULL AND {by} IN (
+                        SELECT {by} FROM {stage} WHERE __reason IS NULL GROUP BY 1 HAVING count(*) > 1))
+              WHERE prev_end IS NOT NULL AND prev_end >= s) AS o
+            WHERE {stage}.__line = o.__line""")
+
+    def conversion(self, column: str, field_type) -> tuple:
+        """(the value of a text column in its declared type, NULL where the text is malformed;
+        what was expected). Numbers are checked by pattern first: exact decimals only."""
+        kind = field_type.kind
+        if kind == "date":
+            # Years 0001–9999, as a calendar date (2021-02-30 is not one).
+            return (f"(CASE WHEN regexp_full_match({column}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+                    f"AND {column} >= '0001-01-01' THEN TRY_CAST({column} AS DATE) END)",
+                    "a date YYYY-MM-DD in the calendar")
+        if kind == "decimal":
+            digits = len(str(DECIMAL_SCALE)) - 1
+            return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]{{1,12}}([.][0-9]{{1,{digits}}})?') "
+                    f"THEN {_scaled_integer(column, digits)} END)",
+                    f"a decimal number (at most 12 digits before the point and {digits} after)")
+        if kind == "money":
+            return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]{{1,15}}([.][0-9]{{1,2}})?') "
+                    f"THEN {_scaled_integer(column, 2)} END)",
+                    "an amount in kronor (at most 15 digits, and two decimals: whole öre)")
+        if kind == "integer":
+            return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]{{1,15}}') THEN CAST({column} AS BIGINT) END)",
+                    "a whole number (at most 15 digits)")
+        if kind == "boolean":
+            return f"(CASE lower({column}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)", "true or false"
+        if kind == "enum":
+            values = self.checked.enums[field_type.name].values
+            return (f"(CASE WHEN {column} IN ({', '.join(text_literal(v) for v in values)}) THEN {column} END)",
+                    f"one of {', '.join(values)}")
+        return column, "text"
+
+    def refusal(self, name: str, column: str, field_type, expected: str) -> str:
+        """The message for a value that is not of its declared type, saying what is wrong
+        where one pattern tells (a fraction of an öre, a day not in the calendar)."""
+        shown = f"chr(39) || {_shown_sql(column)} || chr(39)"
+        general = f"{text_literal(name + ': expected ' + expected + ', got ')} || {shown}"
+        kind = field_type.kind
+        if kind == "money":
+            return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]*[.][0-9]{{3,}}') "
+                    f"THEN {text_literal(name + ': ')} || {shown} || ' has a fraction of an öre' ELSE {general} END)")
+        if kind == "date":
+            return (f"(CASE WHEN regexp_full_match({column}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+                    f"THEN {text_literal(name + ': ')} || {shown} || ' is not a date in the calendar' ELSE {general} END)")
+        if kind == "enum":
+            values = ", ".join(self.checked.enums[field_type.name].values)
+            return (f"{text_literal(name + ': ')} || {shown} || "
+                    f"{text_literal(f' is not a {field_type.name} (one of {values})')}")
+        return general
+
+    @staticmethod
+    def default_sql(value, field_type) -> str:
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if field_type.kind == "decimal":
+            return str(int(Fraction(value) * DECIMAL_SCALE))
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, dt.date):
+            return date_literal(value)
+        return text_literal(str(value))
+
+    # ---- what was refused
+    def problems(self, limit: Optional[int] = None) -> list:
+        """The refused records, as RecordProblems in table and line order."""
+        order = " ".join(f"WHEN {text_literal(t)} THEN {i}" for i, t in enumerate(self.table_order()))
+        rows = self.con.execute(
+            f'SELECT file, record_id, reason, "table", line FROM rejected ORDER BY CASE "table" {order} END, '
+            f'CAST(line AS BIGINT) NULLS LAST' + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+        def place(table: str, line) -> str:
+            if not line:
+                return table
+            in_memory = table in self.sources and self.sources[table].kind == "rows"
+            return f"{table}, {'record' if in_memory else 'line'} {line}"
+
+        return [RecordProblem(file, record, f"{reason} ({place(table, line)})") for file, record, reason, table, line in rows]
+
+
+FOCUS_WHOLE_TABLE_ROWS = 50_000
+
+
+def _reject_reason(kind: str, message: str) -> str:
+    counts = re.findall(r"\d+", message or "")
+    if kind in ("TOO MANY COLUMNS", "MISSING COLUMNS") and len(counts) >= 2:
+        more = "more" if kind == "TOO MANY COLUMNS" else "fewer"
+        return f"{more} values than columns (the header has {counts[0]}, the row {counts[1]})"
+    if kind == "LINE SIZE OVER MAXIMUM":
+        return f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MB"
+    return message.strip().splitlines()[0] if message else kind.lower()
+
+
+def _scaled_integer(column: str, scale: int) -> str:
+    """A decimal text with at most `scale` decimals (and at most 18 digits) as an integer of
+    10^-scale units, exactly and without 128-bit arithmetic: DECIMAL(18, scale) holds it in
+    64 bits; multiplying there is exact while the product fits, and beyond that dropping
+    the point of its printed form (which shows every decimal place) scales it."""
+    value = f"CAST({column} AS DECIMAL(18, {scale}))"
+    return (f"(CASE WHEN abs({value}) < {10 ** (18 - 2 * scale)} THEN CAST({value} * {10 ** scale} AS BIGINT) "
+            f"ELSE CAST(replace(CAST({value} AS VARCHAR), '.', '') AS BIGINT) END)")
+
+
+def _trimmed_sql(text: str) -> str:
+    """Text without surrounding spaces, empty as NULL; trimmed only where a space is there to
+    trim (most values have none, and testing is cheaper than copying)."""
+    return f"NULLIF(CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' THEN trim({text}) ELSE {text} END, '')"
+
+
+def _shown_sql(column: str) -> str:
+    """A value as a message shows it: at most 60 characters."""
+    return f"(CASE WHEN length({column}) > 60 THEN left({column}, 57) || '...' ELSE {column} END)"
+
+
+def _trimmed(text: Optional[str]) -> Optional[str]:
+    return None if text is None or not text.strip() else text.strip()
+
+
+# ------------------------------------------------------------------------ reading typed rows
+
+
+def typed_records(con, checked: CheckedRulebook, table: str) -> list:
+    """The clean records of a table as runtime values: money in öre, decimals as fractions."""
+    fields = checked.tables[table].fields
+    names = list(fields)
+    scale = [DECIMAL_SCALE if fields[n][0].kind == "decimal" else None for n in names]
+    rows = con.execute(f"SELECT {', '.join(quote(n) for n in names)}, __id, __line FROM {quote(table)} "
+                       "ORDER BY __line").fetchall()
+    records = []
+    for row in rows:
+        record = {name: (Fraction(value, scale[i]) if scale[i] and value is not None else value)
+                  for i, (name, value) in enumerate(zip(names, row))}
+        record[ID_FIELD] = row[-2]
+        records.append(record)
+    return records
