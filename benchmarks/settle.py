@@ -61,14 +61,14 @@ visit_lines AS (
   UNION ALL
   SELECT clinic_id, 'tilläggsersättning', visit_id,
          CASE WHEN assignment <> 'general' THEN 0
-              WHEN mode = 'physical' AND place <> 'clinic' THEN 0
+              WHEN mode = 'physical' AND place = 'home' THEN 0
               WHEN mode = 'physical' AND (listed_at IS NULL OR listed_at <> clinic_id) THEN 30000
               WHEN mode = 'video' AND date <= DATE '2023-04-30'
                    AND listed_at IS DISTINCT FROM clinic_id
                    AND listed_koncern IS DISTINCT FROM visited_koncern THEN 30000
               ELSE 0 END,
          CASE WHEN listed_at IS NULL AND mode = 'physical'
-                THEN 'STH21.6.3 Tilläggsersättning för olistade patienter {S21}'
+                THEN 'STH16.12 Tilläggsersättning för olistade patienter {S21}'
               WHEN mode = 'video' THEN 'STH21.6.2 Tilläggsersättning för videobesök {S21}'
               ELSE 'STH21.6.1 Tilläggsersättning för fysiskt besök av annan mottagnings listade patient {S21}' END,
          {READING}

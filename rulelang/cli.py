@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -88,11 +89,26 @@ def _positive(text: str) -> int:
     return value
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text)
+# Characters a terminal acts on rather than shows: C0 and C1 controls (but the line break and
+# the tab) and the bidirectional overrides that reorder what follows them.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """Text for a terminal: a control character from the input is written as its escape
+    (`\\x1b`), so input cannot move the cursor, change colours or hide what follows."""
+    return _UNSHOWABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                           else f"\\u{ord(m.group()):04x}", text)
+
+
+def _out(text: str, raw: bool = False) -> None:
+    """Standard output: text for people (escaped), or JSON and HTML for tools (`raw`, which
+    escape in their own way)."""
+    sys.stdout.write(text if raw else shown(text))
 
 
 def _err(text: str) -> None:
+    text = shown(text)
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
@@ -173,7 +189,7 @@ def cmd_eval(args) -> int:
     _need_on(book, evaluator, book.outputs)
     results = list(evaluator.evaluate_all())
     if args.format == "json":
-        _out(render.to_json_text(render.results_document(book.id, book.version, results)))
+        _out(render.to_json_text(render.results_document(book.id, book.version, results)), raw=True)
     else:
         _out(render.results_text(results))
     return EXIT_OK
@@ -198,9 +214,9 @@ def cmd_explain(args) -> int:
         record = book.record(evaluator, args.output, args.record)
     tree = evaluator.explain(args.output, record)
     if args.format == "json":
-        _out(render.explanation_json(tree))
+        _out(render.explanation_json(tree), raw=True)
     elif args.format == "html":
-        _out(render.explanation_html(tree, f"{book.id}: {args.output} för {record['__id__']}", args.full))
+        _out(render.explanation_html(tree, f"{book.id}: {args.output} för {record['__id__']}", args.full), raw=True)
     else:
         _out(render.explanation_text(tree, args.full))
     return EXIT_OK
@@ -240,7 +256,7 @@ def cmd_settle(args) -> int:
     finally:
         _status("")
     if args.format == "json":
-        _out(render.to_json_text(result.to_dict()))
+        _out(render.to_json_text(result.to_dict()), raw=True)
     else:
         _out(render.settlement_text(result.to_dict()))
     for warning in result.warnings:

@@ -20,7 +20,7 @@ from .explanation import FORMAT, NO_USES, Explanation, merged, rests_on, weakest
 from .generator import Worked
 from .syntax import Span
 from .typesystem import Type
-from .values import to_json, to_text
+from .values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE, to_json, to_text
 
 ASSUMED_CITE = "assumed by the example"
 
@@ -382,6 +382,9 @@ class Evaluator:
         if key not in self._output_memo:
             self._output_memo[key] = self._output(name, frame)
         value, decided_by = self._output_memo[key]
+        if output.type.kind == "money" and value is not None and abs(value) > MAX_AMOUNT_ORE:
+            raise EvaluationError(f"{name}: {AMOUNT_TOO_LARGE}", kind="data", file=self.file_of(frame.table),
+                                  record=frame.record_id)
         rule = self.program.rules.get(decided_by) if decided_by else None
         payee = output.payee(frame, None) if output.payee is not None else None
         return Result(output.table, frame.record_id, name, value, output.type,

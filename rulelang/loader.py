@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -35,14 +36,26 @@ def search_roots() -> list[Path]:
     return unique
 
 
-def locate(reference: str, roots: Optional[Iterable[Path]] = None) -> tuple[Path, Optional[str]]:
-    """A rulebook's file and, when found by id, that id. A path to a file is taken as it is."""
-    candidate = Path(reference)
-    if candidate.is_file():
-        return candidate, None
+# A rulebook id: names of letters, digits, `_` and `-`, separated by `/`: never `..`, never
+# absolute, so an id resolves only to a file under a search root.
+RULEBOOK_ID = re.compile(r"^[\w-]+(/[\w-]+)*$")
+
+
+def locate(reference: str, roots: Optional[Iterable[Path]] = None,
+           allow_path: bool = True) -> tuple[Path, Optional[str]]:
+    """A rulebook's file and, when found by id, that id. With `allow_path` (a rulebook named
+    on the command line or in the API) a path to a file is taken as it is; a reference inside
+    a rulebook (`amends`) is an id and resolves only under the search roots."""
+    if allow_path:
+        candidate = Path(reference)
+        if candidate.is_file():
+            return candidate, None
+    if not RULEBOOK_ID.match(reference):
+        raise NotFound(f"{reference!r} is not a rulebook id (names of letters, digits, _ and - separated by /, "
+                       "such as stockholm/hlv-2021)")
     for root in roots if roots is not None else search_roots():
         path = root / (reference + SUFFIX)
-        if path.is_file():
+        if path.is_file() and path.resolve().is_relative_to(root.resolve()):
             return path, reference
     looked = ", ".join(str(r) for r in (roots if roots is not None else search_roots()))
     raise NotFound(f"no rulebook {reference!r} (looked for {reference}{SUFFIX} in {looked or 'no directory'})")
@@ -120,7 +133,7 @@ def load_chain(reference: str) -> list[RulebookSyntax]:
     amended_at: Optional[Span] = None
     while current is not None:
         try:
-            path, found_id = locate(current)
+            path, found_id = locate(current, allow_path=amended_at is None)
         except NotFound as error:
             if amended_at is None:
                 raise

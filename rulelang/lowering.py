@@ -32,6 +32,7 @@ from .compiler import Program
 from .explanation import RANK
 from .sql import DECIMAL_SCALE, FAR_FUTURE, date_literal, quote, text_literal
 from .typesystem import Type
+from .values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE
 
 OWN_DATES = "own dates"  # a query of every record of a dated table, each on its own date
 NUMERIC = ("money", "unrounded", "integer", "decimal")
@@ -308,10 +309,14 @@ class Lowering:
             error = query.columns[("output_error", output.name)]
             payee = query.columns[("payee", output.name)]
             record = "t.__id" if decl.key and not self.pays_itself(output.name) else "CAST(NULL AS VARCHAR)"
+            amount = to_whole(value)
+            beyond = f"abs({amount}) > {MAX_AMOUNT_ORE}"
             selects.append(
                 f"SELECT {payee.sql} AS clinic_id, {text_literal(output.name)} AS component, "
-                f"{to_whole(value)} AS amount, COALESCE({by.sql}, '') AS decided, "
-                f"{record} AS record_id, {error.sql} AS error, t.__id AS source_record, "
+                f"CAST(CASE WHEN {beyond} THEN NULL ELSE {amount} END AS BIGINT) AS amount, "
+                f"COALESCE({by.sql}, '') AS decided, {record} AS record_id, "
+                f"CASE WHEN {beyond} THEN {text_literal(AMOUNT_TOO_LARGE)} ELSE {error.sql} END AS error, "
+                f"t.__id AS source_record, "
                 f"{text_literal(output.table)} AS source_table, CAST({value.basis.text} AS INTEGER) AS basis "
                 f"FROM {query.current} AS t")
         if not selects:
@@ -531,10 +536,12 @@ class Lowering:
     def field_val(self, alias: str, table: str, field: str) -> Val:
         field_type = self.checked.tables[table].fields[field][0]
         sql = f"{alias}.{quote(field)}"
+        # Numbers are computed in 128 bits: an amount times a rate times a weight cannot
+        # overflow before it is rounded to the line's amount (which is checked, see `amount`).
         if field_type.kind == "decimal":
-            return Val(sql, DECIMAL_SCALE)
+            return Val(f"CAST({sql} AS HUGEINT)", DECIMAL_SCALE)
         if field_type.kind in ("money", "integer"):
-            return Val(sql, 1)
+            return Val(f"CAST({sql} AS HUGEINT)", 1)
         return Val(sql)
 
     def _name(self, e: s.Name, query: TableQuery, env: dict, joins: list) -> Val:

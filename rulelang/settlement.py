@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tempfile
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -23,7 +23,9 @@ from .diagnostics import DataError
 from .explanation import BASIS_ORDER
 from .intake import Intake, TableCount, find_sources
 from .lowering import Lowering, pays_itself
+from .outputset import OutputSet, scratch_directory
 from .sql import quote, text_literal
+from .values import AMOUNT_TOO_LARGE
 
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
 MEMORY_LIMIT = "2500MB"  # DuckDB's share; RULELANG_MEMORY_LIMIT overrides it
@@ -64,13 +66,15 @@ class Settlement:
     phases: dict = attrs.Factory(dict)  # phase → seconds: intake, rules, output
     bases: list = attrs.Factory(list)  # (basis or "", amount in öre, lines): how firm the money is
     warnings: list = attrs.Factory(list)  # the rulebook's warnings that hold for this input
+    totals_out: Optional[Path] = None
 
     def to_dict(self) -> dict:
         from .values import format_money
         return {
             "rulebook": {"id": self.rulebook, "version": self.version},
             "month": self.month, "engine": self.engine,
-            "output": str(self.out), "rejected_output": str(self.rejected_out),
+            "output": str(self.out), "totals_output": str(self.totals_out),
+            "rejected_output": str(self.rejected_out),
             "records": [attrs.asdict(c) for c in self.counts],
             "lines": self.lines,
             "components": [{"component": c, "amount": format_money(a), "lines": n} for c, a, n in self.components],
@@ -133,6 +137,8 @@ def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
         con.execute(f"COPY {quote(table)} TO {text_literal(str(path))} (FORMAT parquet)")
         spark.read.parquet(str(path)).createOrReplaceTempView(table)
     spark_sql = sqlglot.transpile(f"SELECT * FROM ({sql}) WHERE {WORTH_KEEPING}", read="duckdb", write="spark")[0]
+    # Spark has no 128-bit integer; DECIMAL(38, 0) holds the same numbers (ANSI mode errs on overflow).
+    spark_sql = spark_sql.replace("INT128", "DECIMAL(38, 0)")
     rows = spark.sql(spark_sql).collect()
     con.execute("CREATE OR REPLACE TEMP TABLE raw_lines (clinic_id VARCHAR, component VARCHAR, amount BIGINT, "
                 "decided VARCHAR, record_id VARCHAR, error VARCHAR, source_record VARCHAR, source_table VARCHAR, "
@@ -191,33 +197,81 @@ class ProgressReport:
         self.report(self.message, self.done)
 
 
-def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, engine: str = "duckdb",
-           progress: Optional[Callable[[str, float], None]] = None) -> Settlement:
-    """Settle one month: write line items and rejected records, return counts and totals.
-    `progress` is told what the run is doing and the fraction done (see ProgressReport)."""
-    import duckdb
-
-    started = time.perf_counter()
-    first, last = month_bounds(month)
-    out = Path(out) if out else Path(f"settlement-{month}.csv")
+def output_paths(month: str, out: Optional[Path], data: Path) -> tuple:
+    """(line items, totals, rejected records): where a run writes, refused when it would write
+    onto its own input."""
+    out = Path(out) if out else Path(f"settlement-{month}.parquet")
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise SettlementError(f"--out must end in .csv or .parquet, not {out.name}")
-    rejected_out = out.with_name(out.stem + "-rejected.csv")
-    spill = tempfile.TemporaryDirectory(prefix="rulelang-spill-")
-    con = duckdb.connect()
-    con.execute("SET preserve_insertion_order = true")
-    # Bounded memory: past the limit DuckDB spills to disk instead of growing.
-    con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
-    con.execute(f"SET temp_directory = {text_literal(spill.name)}")
+    paths = (out, out.with_name(out.stem + "-totals.csv"), out.with_name(out.stem + "-rejected.csv"))
+    given = Path(data).resolve()
+    for path in paths:
+        target = path.resolve()
+        if target == given or (given.is_dir() and target.is_relative_to(given)):
+            raise SettlementError(f"--out {out} would write {path.name} into the input {data}; "
+                                  "write the settlement outside the data it reads")
+    return paths
+
+
+def engine_ready(engine: str) -> None:
+    """An engine that cannot run here is a setup error named before any work is done."""
+    if engine == "duckdb":
+        return
+    if engine != "spark":
+        raise SettlementError(f"unknown engine {engine!r}; use duckdb or spark")
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise SettlementError("--engine spark needs pyspark: pip install 'rulelang[spark]'") from None
+    java_home = os.environ.get("JAVA_HOME")
+    if not shutil.which("java") and not (java_home and (Path(java_home) / "bin" / "java").exists()):
+        raise SettlementError("--engine spark needs Java (a JDK 17 or later on PATH, or JAVA_HOME)") from None
+
+
+def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, engine: str = "duckdb",
+           progress: Optional[Callable[[str, float], None]] = None) -> Settlement:
+    """Settle one month: write line items, totals and rejected records (all of them or none),
+    return counts and totals. `progress` is told what the run is doing and the fraction done
+    (see ProgressReport)."""
+    started = time.perf_counter()
+    first, last = month_bounds(month)
+    data = Path(data)
+    out, totals_out, rejected_out = output_paths(month, out, data)
+    engine_ready(engine)
     phases, mark = {}, time.perf_counter()
     lowering = Lowering(book.checked, book.program, first, last)
     sql = lowering.line_items_sql()
     checks = Lowering(book.checked, book.program, first, last)
     warnings_sql = checks.warnings_sql()
     try:
-        sources = find_sources(Path(data), book.checked)
+        sources = find_sources(data, book.checked)
     except DataError as error:
         raise SettlementError(error.format()) from None
+    try:
+        with OutputSet([out, totals_out, rejected_out]) as files:
+            with scratch_directory("rulelang-spill-") as spill:
+                result = _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, spill, files,
+                                 progress, phases, mark)
+            files.commit()
+    except OSError as error:
+        raise SettlementError(f"cannot write the settlement to {out}: {error.strerror or error}") from None
+    counts, totals, components, lines, bases, raised = result
+    return Settlement(book.id, book.version, month, engine, out, rejected_out, counts, totals, components, lines,
+                      time.perf_counter() - started, phases, bases, raised, totals_out)
+
+
+def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, spill, files, progress,
+            phases, mark) -> tuple:
+    """The run itself, in its own DuckDB with bounded memory, writing to the temporary files."""
+    import duckdb
+
+    first, last = month_bounds(month)
+    out, totals_out, rejected_out = files.targets
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")
+    # Bounded memory: past the limit DuckDB spills to disk instead of growing.
+    con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
+    con.execute(f"SET temp_directory = {text_literal(spill)}")
     intake = Intake(con, book.checked, sources, (first, last), lowering.month_only_tables() - checks.read_whole)
     report = ProgressReport(con, progress, len(intake.table_order()) + 2)
     try:
@@ -229,12 +283,10 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
         report.begin(f"settling {month} on {engine}")
         if engine == "duckdb":
             collect_lines(con, f"({sql})", lowering.provisions())
-        elif engine == "spark":
-            with tempfile.TemporaryDirectory(prefix="rulelang-spark-") as workdir:
+        else:
+            with scratch_directory("rulelang-spark-") as workdir:
                 run_spark(con, sql, intake.table_order(), Path(workdir))
             collect_lines(con, "raw_lines", lowering.provisions())
-        else:
-            raise SettlementError(f"unknown engine {engine!r}; use duckdb or spark")
         check_errors(con)
         raised = raised_warnings(con, book, warnings_sql)
         phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
@@ -243,15 +295,18 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
         # input gives the same bytes. The few payees sort as an enum in text order: integers
         # sort faster than text.
         con.execute("CREATE TYPE payee AS ENUM (SELECT DISTINCT clinic_id FROM lines WHERE amount <> 0 ORDER BY 1)")
-        write_atomically(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, amount, provision, "
-                              f"record_id, basis FROM lines WHERE amount <> 0 "
-                              f"ORDER BY CAST(clinic_id AS payee), component, record_id", out, money=True)
-        write_atomically(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
-                         rejected_out, money=False, always_csv=True)
+        write(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, {kronor_sql()} AS amount, "
+                   f"provision, record_id, basis FROM lines WHERE amount <> 0 "
+                   f"ORDER BY CAST(clinic_id AS payee), component, record_id", files.temporary(out),
+              parquet=out.suffix.lower() == ".parquet", text=("clinic_id", "component", "provision", "record_id"))
+        write(con, totals_sql(book, lowering, month), files.temporary(totals_out), parquet=False,
+              text=("clinic_id", "component"))
+        write(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
+              files.temporary(rejected_out), parquet=False, text=("table", "record_id", "file", "reason", "data"))
         # Totals per clinic, per component and per basis, in one pass over the lines.
         grouped = con.execute(
             "SELECT clinic_id, CAST(component AS VARCHAR), CAST(basis AS VARCHAR), GROUPING(clinic_id), "
-            "GROUPING(component), CAST(sum(amount) AS BIGINT), count(*) FROM lines WHERE amount <> 0 "
+            "GROUPING(component), CAST(sum(amount) AS HUGEINT), count(*) FROM lines WHERE amount <> 0 "
             "GROUP BY GROUPING SETS ((clinic_id), (component), (basis)) ORDER BY 1, component, basis").fetchall()
         totals = [(c, a, n) for c, _, _, gc, _, a, n in grouped if gc == 0]
         components = [(k, a, n) for _, k, _, gc, gk, a, n in grouped if gc == 1 and gk == 0]
@@ -261,11 +316,27 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     finally:
         report.stop()
         con.close()
-        spill.cleanup()
     phases["output"] = time.perf_counter() - mark
-    return Settlement(book.id, book.version, month, engine, out, rejected_out,
-                      [intake.counts[t] for t in intake.table_order()], totals, components, lines,
-                      time.perf_counter() - started, phases, bases, raised)
+    return [intake.counts[t] for t in intake.table_order()], totals, components, lines, bases, raised
+
+
+def totals_sql(book: Rulebook, lowering: Lowering, month: str) -> str:
+    """One row per clinic and component, zeros included: every clinic of the table the
+    payees name (or every payee, when they name none), every settled component."""
+    components = [o.name for o in lowering.settled_outputs()]
+    payee_tables = {book.checked.types.get(id(book.checked.outputs[c].decl.payee)) for c in components}
+    table = next(iter(payee_tables)).name if len(payee_tables) == 1 and next(iter(payee_tables)).kind == "ref" else None
+    if table is not None:
+        payees = f"SELECT __id AS clinic_id FROM {quote(table)}"
+    else:
+        payees = "SELECT DISTINCT clinic_id FROM lines WHERE clinic_id IS NOT NULL"
+    listed = ", ".join(f"({text_literal(c)})" for c in components)
+    return (f"SELECT p.clinic_id, {text_literal(month)} AS month, c.component, "
+            f"CAST(CAST(COALESCE(sum(l.amount), 0) AS DECIMAL(38, 0)) * CAST(0.01 AS DECIMAL(38, 2)) "
+            f"AS DECIMAL(38, 2)) AS amount, count(l.amount) FILTER (WHERE l.amount <> 0) AS lines "
+            f"FROM ({payees}) AS p CROSS JOIN (VALUES {listed}) AS c(component) "
+            f"LEFT JOIN lines AS l ON l.clinic_id = p.clinic_id AND CAST(l.component AS VARCHAR) = c.component "
+            f"GROUP BY ALL ORDER BY p.clinic_id, c.component")
 
 
 def raised_warnings(con, book: Rulebook, sql: Optional[str]) -> list:
@@ -290,7 +361,8 @@ def check_errors(con) -> None:
                            "ORDER BY problem LIMIT 20").fetchall()
     if problems:
         (count,) = con.execute("SELECT count(*) FROM lines WHERE problem IS NOT NULL").fetchone()
-        data_side = all(e in ("no rule in force", "a value is missing") or e is None for _, e in problems)
+        data_side = all(e in ("no rule in force", "a value is missing", AMOUNT_TOO_LARGE) or e is None
+                        for _, e in problems)
         raise SettlementError(f"{count} amount(s) could not be settled; explain a record to see why:\n  "
                               + "\n  ".join(problem for problem, _ in problems), 2 if data_side else 1)
     (missing_payee,) = con.execute("SELECT count(*) FROM lines WHERE clinic_id IS NULL AND amount <> 0").fetchone()
@@ -308,23 +380,23 @@ def kronor_sql() -> str:
     return "CAST(CAST(amount AS DECIMAL(18, 0)) * CAST(0.01 AS DECIMAL(18, 2)) AS DECIMAL(18, 2))"
 
 
-def write_atomically(con, query: str, path: Path, money: bool, always_csv: bool = False) -> None:
-    """Write to a hidden file beside the target and rename it into place: whole or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    parquet = path.suffix.lower() == ".parquet" and not always_csv
-    if money:
-        select = (f"SELECT clinic_id, month, component, {kronor_sql()} AS amount, "
-                  f"provision, record_id, basis FROM ({query})")
-    else:
-        select = query
+def write(con, query: str, path: Path, parquet: bool, text: tuple) -> None:
+    """One output file, written by DuckDB. In CSV, a text value that a spreadsheet would take
+    for a formula (it begins with =, +, -, @, a tab or a carriage return) is written with a
+    leading apostrophe, as OWASP recommends; Parquet holds values as they are."""
+    if not parquet:
+        first = "left(CAST({0} AS VARCHAR), 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
+        guarded = ", ".join(f"CASE WHEN {first.format(quote(c))} "
+                            f"THEN chr(39) || CAST({quote(c)} AS VARCHAR) ELSE {quote(c)} END AS {quote(c)}"
+                            for c in text)
+        query = f"SELECT * REPLACE ({guarded}) FROM ({query})"
+    import duckdb
+
     options = "(FORMAT parquet)" if parquet else "(FORMAT csv, HEADER true)"
     try:
-        con.execute(f"COPY ({select}) TO {text_literal(str(temporary))} {options}")
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+        con.execute(f"COPY ({query}) TO {text_literal(str(path))} {options}")
+    except duckdb.IOException as error:  # a full disk, a directory that cannot be written
+        raise OSError(str(error).strip().splitlines()[0]) from None
 
 
 # ------------------------------------------------------------------------ the interpreter, for comparison

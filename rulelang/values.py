@@ -18,6 +18,12 @@ Number = Union[int, Fraction]
 
 UNIT_ORE = {"öre": 1, "kronor": 100}
 
+# The largest amount one output (one line of a settlement) may hold: ±10^15 kr. Beyond it,
+# an amount is refused the same way by the interpreter and by every SQL engine; totals are
+# carried in 128 bits, to ±10^17 kr and beyond.
+MAX_AMOUNT_ORE = 10 ** 17
+AMOUNT_TOO_LARGE = "an amount beyond ±10^15 kr, the largest a line may hold"
+
 
 def round_amount(amount: Number, mode: str, unit: str) -> int:
     """Round an amount in öre to whole öre or whole kronor by a named mode; returns öre."""

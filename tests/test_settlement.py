@@ -215,22 +215,38 @@ def test_the_same_input_gives_byte_identical_output(books, demo, tmp_path):
     assert first.read_bytes() == second.read_bytes()
 
 
-def test_output_appears_whole_or_not_at_all(books, demo, tmp_path, monkeypatch):
-    import rulelang.settlement as settlement
+def test_outputs_appear_together_or_not_at_all(books, demo, tmp_path):
+    """A run killed between putting its line items and its other files in place leaves its
+    journal and temporary files; the next run to the same target first puts the rest of that
+    set in place, so a reader never finds one run's line items beside another run's rejected
+    records. A run that fails leaves no file of its own."""
+    from rulelang.outputset import OutputSet
 
     out = tmp_path / "settlement.csv"
-    real = settlement.os.replace
-
-    def interrupted(source, target):
-        raise KeyboardInterrupt("killed while writing")
-
-    monkeypatch.setattr(settlement.os, "replace", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
-    assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(settlement.os, "replace", real)
     settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["settlement-rejected.csv", "settlement.csv"]
+    targets = [out, tmp_path / "settlement-totals.csv", tmp_path / "settlement-rejected.csv"]
+    first = {t.name: t.read_bytes() for t in targets}
+    # The state a run killed after its first rename leaves: the journal, the line items in
+    # place, the two other files still temporary (here: this run's, marked).
+    killed = OutputSet(targets)
+    pairs = [(str(killed.temporary(t)), str(t)) for t in targets]
+    for temporary, final in pairs:
+        Path(temporary).write_bytes(b"from the killed run " + Path(final).name.encode())
+    killed.journal.write_text(json.dumps(pairs), encoding="utf-8")
+    os.replace(pairs[0][0], pairs[0][1])
+    with OutputSet(targets):  # what the next run does first
+        pass
+    assert {t.name: t.read_bytes() for t in targets} == {t.name: b"from the killed run " + t.name.encode()
+                                                         for t in targets}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".settlement.csv.lock", "settlement-rejected.csv", "settlement-totals.csv", "settlement.csv"]
+    # A run that fails before writing leaves no file of its own behind, and the set stays.
+    with pytest.raises(SettlementError):
+        settle(books["stockholm/hlv-2021"], "2021-09", tmp_path / "nowhere", out)
+    assert out.read_bytes() == b"from the killed run settlement.csv"
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
+    assert {t.name: t.read_bytes() for t in targets} == first
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith((".tmp", ".commit"))]
 
 
 def test_parquet_output_holds_exact_decimal_amounts(books, demo, tmp_path):
@@ -371,7 +387,7 @@ def test_a_month_no_rule_covers_is_an_input_error(tmp_path, capsys):
 def test_a_rulebook_that_pays_no_one_cannot_be_settled(tmp_path, capsys):
     # Jämtland's outputs are amounts per region for a year, paid to no clinic.
     assert main(["settle", "jamtland/patientmiljarden-2018", "--month", "2018-06",
-                 "--data", str(tmp_path), "--out", str(tmp_path / "s.csv")]) == 1
+                 "--data", str(tmp_path / "data"), "--out", str(tmp_path / "s.csv")]) == 1
     assert capsys.readouterr().err == ("rulelang: error: jamtland/patientmiljarden-2018 cannot be settled on "
                                        "duckdb: the rulebook has no output paid to anyone\n")
 

@@ -92,5 +92,6 @@ def settlement_text(summary: dict) -> str:
         other = f" + {count['other_months']} of other months" if count["other_months"] else ""
         lines.append(f"  {count['table']}: {count['read']} records in = {count['used']} used + "
                      f"{count['rejected']} rejected{other}")
-    lines.append(f"line items: {summary['output']}; rejected records: {summary['rejected_output']}")
+    lines.append(f"line items: {summary['output']}; totals: {summary['totals_output']}; "
+                 f"rejected records: {summary['rejected_output']}")
     return "\n".join(lines) + "\n"
