@@ -17,6 +17,7 @@ from typing import Optional, Union
 from .checker import CheckedRulebook, check
 from .compiler import Program, compile_rulebook
 from .data import Dataset, load_dataset
+from .deep import run_deep
 from .diagnostics import DataError, EvaluationError, NotFound, RecordProblem
 from .evaluator import Evaluator, Result
 from .explanation import Explanation
@@ -83,17 +84,17 @@ class Rulebook:
     def evaluate(self, data: DataSource, *, on: Optional[dt.date] = None,
                  outputs: Optional[list] = None) -> list[Result]:
         """Every output (or those named) for every record of its table."""
-        return list(self.evaluator(data, on).evaluate_all(outputs))
+        return run_deep(lambda: list(self.evaluator(data, on).evaluate_all(outputs)))
 
     def evaluate_record(self, data: DataSource, output: str, record: str,
                         on: Optional[dt.date] = None) -> Result:
         evaluator = self.evaluator(data, on)
-        return evaluator.evaluate(output, self.record(evaluator, output, record))
+        return run_deep(evaluator.evaluate, output, self.record(evaluator, output, record))
 
     def explain(self, data: DataSource, output: str, record: str,
                 on: Optional[dt.date] = None) -> Explanation:
         evaluator = self.evaluator(data, on)
-        return evaluator.explain(output, self.record(evaluator, output, record))
+        return run_deep(evaluator.explain, output, self.record(evaluator, output, record))
 
     def input_warnings(self, data: DataSource, on: dt.date) -> list:
         """The rulebook's warnings (`warning … when … says …`) that hold for `data` as a whole on

@@ -150,6 +150,35 @@ class _Scope:
         return _Scope(self.table, {**self.vars, var: table})
 
 
+# Characters that change how text is shown without being seen (bidirectional overrides and
+# isolates, zero-width characters): a rulebook that holds one is warned about.
+HIDDEN_CONTROLS = {
+    "\u202a": "left-to-right embedding", "\u202b": "right-to-left embedding", "\u202c": "pop directional formatting",
+    "\u202d": "left-to-right override", "\u202e": "right-to-left override", "\u2066": "left-to-right isolate",
+    "\u2067": "right-to-left isolate", "\u2068": "first strong isolate", "\u2069": "pop directional isolate",
+    "\u200b": "zero width space", "\u200c": "zero width non-joiner", "\u200d": "zero width joiner",
+    "\u200e": "left-to-right mark", "\u200f": "right-to-left mark", "\u2060": "word joiner",
+}
+
+
+def _script(char: str) -> str:
+    """The script of a letter (LATIN, CYRILLIC, GREEK, …), from its Unicode name; '' otherwise."""
+    if not char.isalpha():
+        return ""
+    import unicodedata
+
+    return unicodedata.name(char, "").split(" ")[0]
+
+
+def _scripts(name: str) -> set:
+    return {script for script in map(_script, name) if script}
+
+
+# How long a chain of definitions and outputs reading one another may be: evaluation follows
+# it depth first, and explanations show it whole.
+MAX_DEFINITION_DEPTH = 64
+
+
 class Checker:
     def __init__(self, chain: list):
         self.chain = chain
@@ -210,6 +239,13 @@ class Checker:
         if name in PRIMITIVE_TYPES or name in BUILTINS or name == EVALUATION_DATE:
             self.error(f"{name} is a built-in name and cannot be declared", span)
             return False
+        scripts = _scripts(name)
+        if len(scripts) > 1:
+            # `belopp` with a Cyrillic о is another name that looks the same (a homoglyph).
+            letters = ", ".join(f"{c} U+{ord(c):04X} ({_script(c).title()})" for c in dict.fromkeys(name)
+                                if _script(c) and _script(c) != "LATIN")
+            self.warn(f"{what} {name} mixes letters of {' and '.join(sorted(s.title() for s in scripts))}: "
+                      f"{letters}; it only looks like a name written in one script", span)
         earlier = None
         for registry in (self.enums, self.tables, self.parameters, self.outputs, self.data_warnings):
             if name in registry:
@@ -224,6 +260,12 @@ class Checker:
         return True
 
     def collect(self, layer: s.RulebookSyntax, own: bool) -> None:
+        for line_number, line in enumerate(layer.text.splitlines(), start=1):
+            for column, char in enumerate(line, start=1):
+                if char in HIDDEN_CONTROLS:
+                    self.warn(f"an invisible control character U+{ord(char):04X} ({HIDDEN_CONTROLS[char]}) "
+                              "stands here; it can make the text read otherwise than it runs",
+                              s.Span(layer.path, line_number, column, line_number, column + 1))
         repeals = []
         start = layer.header.in_force_from if layer.header is not None else None
         for statement in layer.statements:
@@ -432,6 +474,11 @@ class Checker:
         need(decl.key, None, "key", decl.span)
         if decl.key and decl.key in info.fields and info.fields[decl.key][0].optional:
             self.error(f"key {decl.key} cannot be optional", decl.span)
+        elif decl.key and decl.key in info.fields and info.fields[decl.key][0].kind not in ("text", "error"):
+            # Ids are compared as text everywhere (references hold them as text): a numeric id
+            # such as 1494 is written as text and works as one.
+            self.error(f"key {decl.key} must be a text field (an id); it is {info.fields[decl.key][0]}", decl.span,
+                       f"declare `field {decl.key}: text`; numeric ids are text too")
         need(decl.dated_by, "date", "`dated by`", decl.span)
         history = decl.history
         if history is not None:
@@ -651,29 +698,43 @@ class Checker:
             self.dependencies.setdefault(self._current, set()).add(target)
 
     def check_cycles(self) -> None:
+        """Definitions and outputs that read each other in a circle, and chains of them longer
+        than evaluation follows: walked without recursion, so any rulebook can be checked."""
+        graph = {node: sorted(targets, key=str) for node, targets in self.dependencies.items()}
         state: dict[tuple, int] = {}
-        stack: list[tuple] = []
+        depth: dict[tuple, int] = {}
         reported = set()
-
-        def visit(node: tuple):
-            state[node] = 1
-            stack.append(node)
-            for nxt in sorted(self.dependencies.get(node, ()), key=str):
-                if state.get(nxt) == 1:
-                    cycle = stack[stack.index(nxt):] + [nxt]
-                    key = frozenset(cycle)
-                    if key not in reported:
-                        reported.add(key)
+        for root in sorted(graph, key=str):
+            if root in state:
+                continue
+            state[root], path, stack = 1, [root], [(root, iter(graph.get(root, ())))]
+            while stack:
+                node, children = stack[-1]
+                nxt = next(children, None)
+                if nxt is None:
+                    stack.pop()
+                    path.pop()
+                    state[node] = 2
+                    depth[node] = 1 + max((depth.get(c, 0) for c in graph.get(node, ())), default=0)
+                elif state.get(nxt) == 1:
+                    cycle = path[path.index(nxt):] + [nxt]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
                         self.error("definitions depend on each other in a cycle: "
                                    + " → ".join(n[2] for n in cycle), self.span_of(nxt))
-                elif state.get(nxt) is None:
-                    visit(nxt)
-            stack.pop()
-            state[node] = 2
-
-        for node in sorted(self.dependencies, key=str):
-            if state.get(node) is None:
-                visit(node)
+                elif nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    stack.append((nxt, iter(graph.get(nxt, ()))))
+        if not reported and depth and max(depth.values()) > MAX_DEFINITION_DEPTH:
+            deepest = max(sorted(depth, key=str), key=lambda n: depth[n])
+            chain, node = [deepest], deepest
+            while graph.get(node):
+                node = max(graph[node], key=lambda n: depth.get(n, 0))
+                chain.append(node)
+            shown = " → ".join(n[2] for n in chain[:3]) + " → … → " + chain[-1][2]
+            self.error(f"{deepest[2]} reads a chain of {depth[deepest]} definitions and outputs ({shown}); "
+                       f"a chain may be at most {MAX_DEFINITION_DEPTH} long: combine steps", self.span_of(deepest))
         # Exceptions that override one another in a circle never finish. An exception may
         # override several rules, so every parent is followed, not only the first.
         reported = set()

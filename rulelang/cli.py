@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 
 from . import render
 from .api import Rulebook
+from .deep import run_deep
 from .diagnostics import DataError, EvaluationError, NotFound, RulebookError
 from .examples import run_examples
 from .loader import all_rulebook_ids
@@ -290,7 +291,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_USAGE
     try:
-        return COMMANDS[args.verb](args)
+        return run_deep(COMMANDS[args.verb], args)
     except (UsageError, NotFound) as error:
         _err(f"rulelang: error: {error}")
         return EXIT_USAGE

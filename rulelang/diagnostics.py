@@ -16,6 +16,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+SHOWN_LINE = 120  # characters of a source line shown under a diagnostic
+
+
 @attrs.frozen
 class Diagnostic:
     """A problem in a rulebook, at a span."""
@@ -34,11 +37,18 @@ class Diagnostic:
             source_lines = text.splitlines()
             if 1 <= self.span.line <= len(source_lines):
                 line = source_lines[self.span.line - 1]
-                lines.append(f"    {line}")
+                column = self.span.column
                 width = 1
                 if self.span.end_line == self.span.line:
-                    width = max(1, self.span.end_column - self.span.column)
-                lines.append("    " + " " * (self.span.column - 1) + "^" * width)
+                    width = max(1, self.span.end_column - column)
+                if len(line) > SHOWN_LINE:  # a window of a long line around the spot
+                    start = max(0, min(column - 1 - SHOWN_LINE // 2, len(line) - SHOWN_LINE))
+                    line = ("…" if start else "") + line[start:start + SHOWN_LINE] + \
+                        ("…" if start + SHOWN_LINE < len(line) else "")
+                    column = column - start + (1 if start else 0)
+                    width = min(width, SHOWN_LINE - column + 2)
+                lines.append(f"    {line}")
+                lines.append("    " + " " * (column - 1) + "^" * max(1, width))
         lines.extend(f"    note: {note}" for note in self.notes)
         return "\n".join(lines)
 

@@ -654,7 +654,7 @@ class Intake:
         """A record's id: its key, or '#' and its line where it has none (or no key field)."""
         key = self.checked.tables[table].decl.key
         by_line = f"'#' || CAST({row}.__line AS VARCHAR)"
-        return f"COALESCE({row}.{quote(key)}, {by_line})" if key else by_line
+        return f"COALESCE(CAST({row}.{quote(key)} AS VARCHAR), {by_line})" if key else by_line
 
     def in_month(self, table: str) -> str:
         """Which records of a table to check and settle: for a month-only table, all but those

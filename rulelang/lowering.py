@@ -430,9 +430,18 @@ class Lowering:
 
     def ensure_level(self, query: TableQuery, labels: list, output) -> tuple:
         """The rule columns of one level (an output's roots, a rule's exceptions), and their
-        combined value, deciding label and problem."""
-        for label in labels:
-            self.ensure_rule(query, label, output)
+        combined value, deciding label and problem. The rules of a level do not read one
+        another, so they are one layer (after their exceptions' layers): a thousand sibling
+        rules are one query step, not a thousand nested ones."""
+        pending = [label for label in dict.fromkeys(labels) if ("rule", label) not in query.columns]
+        for label in pending:  # the exceptions first: each rule's value reads them
+            self.ensure_level(query, self.program.rules[label].exceptions, output)
+        columns, joins = [], []
+        for label in pending:
+            if ("rule", label) not in query.columns:
+                self.rule_columns(query, label, output, columns, joins)
+        if columns:
+            query.add_layer(columns, joins)
         values = [query.columns[("rule", label)] for label in labels]
         bys = [query.columns[("rule_by", label)] for label in labels]
         problems = [query.columns[("rule_problem", label)] for label in labels]
@@ -445,11 +454,12 @@ class Lowering:
             return "NULL", "NULL", "CAST(NULL AS VARCHAR)"
         value = values[0].sql if len(values) == 1 else f"COALESCE({', '.join(v.sql for v in values)})"
         by = "(CASE " + " ".join(f"WHEN {v.sql} IS NOT NULL THEN {b.sql}" for v, b in zip(values, bys)) + " END)"
-        pairs = [f"({a.sql} IS NOT NULL AND {b.sql} IS NOT NULL AND {a.sql} <> {b.sql})"
-                 for i, a in enumerate(values) for b in values[i + 1:]]
         parts = [p.sql for p in problems]
-        if pairs:
-            parts.append(f"CASE WHEN {' OR '.join(pairs)} THEN 'conflict' END")
+        if len(values) > 1:
+            # Rules that apply disagree when their values are not all one: the least and the
+            # greatest of the values given (both skip NULLs) differ. Linear in the rules.
+            listed = ", ".join(v.sql for v in values)
+            parts.append(f"CASE WHEN least({listed}) <> greatest({listed}) THEN 'conflict' END")
         return value, by, (f"COALESCE({', '.join(parts)})" if len(parts) > 1 else parts[0])
 
     def in_force(self, rule, query: TableQuery) -> str:
@@ -461,13 +471,12 @@ class Lowering:
             parts.append(f"{date} <= {date_literal(rule.valid_until)}")
         return " AND ".join(parts) or "TRUE"
 
-    def ensure_rule(self, query: TableQuery, label: str, output) -> None:
-        if ("rule", label) in query.columns:
-            return
+    def rule_columns(self, query: TableQuery, label: str, output, columns: list, joins: list) -> None:
+        """One rule's value, deciding label, problem and basis, as columns (and their joins) of
+        the layer its level adds; its exceptions are columns already."""
         rule = self.program.rules[label]
         decl = self.checked.rules[label].decl
         children, (exc_value, exc_by, exc_problem) = self.ensure_level(query, rule.exceptions, output)
-        joins: list = []
         lowered_condition = self.lower(decl.condition, query, {}, joins) if decl.condition is not None else None
         condition = lowered_condition.sql if lowered_condition is not None else "TRUE"
         condition_basis = lowered_condition.basis if lowered_condition is not None else NO_BASIS
@@ -511,8 +520,7 @@ class Lowering:
             by_sql = f"(CASE WHEN {in_force} AND ({condition}) THEN {text_literal(label)} END)"
             problem_sql = f"(CASE WHEN {in_force} THEN {missing} END)"
         basis_columns, basis = column_basis(basis, column + "__b")
-        query.add_layer([(column, val_sql), (column + "__by", by_sql), (column + "__p", problem_sql)]
-                        + basis_columns, joins)
+        columns.extend([(column, val_sql), (column + "__by", by_sql), (column + "__p", problem_sql)] + basis_columns)
         query.columns[("rule", label)] = Val(f"t.{quote(column)}", den, basis)
         query.columns[("rule_by", label)] = Val(f"t.{quote(column + '__by')}")
         query.columns[("rule_problem", label)] = Val(f"t.{quote(column + '__p')}")

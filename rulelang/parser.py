@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 import attrs
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.grammar import Rule
 from lark.lexer import TerminalDef
@@ -607,6 +607,7 @@ def parse_block(text: str, file: str, line_offset: int, provision: Provision) ->
     """Parse one code block; raise RulebookError with a positioned diagnostic on bad text."""
     try:
         tree = lark_parser().parse(text)
+        _refuse_deep_trees(tree, file, line_offset)
         return _ToSyntax(file, line_offset, provision).transform(tree)
     except UnexpectedInput as error:
         raise RulebookError([_syntax_diagnostic(error, file, line_offset)]) from None
@@ -615,9 +616,29 @@ def parse_block(text: str, file: str, line_offset: int, provision: Provision) ->
         if isinstance(inner, _Positioned):
             raise RulebookError([Diagnostic("error", inner.message, inner.span)]) from None
         raise
-    except RecursionError:
-        span = Span(file, line_offset + 1, 1, line_offset + 1, 1)
-        raise RulebookError([Diagnostic("error", "the block is nested too deeply to read", span)]) from None
+    except _Positioned as problem:
+        raise RulebookError([Diagnostic("error", problem.message, problem.span)]) from None
+
+
+# The parse tree of one expression level is a few nodes deep; a tree deeper than this holds
+# an expression nested deeper than MAX_EXPRESSION_DEPTH, refused before the (recursive)
+# transform reaches it.
+MAX_TREE_DEPTH = 4 * MAX_EXPRESSION_DEPTH
+
+
+def _refuse_deep_trees(tree, file: str, line_offset: int) -> None:
+    """Walk the parse tree without recursion; refuse, where it starts, a part nested too deep."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            meta = node.meta
+            line = getattr(meta, "line", 1)
+            column = getattr(meta, "column", 1)
+            raise _Positioned(f"expression nested deeper than {MAX_EXPRESSION_DEPTH} levels; "
+                              "split it into definitions",
+                              Span(file, line + line_offset, column, line + line_offset, column + 1))
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
 def parse_rulebook(text: str, path: str) -> RulebookSyntax:

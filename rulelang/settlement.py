@@ -131,7 +131,12 @@ def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
              .config("spark.sql.session.timeZone", "UTC")
              .config("spark.ui.enabled", "false")
              .config("spark.sql.shuffle.partitions", "4")
+             # A rulebook's plan is one query of many layers (a layer per level of rules and
+             # per definition, a branch per output): more than Spark's default 100 passes.
+             .config("spark.sql.analyzer.maxIterations", "10000")
+             .config("spark.sql.optimizer.maxIterations", "10000")
              .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
     for table in tables:
         path = workdir / f"{table}.parquet"
         con.execute(f"COPY {quote(table)} TO {text_literal(str(path))} (FORMAT parquet)")
@@ -139,7 +144,16 @@ def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
     spark_sql = sqlglot.transpile(f"SELECT * FROM ({sql}) WHERE {WORTH_KEEPING}", read="duckdb", write="spark")[0]
     # Spark has no 128-bit integer; DECIMAL(38, 0) holds the same numbers (ANSI mode errs on overflow).
     spark_sql = spark_sql.replace("INT128", "DECIMAL(38, 0)")
-    rows = spark.sql(spark_sql).collect()
+    try:
+        rows = spark.sql(spark_sql).collect()
+    except Exception as error:  # Spark's own errors come as Java exceptions through py4j
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        first = next((line.strip() for line in str(error).splitlines() if line.strip() and not
+                      line.strip().startswith(("at ", "An error occurred"))), type(error).__name__)
+        overflow = "ARITHMETIC_OVERFLOW" in str(error) or "overflow" in first.lower()
+        raise SettlementError(f"Spark could not settle the month: {first.lstrip(': ')}", 2 if overflow else 1) \
+            from None
     con.execute("CREATE OR REPLACE TEMP TABLE raw_lines (clinic_id VARCHAR, component VARCHAR, amount BIGINT, "
                 "decided VARCHAR, record_id VARCHAR, error VARCHAR, source_record VARCHAR, source_table VARCHAR, "
                 "basis INTEGER)")

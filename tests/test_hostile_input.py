@@ -433,3 +433,173 @@ def test_settle_carries_amounts_to_the_largest_a_line_may_hold(capsys, tmp_path,
         assert code == 0 and json.loads(out)["results"][0]["value"] == expected
         assert settled[0] == 0, settled[2]
         assert expected in (tmp_path / "o.csv").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------ rulebooks check accepts, then run
+
+CLAIMS = '''
+table claims
+  key claim_id
+  dated by date
+  field claim_id: text
+  field clinic_id: text
+  field date: date
+  field amount: money
+'''
+
+
+def claims_data(tmp_path: Path) -> Path:
+    data = tmp_path / "claims.json"
+    data.write_text(json.dumps({"claims": [{"claim_id": "K1", "clinic_id": "A", "date": "2021-09-01",
+                                            "amount": "10"}]}), encoding="utf-8")
+    return data
+
+
+def test_an_expression_nested_too_deep_is_refused_where_it_is(capsys, tmp_path):
+    from rulebook_factory import write_rulebook
+
+    deep = "amount"
+    for level in range(500):
+        deep = f"if amount > {level} kr then {deep} else 0 kr"
+    book = write_rulebook(tmp_path, CLAIMS + f"output o: money per claims\nrule r defines o then {deep}\n",
+                          in_force="2021-01-01")
+    code, _, err = run(capsys, "check", book)
+    assert code == 1 and "expression nested deeper than 64 levels" in err
+    assert max(len(line) for line in err.splitlines()) < 200  # a window of the long line, not all of it
+
+
+def test_a_chain_of_definitions_too_long_is_refused_naming_it(capsys, tmp_path):
+    from rulebook_factory import write_rulebook
+
+    chain = "\n".join(["definition d0 per claims = amount"] +
+                      [f"definition d{i} per claims = d{i - 1} + 1 kr" for i in range(1, 400)])
+    book = write_rulebook(tmp_path, CLAIMS + chain + "\noutput o: money per claims\nrule r defines o then d399\n",
+                          in_force="2021-01-01")
+    code, _, err = run(capsys, "check", book)
+    assert code == 1 and "o reads a chain of 401 definitions and outputs (o → d399 → d398 → … → d0)" in err
+
+
+def test_the_deepest_rulebook_check_accepts_runs_in_every_verb(capsys, tmp_path):
+    """63 definitions in a chain, each nested 28 levels deep, and the output reading the
+    last: 10 kr + 62 × 1 kr = 72 kr, worked by eval, explain and settle alike."""
+    from rulebook_factory import write_rulebook
+
+    definitions = ["definition d0 per claims = amount"]
+    for i in range(1, 63):
+        expression = f"d{i - 1} + 1 kr"
+        for level in range(28):
+            expression = f"if amount > -{level} kr then {expression} else 0 kr"
+        definitions.append(f"definition d{i} per claims = {expression}")
+    book = write_rulebook(tmp_path, CLAIMS + "\n".join(definitions) +
+                          "\noutput o: money per claims paid to clinic_id\nrule r defines o then d62\n",
+                          in_force="2021-01-01")
+    data = claims_data(tmp_path)
+    code, out, err = run(capsys, "eval", book, "--input", data, "--format", "json")
+    assert code == 0 and json.loads(out)["results"][0]["value"] == "72.00", err
+    code, out, err = run(capsys, "explain", book, "--input", data, "--output", "o", "--format", "json")
+    assert code == 0 and json.loads(out)["value"] == "72.00", err
+    code, _, err = run(capsys, "settle", book, "--month", MONTH, "--data", data, "--out", tmp_path / "s.csv")
+    assert code == 0, err
+    assert "A,2021-09,o,72.00" in (tmp_path / "s.csv").read_text(encoding="utf-8")
+
+
+def test_a_thousand_sibling_rules_settle_as_the_interpreter_evaluates(tmp_path):
+    """One output with 1,000 sibling rules (rule i: code i pays i kr + 10 kr), and one code
+    that two rules claim with different amounts: a conflict, found in SQL as in the
+    interpreter. The plan is one layer for the thousand rules (see benchmarks/many_rules.py)."""
+    import rulelang
+    from rulebook_factory import write_rulebook
+    from rulelang.settlement import SettlementError, settle
+
+    rules = "\n".join(f"rule regel_{i} defines ersättning when kod = {i} then {i} kr + 10 kr" for i in range(1000))
+    body = ("table persons\n  key person_id\n  field person_id: text\n  field clinic_id: text\n"
+            "  field kod: integer\noutput ersättning: money per persons default 0 kr paid to clinic_id\n" + rules)
+    book = rulelang.load(str(write_rulebook(tmp_path, body, in_force="2021-01-01")))
+    persons = [{"person_id": f"P{i}", "clinic_id": f"C{i % 7}", "kod": (i * 37) % 1200} for i in range(300)]
+    data = tmp_path / "persons.json"
+    data.write_text(json.dumps({"persons": persons}), encoding="utf-8")
+    settle(book, MONTH, data, tmp_path / "s.csv")
+    settled = {row["record_id"]: row["amount"] for row in csv.DictReader(open(tmp_path / "s.csv", encoding="utf-8"))}
+    expected = {p["person_id"]: f"{p['kod'] + 10}.00" for p in persons if p["kod"] < 1000}
+    assert settled == expected
+    conflicting = write_rulebook(tmp_path, body + "\nrule en_till defines ersättning when kod > 4 and kod < 6 then 1 kr",
+                                 name="conflict", in_force="2021-01-01")
+    with pytest.raises(SettlementError) as raised:
+        settle(rulelang.load(str(conflicting)), MONTH, data, tmp_path / "c.csv")
+    assert "conflict" in str(raised.value)
+
+
+def test_a_numeric_key_is_refused_by_check(capsys, tmp_path):
+    from rulebook_factory import write_rulebook
+
+    book = write_rulebook(tmp_path, "table clinics\n  key clinic_id\n  field clinic_id: integer\n",
+                          in_force="2021-01-01")
+    code, _, err = run(capsys, "check", book)
+    assert code == 1 and "key clinic_id must be a text field (an id); it is integer" in err
+
+
+def test_a_name_mixing_scripts_and_hidden_controls_are_warned_about(capsys, tmp_path):
+    from rulebook_factory import write_rulebook
+
+    book = write_rulebook(tmp_path, CLAIMS + "parameter bel\u043epp: money\n  value 10 kr status illustrative "
+                                             "cite \"x\"\noutput o: money per claims\n"
+                                             "rule r defines o then bel\u043epp  # \u202e hidden\n",
+                          in_force="2021-01-01")
+    code, _, err = run(capsys, "check", book)
+    assert code == 0
+    assert "parameter belоpp mixes letters of Cyrillic and Latin: о U+043E (Cyrillic)" in err
+    assert "U+202E (right-to-left override)" in err and "\u202e" not in err
+
+
+def test_a_run_killed_at_any_moment_leaves_one_consistent_set(tmp_path):
+    """settle in a process of its own, killed (SIGKILL) at points through its run; after each,
+    the next run to the same target finds a consistent set and leaves no temporary file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = write_tables(tmp_path / "data", example())
+    out = tmp_path / "out" / "s.csv"
+    command = [sys.executable, "-m", "rulelang", "settle", BOOK, "--month", MONTH, "--data", str(data),
+               "--out", str(out)]
+    for delay in (0.2, 0.5, 0.8, 1.1, 1.4, 1.7, 2.0, 2.5):
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        assert finished.returncode == 0, finished.stderr
+        items = list(csv.DictReader(open(out, encoding="utf-8")))
+        totals = list(csv.DictReader(open(out.with_name("s-totals.csv"), encoding="utf-8")))
+        assert sum(int(t["lines"]) for t in totals) == len(items)
+        no_temporaries(tmp_path / "out")
+
+
+def _spark_missing() -> str:
+    from rulelang.settlement import SettlementError, engine_ready
+
+    try:
+        engine_ready("spark")
+    except SettlementError as error:
+        return str(error)
+    return ""
+
+
+@pytest.mark.skipif(bool(_spark_missing()), reason=f"Spark cannot run here: {_spark_missing()}")
+def test_spark_settles_a_rulebook_of_many_outputs_as_duckdb_does(tmp_path):
+    """21 outputs, each one branch of the plan: more than Spark's default analyzer passes."""
+    import rulelang
+    from rulebook_factory import write_rulebook
+    from rulelang.settlement import settle
+
+    outputs = "\n".join(f"output o{i}: money per persons default 0 kr paid to clinic_id\n"
+                        f"rule r{i} defines o{i} when kod = {i} then {i + 1} kr" for i in range(21))
+    body = "table persons\n  key person_id\n  field person_id: text\n  field clinic_id: text\n  field kod: integer\n"
+    book = rulelang.load(str(write_rulebook(tmp_path, body + outputs, in_force="2021-01-01")))
+    data = tmp_path / "persons.json"
+    data.write_text(json.dumps({"persons": [{"person_id": f"P{i}", "clinic_id": "C", "kod": i % 25}
+                                            for i in range(100)]}), encoding="utf-8")
+    settle(book, MONTH, data, tmp_path / "duck.csv")
+    settle(book, MONTH, data, tmp_path / "spark.csv", engine="spark")
+    assert (tmp_path / "duck.csv").read_bytes() == (tmp_path / "spark.csv").read_bytes()

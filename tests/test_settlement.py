@@ -52,6 +52,21 @@ def demo(tmp_path_factory):
     return directory
 
 
+def _spark_missing() -> str:
+    """Why the Spark engine cannot run here ('' when it can): it needs pyspark and Java."""
+    from rulelang.settlement import engine_ready
+
+    try:
+        engine_ready("spark")
+    except SettlementError as error:
+        return str(error)
+    return ""
+
+
+needs_spark = pytest.mark.skipif(bool(_spark_missing()), reason=f"Spark cannot run here: {_spark_missing()}")
+
+
+@needs_spark
 def test_spark_gives_the_same_line_items_as_duckdb(books, demo, tmp_path):
     """The same lowered plan on Apache Spark (local mode): identical bytes, for a rulebook
     with history lookups and exceptions and one with aggregates over listings."""
@@ -64,6 +79,7 @@ def test_spark_gives_the_same_line_items_as_duckdb(books, demo, tmp_path):
         assert len(csv_rows(duck)) > at_least
 
 
+@needs_spark
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_spark_gives_the_interpreters_line_items_on_generated_regions(books, tmp_path_factory, data):
