@@ -249,7 +249,9 @@ def cmd_settle(args) -> int:
         result = settle(book, args.month, Path(args.data), Path(args.out) if args.out else None,
                         args.engine, _progress if watched else None)
     except SettlementError as error:
-        _err(f"rulelang: error: {error}")
+        message = str(error)
+        # Input errors already say `FILE: error: …` (or `FILE: record ID: error: …`).
+        _err(message if ": error: " in message.split("\n", 1)[0] else f"rulelang: error: {message}")
         return error.exit_code
     except NotLowerable as error:
         _err(f"rulelang: error: {book.id} cannot be settled on {args.engine}: {error}")

@@ -227,10 +227,16 @@ def csv_dialect(path: Path) -> CsvDialect:
     except UnicodeDecodeError as error:
         raise InputError(str(path), f"not UTF-8 text (byte {first[error.start]:#04x} in the header line); "
                                     "save the file as UTF-8") from None
+    if "\r" in header:
+        raise InputError(str(path), "its lines end with a lone carriage return (as old Mac OS wrote them); "
+                                    "save it with line ends \\n or \\r\\n")
     if not header.strip():
         raise InputError(str(path), "no header line: the first line names the columns")
     delimiter = ";" if ";" in header and "," not in header else ","
-    columns = tuple(name.strip() for name in next(csv.reader([header], delimiter=delimiter)))
+    try:
+        columns = tuple(name.strip() for name in next(csv.reader([header], delimiter=delimiter)))
+    except csv.Error as error:
+        raise InputError(str(path), f"the header line cannot be read as CSV: {error}") from None
     seen = set()
     for name in columns:
         if name in seen:
@@ -261,6 +267,15 @@ def csv_record_lines(path: Path, dialect: CsvDialect, good: int, bad: int) -> tu
     skipped, so a record's place in the file is not its line; read only when a record is
     reported."""
     good_lines, bad_lines = [], []
+    csv.field_size_limit(MAX_LINE_BYTES)
+    try:
+        _scan_records(path, dialect, good, bad, good_lines, bad_lines)
+    except (csv.Error, OSError, EOFError):
+        pass  # the lines found so far; a record past them is reported by its place
+    return good_lines, bad_lines
+
+
+def _scan_records(path: Path, dialect: CsvDialect, good: int, bad: int, good_lines: list, bad_lines: list) -> None:
     with _open_bytes(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.reader(text, delimiter=dialect.delimiter)
@@ -273,7 +288,6 @@ def csv_record_lines(path: Path, dialect: CsvDialect, good: int, bad: int) -> tu
                 if len(good_lines) >= good and len(bad_lines) >= bad:
                     break
             start = reader.line_num + 1
-    return good_lines, bad_lines
 
 
 def _escaped(value: str) -> bool:
@@ -329,6 +343,7 @@ class Intake:
         self.native: set = set()  # (table, field) read from Parquet in its declared type
         self.dialects: dict[str, CsvDialect] = {}
         self.malformed: dict[str, list] = {}  # table → CSV rows the reader set aside
+        self.staged: set = set()  # tables checked record by record (an absent or empty one is not)
         self.month = month  # (first, last) day of the month settled
         self.focus = focus  # (table, record id): only what that record's evaluation reads
         # Dated tables of which the settlement reads only the month's records (see
@@ -562,8 +577,8 @@ class Intake:
                 joins.append(f"LEFT JOIN (SELECT {quote(target_key)} AS k FROM {quote(target)}) AS {alias} "
                              f"ON {alias}.k = r.{quote(name)}")
                 # Only for the rows with a problem: was the record refused, or never given?
-                refused = f"r.{quote(name)} IN (SELECT {quote(target_key)} FROM {quote('stage_' + target)} " \
-                          f"WHERE __reason IS NOT NULL)"
+                refused = (f"r.{quote(name)} IN (SELECT {quote(target_key)} FROM {quote('stage_' + target)} "
+                           f"WHERE __reason IS NOT NULL)") if target in self.staged else "FALSE"
                 named = f"{text_literal(name + ' ')} || chr(39) || {_shown_sql(f'r.{quote(name)}')} || chr(39)"
                 reasons.append((f"(r.{quote(name)} IS NOT NULL AND {alias}.k IS NULL)",
                                 f"(CASE WHEN {refused} THEN {named} || {text_literal(f' names a {target} record that has errors')} "
@@ -573,6 +588,7 @@ class Intake:
         text = ", ".join(f"CASE WHEN {condition} THEN {message} END" for condition, message in reasons)
         reason = f"(CASE WHEN {problem} THEN concat_ws('; ', {text}) END)"
         stage = quote(f"stage_{table}")
+        self.staged.add(table)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values)}, "
             f"r.__line AS __line, r.__file AS __file, {reason} AS __reason "
@@ -641,7 +657,10 @@ class Intake:
         inserted = []
         for index, (kind, message, text, position) in enumerate(self.malformed.get(table, [])):
             line = bad[index] if index < len(bad) else None
-            values = next(csv.reader([text or ""], delimiter=dialect.delimiter), [])
+            try:
+                values = next(csv.reader([(text or "").replace("\r", " ")], delimiter=dialect.delimiter), [])
+            except csv.Error:
+                values = []
             given = values[column].strip() if column is not None and column < len(values) else ""
             record = given or (f"#{line}" if line else f"byte {position}")
             inserted.append((table, record, source.display, str(line) if line else None,

@@ -8,6 +8,7 @@ on Spark. Output appears whole or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import shutil
@@ -242,6 +243,16 @@ def engine_ready(engine: str) -> None:
         raise SettlementError("--engine spark needs Java (a JDK 17 or later on PATH, or JAVA_HOME)") from None
 
 
+@functools.lru_cache(maxsize=32)
+def plan(book: Rulebook, first: dt.date, last: dt.date) -> tuple:
+    """The month's lowered plan (line items and warnings), the same for every run of one
+    rulebook and month: made once per process."""
+    lowering = Lowering(book.checked, book.program, first, last)
+    sql = lowering.line_items_sql()
+    checks = Lowering(book.checked, book.program, first, last)
+    return lowering, sql, checks, checks.warnings_sql()
+
+
 def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, engine: str = "duckdb",
            progress: Optional[Callable[[str, float], None]] = None) -> Settlement:
     """Settle one month: write line items, totals and rejected records (all of them or none),
@@ -253,10 +264,7 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     out, totals_out, rejected_out = output_paths(month, out, data)
     engine_ready(engine)
     phases, mark = {}, time.perf_counter()
-    lowering = Lowering(book.checked, book.program, first, last)
-    sql = lowering.line_items_sql()
-    checks = Lowering(book.checked, book.program, first, last)
-    warnings_sql = checks.warnings_sql()
+    lowering, sql, checks, warnings_sql = plan(book, first, last)
     try:
         sources = find_sources(data, book.checked)
     except DataError as error:
