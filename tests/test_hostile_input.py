@@ -603,3 +603,27 @@ def test_spark_settles_a_rulebook_of_many_outputs_as_duckdb_does(tmp_path):
     settle(book, MONTH, data, tmp_path / "duck.csv")
     settle(book, MONTH, data, tmp_path / "spark.csv", engine="spark")
     assert (tmp_path / "duck.csv").read_bytes() == (tmp_path / "spark.csv").read_bytes()
+
+
+def test_concurrent_runs_to_one_target_end_with_one_consistent_set(tmp_path):
+    """Two settlements of different inputs to the same target at once: they take turns, and
+    the files found at the end are all from one of them."""
+    import subprocess
+    import sys
+
+    first = write_tables(tmp_path / "first", example())
+    changed = example()
+    changed["visits"][0]["date"] = "not a date"  # the second run rejects one record
+    second = write_tables(tmp_path / "second", changed)
+    out = tmp_path / "out" / "s.csv"
+    runs = [subprocess.Popen([sys.executable, "-m", "rulelang", "settle", BOOK, "--month", MONTH, "--data", str(data),
+                              "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for data in (first, second, first, second)]
+    assert [run.wait() for run in runs] == [0, 0, 0, 0]
+    rejected = list(csv.DictReader(open(out.with_name("s-rejected.csv"), encoding="utf-8")))
+    items = list(csv.DictReader(open(out, encoding="utf-8")))
+    totals = list(csv.DictReader(open(out.with_name("s-totals.csv"), encoding="utf-8")))
+    assert sum(int(t["lines"]) for t in totals) == len(items)
+    from_second = len(rejected) == 1
+    assert from_second == ("V1" not in {row["record_id"] for row in items})
+    no_temporaries(tmp_path / "out")
