@@ -38,15 +38,16 @@ READING, MADE_UP = "'interpretation'", "'illustrative'"
 con.execute(f'''
 COPY (
 WITH
-v AS (SELECT * FROM read_parquet('{data}/visits.parquet') WHERE date BETWEEN DATE '{month_first}' AND DATE '{month_last}'),
+v AS (SELECT * FROM read_parquet('{data}/visits.parquet', file_row_number = true)
+      WHERE date BETWEEN DATE '{month_first}' AND DATE '{month_last}'),
 c AS (SELECT clinic_id, koncern_id, CAST(quality_points AS DECIMAL(18, 1)) AS quality_points,
-             coordinating, care_guarantee_met FROM read_parquet('{data}/clinics.parquet')),
+             coordinating, care_guarantee_met, file_row_number FROM read_parquet('{data}/clinics.parquet', file_row_number = true)),
 l AS (SELECT person_id, clinic_id, listed_from, COALESCE(listed_to, DATE '9999-12-31') AS listed_to
       FROM read_parquet('{data}/listings.parquet')),
 p AS (SELECT person_id, birth_date, CAST(acg_weight AS DECIMAL(18, 6)) AS acg_weight,
-             CAST(cni AS DECIMAL(18, 6)) AS cni FROM read_parquet('{data}/persons.parquet')),
+             CAST(cni AS DECIMAL(18, 6)) AS cni, file_row_number FROM read_parquet('{data}/persons.parquet', file_row_number = true)),
 vl AS (
-  SELECT v.visit_id, v.clinic_id, v.date, v.mode, v.place, v.assignment, v.profession,
+  SELECT v.visit_id, v.clinic_id, v.date, v.mode, v.place, v.assignment, v.profession, v.file_row_number AS src,
          l.clinic_id AS listed_at, cv.koncern_id AS visited_koncern, cl.koncern_id AS listed_koncern
   FROM v LEFT JOIN l ON l.person_id = v.person_id AND v.date BETWEEN l.listed_from AND l.listed_to
          LEFT JOIN c AS cv ON cv.clinic_id = v.clinic_id
@@ -56,7 +57,7 @@ visit_lines AS (
          CASE WHEN profession = 'psychologist' THEN 42500
               WHEN date <= DATE '2021-12-31' THEN 11000 ELSE 11500 END AS amount,
          'STH21.5 Ersättning flyttas från besöksersättning till fast ersättning {S21}' AS provision,
-         {READING} AS basis
+         {READING} AS basis, src
   FROM vl
   UNION ALL
   SELECT clinic_id, 'tilläggsersättning', visit_id,
@@ -71,14 +72,14 @@ visit_lines AS (
                 THEN 'STH16.12 Tilläggsersättning för olistade patienter {S21}'
               WHEN mode = 'video' THEN 'STH21.6.2 Tilläggsersättning för videobesök {S21}'
               ELSE 'STH21.6.1 Tilläggsersättning för fysiskt besök av annan mottagnings listade patient {S21}' END,
-         {READING}
+         {READING}, src
   FROM vl
   UNION ALL
   SELECT listed_at, 'avdrag', visit_id,
          CASE WHEN date >= DATE '2021-09-01' AND assignment = 'general' AND mode = 'physical'
                    AND place = 'clinic' AND listed_at IS NOT NULL AND listed_at <> clinic_id THEN -30000
               ELSE 0 END,
-         'STH21.6.4 Avdrag för egen listad patients fysiska besök hos annan mottagning {S21}', {READING}
+         'STH21.6.4 Avdrag för egen listad patients fysiska besök hos annan mottagning {S21}', {READING}, src
   FROM vl),
 person_lines AS (
   SELECT l.clinic_id, 'listningsersättning' AS component, p.person_id AS record_id,
@@ -86,24 +87,24 @@ person_lines AS (
            CASE WHEN age < 7 THEN 18000 WHEN age < 20 THEN 9000 WHEN age < 50 THEN 12000
                 WHEN age < 65 THEN 15600 WHEN age < 75 THEN 24000 WHEN age < 85 THEN 36000 ELSE 48000 END
            + COALESCE(p.cni, 0) * 2000 + COALESCE(p.acg_weight, 1.00) * 6000) AS BIGINT) AS amount,
-         '{STH16_4}' AS provision, {MADE_UP} AS basis
+         '{STH16_4}' AS provision, {MADE_UP} AS basis, p.file_row_number AS src
   FROM (SELECT *, year(DATE '{month_last}') - year(birth_date)
                   - CASE WHEN month(DATE '{month_last}') * 100 + day(DATE '{month_last}')
                               < month(birth_date) * 100 + day(birth_date) THEN 1 ELSE 0 END AS age FROM p) AS p
   JOIN l ON l.person_id = p.person_id AND DATE '{month_last}' BETWEEN l.listed_from AND l.listed_to),
 clinic_lines AS (
   SELECT clinic_id, 'målrelaterad_ersättning', NULL, CAST(ROUND(COALESCE(quality_points, 0) * 100000) AS BIGINT),
-         '{STH16_10}', {MADE_UP} FROM c
+         '{STH16_10}', {MADE_UP}, file_row_number FROM c
   UNION ALL SELECT clinic_id, 'samordningsersättning', NULL, CASE WHEN coordinating THEN 4000000 ELSE 0 END,
-         'STH21.1 Geografiskt samordningsansvar {S21}', {MADE_UP} FROM c
+         'STH21.1 Geografiskt samordningsansvar {S21}', {MADE_UP}, file_row_number FROM c
   UNION ALL SELECT clinic_id, 'vårdgarantibonus', NULL, CASE WHEN care_guarantee_met THEN 2500000 ELSE 0 END,
-         'STH21.3 Bonus för mottagningar som uppfyller vårdgarantin {S21}', {MADE_UP} FROM c)
+         'STH21.3 Bonus för mottagningar som uppfyller vårdgarantin {S21}', {MADE_UP}, file_row_number FROM c)
 SELECT clinic_id, '{month}' AS month, component,
        CAST(CAST(amount AS DECIMAL(18, 0)) * CAST(0.01 AS DECIMAL(18, 2)) AS DECIMAL(18, 2)) AS amount,
        provision, COALESCE(record_id, '') AS record_id, basis
 FROM (SELECT * FROM visit_lines UNION ALL SELECT * FROM person_lines UNION ALL SELECT * FROM clinic_lines)
 WHERE amount <> 0
-ORDER BY clinic_id, component, record_id
+ORDER BY component, src
 ) TO '{out}' (FORMAT csv, HEADER true)''')
 """
 

@@ -474,11 +474,9 @@ class Checker:
         need(decl.key, None, "key", decl.span)
         if decl.key and decl.key in info.fields and info.fields[decl.key][0].optional:
             self.error(f"key {decl.key} cannot be optional", decl.span)
-        elif decl.key and decl.key in info.fields and info.fields[decl.key][0].kind not in ("text", "error"):
-            # Ids are compared as text everywhere (references hold them as text): a numeric id
-            # such as 1494 is written as text and works as one.
-            self.error(f"key {decl.key} must be a text field (an id); it is {info.fields[decl.key][0]}", decl.span,
-                       f"declare `field {decl.key}: text`; numeric ids are text too")
+        elif decl.key and decl.key in info.fields and info.fields[decl.key][0].kind not in ("text", "integer", "error"):
+            self.error(f"key {decl.key} must be a text or integer field (an id); it is {info.fields[decl.key][0]}",
+                       decl.span)
         need(decl.dated_by, "date", "`dated by`", decl.span)
         history = decl.history
         if history is not None:

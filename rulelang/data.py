@@ -27,9 +27,9 @@ class TableData:
     history: Optional[dict] = None  # key → records sorted by start
 
     def find(self, record_id: str) -> Optional[dict]:
-        """A record by its id: the key, or `#N` for a table without one."""
+        """A record by its id as written (`V1`, `1494`): the key, or `#N` for a table without one."""
         found = self.by_id.get(record_id)
-        if found is None:
+        if found is None:  # an integer key is held as a number; `#N` names a keyless record
             found = next((r for r in self.records if r[ID_FIELD] == record_id), None)
         return found
 
@@ -67,7 +67,8 @@ def load_dataset(source, checked: CheckedRulebook, focus: Optional[tuple] = None
             source_of = sources.get(name)
             records = typed_records(con, checked, name)
             key = info.decl.key
-            by_id = {record[ID_FIELD]: record for record in records} if key else {}
+            # By the key's own value (a number for an integer key), as references hold it.
+            by_id = {record[key]: record for record in records} if key else {}
             tables[name] = TableData(name, source_of.display if source_of else "", records, by_id)
         _index_histories(tables, checked)
     finally:

@@ -344,6 +344,7 @@ class Intake:
         self.dialects: dict[str, CsvDialect] = {}
         self.malformed: dict[str, list] = {}  # table → CSV rows the reader set aside
         self.staged: set = set()  # tables checked record by record (an absent or empty one is not)
+        self.refused: set = set()  # tables of which some record was refused
         self.month = month  # (first, last) day of the month settled
         self.focus = focus  # (table, record id): only what that record's evaluation reads
         # Dated tables of which the settlement reads only the month's records (see
@@ -394,10 +395,20 @@ class Intake:
                          f"({', '.join(columns)}, __id VARCHAR, __line BIGINT)")
         self.counts[table] = TableCount(table, 0, 0, 0)
 
-    @staticmethod
-    def sql_type(field_type) -> str:
+    def value_kind(self, field_type) -> str:
+        """The kind a field's values have in a table: a reference holds the kind of the key
+        it names (a number for an integer key)."""
+        if field_type.kind == "ref":
+            target = self.checked.tables.get(field_type.name)
+            key = target.decl.key if target is not None else None
+            if key and key in target.fields and target.fields[key][0].kind == "integer":
+                return "integer"
+            return "text"
+        return field_type.kind
+
+    def sql_type(self, field_type) -> str:
         return {"date": "DATE", "decimal": "BIGINT", "money": "BIGINT", "integer": "BIGINT",
-                "boolean": "BOOLEAN"}.get(field_type.kind, "VARCHAR")
+                "boolean": "BOOLEAN"}.get(self.value_kind(field_type), "VARCHAR")
 
     def execute(self, source: TableSource, sql: str, parameters=None):
         """A statement that reads a user's file: its failures name the file (exit 2). Errors in
@@ -445,8 +456,9 @@ class Intake:
             if described[name] in ("DOUBLE", "FLOAT"):
                 raise InputError(source.display, f"column {name} is a binary floating-point number; "
                                                  "write decimals as text or DECIMAL so that they stay exact")
-            if self.natively_typed(described[name], field_type):
-                columns.append(f"{quote(name)} AS {quote(name)}")  # already the declared type
+            native = self.native_column(described[name], field_type, quote(name))
+            if native is not None:
+                columns.append(f"{native} AS {quote(name)}")  # already of the declared type
                 self.native.add((table, name))
             else:
                 columns.append(f"{_trimmed_sql(f'CAST({quote(name)} AS VARCHAR)')} AS {quote(name)}")
@@ -486,12 +498,21 @@ class Intake:
                      parameters)
         return True
 
-    @staticmethod
-    def natively_typed(source_type: str, field_type) -> bool:
-        """A Parquet column that already holds values of the declared type needs no text check."""
-        kind = field_type.kind
-        return (kind == "date" and source_type == "DATE" or kind == "boolean" and source_type == "BOOLEAN"
-                or kind == "integer" and source_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT"))
+    def native_column(self, source_type: str, field_type, column: str) -> Optional[str]:
+        """A Parquet column that already holds values of the declared type, as that type,
+        without a text check; None when its values must be checked as text. A DECIMAL
+        column whose places fit is scaled exactly (a weight DECIMAL(6, 4) to millionths)."""
+        kind = self.value_kind(field_type)
+        if (kind == "date" and source_type == "DATE" or kind == "boolean" and source_type == "BOOLEAN"
+                or kind == "integer" and source_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT")):
+            return column
+        decimal = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", source_type)
+        if decimal and kind in ("decimal", "money"):
+            width, places = int(decimal.group(1)), int(decimal.group(2))
+            scale, digits = (DECIMAL_SCALE, 12) if kind == "decimal" else (100, 15)
+            if places <= len(str(scale)) - 1 and width - places <= digits:
+                return f"CAST({column} * {scale} AS BIGINT)"  # exact: the places fit the scale
+        return None
 
     # ---- one record's reach
     def narrow_to_focus(self, given: list) -> None:
@@ -508,11 +529,11 @@ class Intake:
                              f"{quote('raw_' + name)} WHERE {'TRUE' if whole else 'FALSE'}")
         start_key = tables[table].decl.key
         if start_key and table in keep:
-            self.keep_where(table, keep, f"{quote(start_key)} = ?", [record_id])
+            self.keep_where(table, keep, f"CAST({quote(start_key)} AS VARCHAR) = ?", [record_id])
             for name in given:  # rows that name the starting record
                 for field, (field_type, _) in tables[name].fields.items():
                     if field_type.kind == "ref" and field_type.name == table and name != table:
-                        self.keep_where(name, keep, f"{quote(field)} = ?", [record_id])
+                        self.keep_where(name, keep, f"CAST({quote(field)} AS VARCHAR) = ?", [record_id])
         for _ in range(4):  # follow ids and histories until nothing new comes in
             before = self.kept(keep)
             for name in given:
@@ -521,13 +542,15 @@ class Intake:
                     if target in keep and tables[target].decl.key:
                         ids = (f"SELECT r.{quote(field)} FROM {quote('raw_' + name)} AS r "
                                f"JOIN {quote(keep[name])} AS k ON k.__line = r.__line")
-                        self.keep_where(target, keep, f"{quote(tables[target].decl.key)} IN ({ids})", [])
+                        self.keep_where(target, keep, f"CAST({quote(tables[target].decl.key)} AS VARCHAR) IN "
+                                                      f"(SELECT CAST(i AS VARCHAR) FROM ({ids}) AS given(i))", [])
                 history = tables[name].decl.history
                 if history is not None and history.of_table in keep and tables[history.of_table].decl.key:
                     owner = history.of_table
                     ids = (f"SELECT r.{quote(tables[owner].decl.key)} FROM {quote('raw_' + owner)} AS r "
                            f"JOIN {quote(keep[owner])} AS k ON k.__line = r.__line")
-                    self.keep_where(name, keep, f"{quote(history.by_field)} IN ({ids})", [])
+                    self.keep_where(name, keep, f"CAST({quote(history.by_field)} AS VARCHAR) IN "
+                                                f"(SELECT CAST(i AS VARCHAR) FROM ({ids}) AS given(i))", [])
             if self.kept(keep) == before:
                 break
         for name in given:
@@ -549,6 +572,7 @@ class Intake:
         info = self.checked.tables[table]
         raw = quote(f"raw_{table}")
         reasons, converted, values = [("r.__pre IS NOT NULL", "r.__pre")], [], []
+        typed_values = {}
         for name, (field_type, decl) in info.fields.items():
             column = f"r.{quote(name)}"  # already trimmed, empty as NULL, in raw_<table>
             value = column
@@ -564,25 +588,24 @@ class Intake:
                 reasons.append((f"({column} IS NULL AND r.__pre IS NULL)", text_literal(f"missing field {name}")))
             if decl.default is not None:
                 value = f"COALESCE({value}, {self.default_sql(decl.default.value, field_type)})"
+            typed_values[name] = value
             values.append(f"{value} AS {quote(name)}")
         key = info.decl.key
-        joins = []
+        joins, refers = [], []
         for name, (field_type, _) in info.fields.items():
             target = field_type.name if field_type.kind == "ref" else None
             if target is not None and target != table and target in self.counts and self.checked.tables[target].decl.key:
                 target_key = self.checked.tables[target].decl.key
+                given = typed_values[name]
                 # One join per reference, read by both the test and the message (two NOT EXISTS
                 # would be two joins). The target's ids are unique, so no row is repeated.
                 alias = f"ref_{len(joins)}"
                 joins.append(f"LEFT JOIN (SELECT {quote(target_key)} AS k FROM {quote(target)}) AS {alias} "
-                             f"ON {alias}.k = r.{quote(name)}")
-                # Only for the rows with a problem: was the record refused, or never given?
-                refused = (f"r.{quote(name)} IN (SELECT {quote(target_key)} FROM {quote('stage_' + target)} "
-                           f"WHERE __reason IS NOT NULL)") if target in self.staged else "FALSE"
+                             f"ON {alias}.k = {given}")
                 named = f"{text_literal(name + ' ')} || chr(39) || {_shown_sql(f'r.{quote(name)}')} || chr(39)"
                 reasons.append((f"(r.{quote(name)} IS NOT NULL AND {alias}.k IS NULL)",
-                                f"(CASE WHEN {refused} THEN {named} || {text_literal(f' names a {target} record that has errors')} "
-                                f"ELSE {named} || {text_literal(f' is not a record of {target}')} END)"))
+                                f"{named} || {text_literal(f' is not a record of {target}')}"))
+                refers.append((name, target, target_key, given))
         # The reason text is built only for rows with a problem; most rows have none.
         problem = " OR ".join(condition for condition, _ in reasons)
         text = ", ".join(f"CASE WHEN {condition} THEN {message} END" for condition, message in reasons)
@@ -594,6 +617,8 @@ class Intake:
             f"r.__line AS __line, r.__file AS __file, {reason} AS __reason "
             f"FROM (SELECT *{''.join(', ' + c for c in converted)} FROM {raw} AS r) AS r {' '.join(joins)} "
             f"WHERE {self.in_month(table)}")
+        for name, target, target_key, given in refers:
+            self.naming_refused(stage, name, target, target_key)
         if key:  # unique among every record of a month-only table, not only the month's
             self.duplicates(table, stage, key, raw if table in self.month_only else stage)
         history = info.decl.history
@@ -601,6 +626,8 @@ class Intake:
             self.overlaps(table, stage, history)
         checked, used = self.con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE __reason IS NULL) FROM {stage}").fetchone()
+        if checked > used:
+            self.refused.add(table)
         (read,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone() \
             if table in self.month_only else (checked,)
         # The values as given, for rejected records only: nothing a user gave is lost.
@@ -618,6 +645,20 @@ class Intake:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(table)} AS SELECT {fields}, "
                          f"{self.record_id(table, stage)} AS __id, __line FROM {stage} WHERE __reason IS NULL")
         self.counts[table] = TableCount(table, read + malformed, used, checked - used + malformed, read - checked)
+
+    def naming_refused(self, stage: str, name: str, target: str, target_key: str) -> None:
+        """An id that names a record the intake refused says so, rather than that the record
+        is not there. Looked for only when the referred table refused some (rarely)."""
+        if target not in self.refused:
+            return
+        self.con.execute(
+            f"UPDATE {stage} AS s SET __reason = replace(s.__reason, "
+            f"{text_literal(name + ' ')} || chr(39) || CAST(s.{quote(name)} AS VARCHAR) || chr(39) || "
+            f"{text_literal(' is not a record of ' + target)}, "
+            f"{text_literal(name + ' ')} || chr(39) || CAST(s.{quote(name)} AS VARCHAR) || chr(39) || "
+            f"{text_literal(' names a ' + target + ' record that has errors')}) "
+            f"WHERE s.__reason IS NOT NULL AND s.{quote(name)} IN "
+            f"(SELECT {quote(target_key)} FROM {quote('stage_' + target)} WHERE __reason IS NOT NULL)")
 
     def malformed_rows(self, table: str) -> int:
         """CSV rows that do not parse (too many or too few values, an unclosed quote), set
@@ -734,7 +775,7 @@ class Intake:
     def conversion(self, column: str, field_type) -> tuple:
         """(the value of a text column in its declared type, NULL where the text is malformed;
         what was expected). Numbers are checked by pattern first: exact decimals only."""
-        kind = field_type.kind
+        kind = self.value_kind(field_type)
         if kind == "date":
             # Years 0001–9999, as a calendar date (2021-02-30 is not one).
             return (f"(CASE WHEN regexp_full_match({column}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
@@ -765,7 +806,7 @@ class Intake:
         where one pattern tells (a fraction of an öre, a day not in the calendar)."""
         shown = f"chr(39) || {_shown_sql(column)} || chr(39)"
         general = f"{text_literal(name + ': expected ' + expected + ', got ')} || {shown}"
-        kind = field_type.kind
+        kind = self.value_kind(field_type)
         if kind == "money":
             return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]*[.][0-9]{{3,}}') "
                     f"THEN {text_literal(name + ': ')} || {shown} || ' has a fraction of an öre' ELSE {general} END)")
@@ -837,7 +878,8 @@ def _trimmed_sql(text: str) -> str:
 
 def _shown_sql(column: str) -> str:
     """A value as a message shows it: at most 60 characters."""
-    return f"(CASE WHEN length({column}) > 60 THEN left({column}, 57) || '...' ELSE {column} END)"
+    text = f"CAST({column} AS VARCHAR)"
+    return f"(CASE WHEN length({text}) > 60 THEN left({text}, 57) || '...' ELSE {text} END)"
 
 
 def _trimmed(text: Optional[str]) -> Optional[str]:

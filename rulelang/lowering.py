@@ -296,8 +296,10 @@ class Lowering:
         return [o for o in self.program.outputs.values() if o.payee is not None and o.type.kind == "money"]
 
     def line_items_sql(self) -> str:
-        """One row per record and settled output: payee, component, amount in öre, provision,
-        record id (none for a record paid to itself: a clinic-level line) and any error."""
+        """One row per record and settled output: payee, component, amount in öre, the number
+        of the deciding rule, record id (none for a record paid to itself: a clinic-level line),
+        any error, the record of a keyless table, the basis, and the record's place in its file
+        (the order of lines within a clinic and component)."""
         selects = []
         for output in self.settled_outputs():
             decl = self.checked.tables[output.table].decl
@@ -309,15 +311,18 @@ class Lowering:
             error = query.columns[("output_error", output.name)]
             payee = query.columns[("payee", output.name)]
             record = "t.__id" if decl.key and not self.pays_itself(output.name) else "CAST(NULL AS VARCHAR)"
+            # The record a problem is reported for: its id, or for a clinic-level line the clinic
+            # (the payee); only a table without a key needs a column of its own for it.
+            source = "CAST(NULL AS VARCHAR)" if decl.key else "t.__id"
             amount = to_whole(value)
             beyond = f"abs({amount}) > {MAX_AMOUNT_ORE}"
             selects.append(
-                f"SELECT {payee.sql} AS clinic_id, {text_literal(output.name)} AS component, "
+                f"SELECT CAST({payee.sql} AS VARCHAR) AS clinic_id, {text_literal(output.name)} AS component, "
                 f"CAST(CASE WHEN {beyond} THEN NULL ELSE {amount} END AS BIGINT) AS amount, "
-                f"COALESCE({by.sql}, '') AS decided, {record} AS record_id, "
+                f"CAST(COALESCE({by.sql}, 0) AS INTEGER) AS decided, {record} AS record_id, "
                 f"CASE WHEN {beyond} THEN {text_literal(AMOUNT_TOO_LARGE)} ELSE {error.sql} END AS error, "
-                f"t.__id AS source_record, "
-                f"{text_literal(output.table)} AS source_table, CAST({value.basis.text} AS INTEGER) AS basis "
+                f"{source} AS source_record, CAST({value.basis.text} AS INTEGER) AS basis, "
+                f"CAST(t.__line AS BIGINT) AS source_line "
                 f"FROM {query.current} AS t")
         if not selects:
             raise NotLowerable("the rulebook has no output paid to anyone")
@@ -339,20 +344,41 @@ class Lowering:
     def pays_itself(self, output: str) -> bool:
         return pays_itself(self.checked, output)
 
+    def payee_table(self) -> Optional[str]:
+        """The table whose records the settled outputs pay (clinics), when they all pay one."""
+        tables = {self.checked.types.get(id(self.checked.outputs[o.name].decl.payee)) for o in self.settled_outputs()}
+        found = next(iter(tables)) if len(tables) == 1 else None
+        return found.name if found is not None and found.kind == "ref" else None
+
+    def payees_are_numbers(self) -> bool:
+        """Whether payee ids are integers (they sort as numbers)."""
+        table = self.payee_table()
+        key = self.checked.tables[table].decl.key if table else None
+        return bool(key) and self.checked.tables[table].fields[key][0].kind == "integer"
+
     def month_only_tables(self) -> set:
         """Dated tables of which the query (once written) reads only the records dated in the
         month: their other records cannot change this month's line items."""
         return {table for table, fixed_date in self.queries if fixed_date is None} - self.read_whole
 
+    def component_tables(self) -> list:
+        """(component, the table whose records give its lines)."""
+        return [(o.name, o.table) for o in self.settled_outputs()]
+
+    def rule_code(self, label: str) -> int:
+        """A rule's number in the plan (1, 2, …; 0 is an output's default): the plan carries
+        which rule decided each line as a small integer, not its label."""
+        return sorted(self.program.rules).index(label) + 1
+
     def provisions(self) -> list:
-        """(component, deciding label, provision) for every rule that can decide a settled
-        output, and ('', the output's own provision) for its default."""
+        """(component, number of the deciding rule, provision) for every rule that can decide
+        a settled output, and (component, 0, the output's own provision) for its default."""
         rows = []
         for output in self.settled_outputs():
-            rows.append((output.name, "", output.provision))
+            rows.append((output.name, 0, output.provision))
             for label, rule in self.program.rules.items():
                 if output.name in self.checked.rules[label].outputs:
-                    rows.append((output.name, label, rule.provision))
+                    rows.append((output.name, self.rule_code(label), rule.provision))
         return rows
 
     def ensure_payee(self, query: TableQuery, output: str) -> None:
@@ -512,12 +538,12 @@ class Lowering:
         if children:
             val_sql = f"(CASE WHEN {in_force} THEN COALESCE({exc_value}, {own}) END)"
             by_sql = (f"(CASE WHEN {in_force} THEN (CASE WHEN {exc_value} IS NOT NULL THEN {exc_by} "
-                      f"WHEN ({condition}) THEN {text_literal(label)} END) END)")
+                      f"WHEN ({condition}) THEN {self.rule_code(label)} END) END)")
             problem_sql = (f"(CASE WHEN {in_force} THEN COALESCE({exc_problem}, "
                            f"CASE WHEN {exc_value} IS NULL THEN {missing} END) END)")
         else:
             val_sql = f"(CASE WHEN {in_force} THEN {own} END)"
-            by_sql = f"(CASE WHEN {in_force} AND ({condition}) THEN {text_literal(label)} END)"
+            by_sql = f"(CASE WHEN {in_force} AND ({condition}) THEN {self.rule_code(label)} END)"
             problem_sql = f"(CASE WHEN {in_force} THEN {missing} END)"
         basis_columns, basis = column_basis(basis, column + "__b")
         columns.extend([(column, val_sql), (column + "__by", by_sql), (column + "__p", problem_sql)] + basis_columns)
@@ -541,9 +567,11 @@ class Lowering:
             return Val("NULL")
         return constant(e.value, self.type_of(e) if e.kind != "decimal" else Type("decimal"))
 
-    def field_val(self, alias: str, table: str, field: str) -> Val:
+    def field_val(self, alias, table: str, field: str) -> Val:
+        """A field of a record, from its alias (`t`, a join's alias) or a function giving the
+        column of a field (a record carried as columns, see `navigation`)."""
         field_type = self.checked.tables[table].fields[field][0]
-        sql = f"{alias}.{quote(field)}"
+        sql = alias(field) if callable(alias) else f"{alias}.{quote(field)}"
         # Numbers are computed in 128 bits: an amount times a rate times a weight cannot
         # overflow before it is rounded to the line's amount (which is checked, see `amount`).
         if field_type.kind == "decimal":
@@ -647,6 +675,8 @@ class Lowering:
         if isinstance(target, s.HistoryLookup):
             alias, basis = self.history_join(target, query, env, joins)
             return alias, target_type.name, basis
+        if target_type.kind == "ref" and not env:
+            return self.navigation(query, target)
         if target_type.kind == "ref":
             key = self.lower(target, query, env, joins)
             table = target_type.name
@@ -656,6 +686,27 @@ class Lowering:
             joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(key_field)} = {key.sql}")
             return alias, table, key.basis
         raise NotLowerable(f"navigation from {target_type}")
+
+    def navigation(self, query: TableQuery, target: s.Expr) -> tuple:
+        """The record a reference of the row names (`person_id`, `person_id.listed_clinic`),
+        joined once per query and carried as columns: every rule and definition that reads
+        a field of it reads those columns, not a join of its own (three reads of the person
+        of a visit are one join of persons, not three)."""
+        key = ("record", target)  # syntax nodes compare by structure, not position
+        if key not in query.columns:
+            joins: list = []
+            value = self.lower(target, query, {}, joins)
+            table = self.type_of(target).name
+            key_field = self.checked.tables[table].decl.key
+            alias = query.alias("n")
+            self.read_whole.add(table)
+            joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(key_field)} = {value.sql}")
+            prefix = f"{alias}__"
+            fields = list(self.checked.tables[table].fields) + ["__id"]
+            query.add_layer([(prefix + field, f"{alias}.{quote(field)}") for field in fields], joins)
+            query.columns[key] = (prefix, table, value.basis)
+        prefix, table, basis = query.columns[key]
+        return (lambda field: f"t.{quote(prefix + field)}"), table, basis
 
     def history_join(self, e: s.HistoryLookup, query: TableQuery, env: dict, joins: list) -> tuple:
         """(alias, basis) of the history row in force on a date, joined in."""
@@ -686,7 +737,8 @@ class Lowering:
         column = other.columns[(kind, name)]
         joined = query.alias("d")
         key_field = self.checked.tables[table].decl.key or "__id"
-        on = f"{joined}.{quote(key_field)} = {alias}.{quote(key_field)}"
+        target_key = alias(key_field) if callable(alias) else f"{alias}.{quote(key_field)}"
+        on = f"{joined}.{quote(key_field)} = {target_key}"
         if other.fixed_date is None and not self.checked.tables[table].decl.dated_by:
             on += f" AND {joined}.__date = {query.date().sql}"  # the row for the reader's date
         joins.append(f"LEFT JOIN {quote(other.current)} AS {joined} ON {on}")

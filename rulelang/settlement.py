@@ -99,7 +99,7 @@ class Settlement:
 WORTH_KEEPING = "amount <> 0 OR amount IS NULL OR error IS NOT NULL"
 
 
-def collect_lines(con, rows: str, provisions: list) -> None:
+def collect_lines(con, rows: str, provisions: list, tables: list) -> None:
     """The table `lines`: the rows of the rules, with each line's provision. Component and
     provision are enums (the provision's text is long and repeats on millions of lines), in
     text order, so that sorting by them sorts by their text. Where a row went wrong, the
@@ -109,16 +109,19 @@ def collect_lines(con, rows: str, provisions: list) -> None:
     con.execute(f"CREATE TYPE component_name AS ENUM ({', '.join(text_literal(c) for c in components)})")
     con.execute(f"CREATE TYPE provision_text AS ENUM ({', '.join(text_literal(t) for t in texts)})")
     con.execute(f"CREATE TYPE basis_status AS ENUM ({', '.join(text_literal(b) for b in ('', *BASIS_ORDER))})")
-    con.execute("CREATE TEMP TABLE provisions (component VARCHAR, decided VARCHAR, provision provision_text)")
+    con.execute("CREATE TEMP TABLE provisions (component VARCHAR, decided INTEGER, provision provision_text)")
     con.executemany("INSERT INTO provisions VALUES (?, ?, ?)", provisions)
+    table_of = "CASE l.component " + " ".join(f"WHEN {text_literal(c)} THEN {text_literal(t)}" for c, t in tables) + " END"
     # A line's basis is a rank of BASIS_ORDER; NULL (no parameter value) is written empty.
     statuses = " ".join(f"WHEN {rank} THEN {text_literal(status)}" for rank, status in enumerate(BASIS_ORDER))
     con.execute(f"""CREATE TEMP TABLE lines AS
         SELECT l.clinic_id, CAST(l.component AS component_name) AS component, l.amount, p.provision,
                COALESCE(l.record_id, '') AS record_id,
-               CAST(CASE l.basis {statuses} ELSE '' END AS basis_status) AS basis, l.error,
-               CASE WHEN l.error IS NOT NULL OR l.amount IS NULL THEN l.source_table || ' record ' ||
-                    l.source_record || ': ' || l.component || ': ' || COALESCE(l.error, 'no value') END AS problem
+               CAST(CASE l.basis {statuses} ELSE '' END AS basis_status) AS basis, l.error, l.source_line,
+               CASE WHEN l.error IS NOT NULL OR l.amount IS NULL THEN
+                    {table_of} || ' record ' ||
+                    COALESCE(l.source_record, l.record_id, l.clinic_id) || ': ' || l.component || ': ' ||
+                    COALESCE(l.error, 'no value') END AS problem
         FROM {rows} AS l LEFT JOIN provisions AS p ON p.component = l.component AND p.decided = l.decided""")
 
 
@@ -156,11 +159,11 @@ def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
         raise SettlementError(f"Spark could not settle the month: {first.lstrip(': ')}", 2 if overflow else 1) \
             from None
     con.execute("CREATE OR REPLACE TEMP TABLE raw_lines (clinic_id VARCHAR, component VARCHAR, amount BIGINT, "
-                "decided VARCHAR, record_id VARCHAR, error VARCHAR, source_record VARCHAR, source_table VARCHAR, "
-                "basis INTEGER)")
+                "decided INTEGER, record_id VARCHAR, error VARCHAR, source_record VARCHAR, basis INTEGER, "
+                "source_line BIGINT)")
     if rows:
         con.executemany("INSERT INTO raw_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [tuple(None if v is None else (int(v) if i in (2, 8) else str(v)) for i, v in enumerate(r))
+                        [tuple(None if v is None else (int(v) if i in (2, 3, 7, 8) else str(v)) for i, v in enumerate(r))
                          for r in rows])
 
 
@@ -304,27 +307,29 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
         phases["intake"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin(f"settling {month} on {engine}")
         if engine == "duckdb":
-            collect_lines(con, f"({sql})", lowering.provisions())
+            collect_lines(con, f"({sql})", lowering.provisions(), lowering.component_tables())
         else:
             with scratch_directory("rulelang-spark-") as workdir:
                 run_spark(con, sql, intake.table_order(), Path(workdir))
-            collect_lines(con, "raw_lines", lowering.provisions())
+            collect_lines(con, "raw_lines", lowering.provisions(), lowering.component_tables())
         check_errors(con)
         raised = raised_warnings(con, book, warnings_sql)
         phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin("writing output")
-        # Sorted as it is written; the order (clinic, component, record) is total, so the same
-        # input gives the same bytes. The few payees sort as an enum in text order: integers
-        # sort faster than text.
-        con.execute("CREATE TYPE payee AS ENUM (SELECT DISTINCT clinic_id FROM lines WHERE amount <> 0 ORDER BY 1)")
+        # Sorted as it is written, by component and then by the record's place in its input
+        # file: a total order (one line per record and component), so the same input gives
+        # the same bytes, and nearly the order the plan gives them in, so sorting is cheap.
+        # The totals file gives each clinic's amounts; the line items give the records.
         write(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, {kronor_sql()} AS amount, "
-                   f"provision, record_id, basis FROM lines WHERE amount <> 0 "
-                   f"ORDER BY CAST(clinic_id AS payee), component, record_id", files.temporary(out),
-              parquet=out.suffix.lower() == ".parquet", text=("clinic_id", "component", "provision", "record_id"))
-        write(con, totals_sql(book, lowering, month), files.temporary(totals_out), parquet=False,
-              text=("clinic_id", "component"))
-        write(con, "SELECT * FROM rejected ORDER BY \"table\", CAST(line AS BIGINT), record_id",
-              files.temporary(rejected_out), parquet=False, text=("table", "record_id", "file", "reason", "data"))
+                   f"provision, record_id, basis, source_line FROM lines WHERE amount <> 0",
+              files.temporary(out), parquet=out.suffix.lower() == ".parquet",
+              text=("clinic_id", "component", "provision", "record_id"), order="component, source_line",
+              hidden=("source_line",))
+        totals_query, totals_order = totals_sql(book, lowering, month)
+        write(con, totals_query, files.temporary(totals_out), parquet=False, text=("clinic_id", "component"),
+              order=totals_order)
+        write(con, "SELECT * FROM rejected", files.temporary(rejected_out), parquet=False,
+              text=("table", "record_id", "file", "reason", "data"), order='"table", CAST(line AS BIGINT), record_id')
         # Totals per clinic, per component and per basis, in one pass over the lines.
         grouped = con.execute(
             "SELECT clinic_id, CAST(component AS VARCHAR), CAST(basis AS VARCHAR), GROUPING(clinic_id), "
@@ -342,23 +347,25 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
     return [intake.counts[t] for t in intake.table_order()], totals, components, lines, bases, raised
 
 
-def totals_sql(book: Rulebook, lowering: Lowering, month: str) -> str:
+def totals_sql(book: Rulebook, lowering: Lowering, month: str) -> tuple:
     """One row per clinic and component, zeros included: every clinic of the table the
-    payees name (or every payee, when they name none), every settled component."""
+    payees name (or every payee, when they name none), every settled component; sorted by
+    clinic (integer ids as numbers) and component."""
     components = [o.name for o in lowering.settled_outputs()]
-    payee_tables = {book.checked.types.get(id(book.checked.outputs[c].decl.payee)) for c in components}
-    table = next(iter(payee_tables)).name if len(payee_tables) == 1 and next(iter(payee_tables)).kind == "ref" else None
+    table = lowering.payee_table()
+    order = "CAST(clinic_id AS BIGINT)" if lowering.payees_are_numbers() else "clinic_id"
     if table is not None:
         payees = f"SELECT __id AS clinic_id FROM {quote(table)}"
     else:
         payees = "SELECT DISTINCT clinic_id FROM lines WHERE clinic_id IS NOT NULL"
     listed = ", ".join(f"({text_literal(c)})" for c in components)
-    return (f"SELECT p.clinic_id, {text_literal(month)} AS month, c.component, "
-            f"CAST(CAST(COALESCE(sum(l.amount), 0) AS DECIMAL(38, 0)) * CAST(0.01 AS DECIMAL(38, 2)) "
-            f"AS DECIMAL(38, 2)) AS amount, count(l.amount) FILTER (WHERE l.amount <> 0) AS lines "
-            f"FROM ({payees}) AS p CROSS JOIN (VALUES {listed}) AS c(component) "
-            f"LEFT JOIN lines AS l ON l.clinic_id = p.clinic_id AND CAST(l.component AS VARCHAR) = c.component "
-            f"GROUP BY ALL ORDER BY p.clinic_id, c.component")
+    grouped = (f"SELECT p.clinic_id, {text_literal(month)} AS month, c.component, "
+               f"CAST(CAST(COALESCE(sum(l.amount), 0) AS DECIMAL(38, 0)) * CAST(0.01 AS DECIMAL(38, 2)) "
+               f"AS DECIMAL(38, 2)) AS amount, count(l.amount) FILTER (WHERE l.amount <> 0) AS lines "
+               f"FROM ({payees}) AS p CROSS JOIN (VALUES {listed}) AS c(component) "
+               f"LEFT JOIN lines AS l ON l.clinic_id = p.clinic_id AND CAST(l.component AS VARCHAR) = c.component "
+               f"GROUP BY ALL")
+    return grouped, f"{order}, component"
 
 
 def raised_warnings(con, book: Rulebook, sql: Optional[str]) -> list:
@@ -402,21 +409,26 @@ def kronor_sql() -> str:
     return "CAST(CAST(amount AS DECIMAL(18, 0)) * CAST(0.01 AS DECIMAL(18, 2)) AS DECIMAL(18, 2))"
 
 
-def write(con, query: str, path: Path, parquet: bool, text: tuple) -> None:
-    """One output file, written by DuckDB. In CSV, a text value that a spreadsheet would take
-    for a formula (it begins with =, +, -, @, a tab or a carriage return) is written with a
-    leading apostrophe, as OWASP recommends; Parquet holds values as they are."""
-    if not parquet:
-        first = "left(CAST({0} AS VARCHAR), 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
-        guarded = ", ".join(f"CASE WHEN {first.format(quote(c))} "
-                            f"THEN chr(39) || CAST({quote(c)} AS VARCHAR) ELSE {quote(c)} END AS {quote(c)}"
-                            for c in text)
-        query = f"SELECT * REPLACE ({guarded}) FROM ({query})"
+def write(con, query: str, path: Path, parquet: bool, text: tuple, order: str, hidden: tuple = ()) -> None:
+    """One output file, written by DuckDB, in the order `order` (over the query's columns;
+    `hidden` ones are sorted by but not written). In CSV, a text value that a spreadsheet
+    would take for a formula (it begins with =, +, -, @, a tab or a carriage return) is
+    written with a leading apostrophe, as OWASP recommends; Parquet holds values as they are."""
     import duckdb
 
+    clauses = []
+    if hidden:
+        clauses.append(f"EXCLUDE ({', '.join(quote(c) for c in hidden)})")
+    if not parquet:
+        first = "left(CAST({0} AS VARCHAR), 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
+        clauses.append("REPLACE (" + ", ".join(
+            f"CASE WHEN {first.format(quote(c))} THEN chr(39) || CAST({quote(c)} AS VARCHAR) "
+            f"ELSE {quote(c)} END AS {quote(c)}" for c in text) + ")")
+    # The order is the outermost clause: an order inside a subquery is not kept by the query around it.
+    select = f"SELECT * {' '.join(clauses)} FROM ({query}) ORDER BY {order}"
     options = "(FORMAT parquet)" if parquet else "(FORMAT csv, HEADER true)"
     try:
-        con.execute(f"COPY ({query}) TO {text_literal(str(path))} {options}")
+        con.execute(f"COPY ({select}) TO {text_literal(str(path))} {options}")
     except duckdb.IOException as error:  # a full disk, a directory that cannot be written
         raise OSError(str(error).strip().splitlines()[0]) from None
 
@@ -427,7 +439,8 @@ def write(con, query: str, path: Path, parquet: bool, text: tuple) -> None:
 def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
     """The month's line items computed record by record by the interpreter, in the same order
     and form as the SQL engines write them: (clinic_id, month, component, öre, provision,
-    record_id, basis). The basis is the one each line's explanation states."""
+    record_id, basis), by component and then by the record's place in its input. The basis is
+    the one each line's explanation states."""
     from .evaluator import Evaluator
 
     first, last = month_bounds(month)
@@ -441,7 +454,7 @@ def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
             continue
         decl = book.checked.tables[output.table].decl
         clinic_level = pays_itself(book.checked, output.name)
-        for record in table.records:
+        for place, record in enumerate(table.records):
             if decl.dated_by and not first <= record[decl.dated_by] <= last:
                 continue
             result = evaluator.evaluate(output.name, record)
@@ -449,5 +462,6 @@ def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
                 continue
             record_id = "" if clinic_level else (record["__id__"] if decl.key else "")
             basis = evaluator.explain(output.name, record).facts["basis"] or ""
-            lines.append((result.payee, month, output.name, result.value, result.provision, record_id, basis))
-    return sorted(lines, key=lambda line: (line[0], line[2], line[5], line[4]))
+            lines.append((place, (result.payee, month, output.name, result.value, result.provision, record_id, basis)))
+    # As settle writes them: by component, then by the record's place in its input.
+    return [line for _, line in sorted(lines, key=lambda item: (item[1][2], item[0]))]

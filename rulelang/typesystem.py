@@ -155,6 +155,6 @@ def assignable(value: Type, target: Type) -> bool:
         return True
     if value.kind == "integer" and target.kind == "decimal":
         return True
-    if value.kind == "text" and target.kind == "ref":
-        return True
+    if value.kind in ("text", "integer") and target.kind == "ref":
+        return True  # an id written as a literal: text, or a number for an integer key
     return False
