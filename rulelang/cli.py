@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("rulebook", metavar="RULEBOOK")
     evaluate.add_argument("--input", required=True, metavar="FILE")
     evaluate.add_argument("--on", type=_date, metavar="DATE")
-    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.add_argument("--format", choices=("text", "json", "jsonl"), default="text",
+                          help="jsonl: one result per line, streamed as computed (for region-size input)")
 
     explain = verbs.add_parser("explain", help="the explanation tree of one output")
     explain.add_argument("rulebook", metavar="RULEBOOK")
@@ -186,6 +187,8 @@ def _need_on(book: Rulebook, evaluator, outputs) -> None:
 
 def cmd_eval(args) -> int:
     book = _load(args.rulebook)
+    if args.format == "jsonl":
+        return _eval_streamed(book, args)
     evaluator = book.evaluator(args.input, args.on)
     _need_on(book, evaluator, book.outputs)
     results = list(evaluator.evaluate_all())
@@ -193,6 +196,45 @@ def cmd_eval(args) -> int:
         _out(render.to_json_text(render.results_document(book.id, book.version, results)), raw=True)
     else:
         _out(render.results_text(results))
+    return EXIT_OK
+
+
+def _eval_streamed(book: Rulebook, args) -> int:
+    """`eval --format jsonl`: results as they are computed, one JSON object a line. On the
+    lowered plan in DuckDB when the rulebook has one (memory bounded, a progress bar on a
+    terminal), else by the interpreter."""
+    import json
+
+    from .streaming import NotLowerable, stream_json_lines
+
+    def line(text: str) -> None:
+        _out(text, raw=True)
+
+    def as_line(result) -> str:
+        return json.dumps({"table": result.table, "record": result.record, "output": result.output,
+                           "value": result.json_value, "provision": result.provision}, ensure_ascii=False) + "\n"
+
+    try:
+        undated = [o.name for o in book.program.outputs.values()
+                   if not book.checked.tables[o.table].decl.dated_by]
+        if undated and args.on is None:
+            raise UsageError("these outputs are evaluated per record of a table without dates, so they need "
+                             f"--on DATE: {', '.join(undated)}")
+        try:
+            results = stream_json_lines(book, args.input, args.on, _progress if sys.stderr.isatty() else None)
+            first = next(results, None)
+        except NotLowerable:
+            evaluator = book.evaluator(args.input, args.on)
+            results = (as_line(result) for result in evaluator.evaluate_all())
+            first = next(results, None)
+        finally:
+            _status("")
+        if first is not None:
+            line(first)
+        for result in results:
+            line(result)
+    finally:
+        _status("")
     return EXIT_OK
 
 

@@ -328,6 +328,40 @@ class Lowering:
             raise NotLowerable("the rulebook has no output paid to anyone")
         return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + "\nUNION ALL\n".join(selects)
 
+    def results_sql(self, on: Optional[dt.date]) -> str:
+        """Every output of every record, as `eval` gives them: one row per record and output,
+        (output number in the rulebook, the record's place, its id, the value as text, the
+        value's denominator, the number of the deciding rule, any error). Records of a dated
+        table are evaluated on their own dates, the others on `on`."""
+        selects = []
+        for number, output in enumerate(self.program.outputs.values()):
+            decl = self.checked.tables[output.table].decl
+            if not decl.dated_by and on is None:
+                raise NotLowerable(f"{output.name} is evaluated per record of {output.table}, which needs --on")
+            query = self.table_query(output.table, None if decl.dated_by else on)
+            self.ensure(query, ("output", output.name))
+            value = query.columns[("output", output.name)]
+            by = query.columns[("output_by", output.name)]
+            error = query.columns[("output_error", output.name)]
+            kind = output.type.kind
+            if kind == "boolean":
+                text = f"CASE WHEN {value.sql} THEN 'true' WHEN NOT {value.sql} THEN 'false' END"
+            elif kind == "date":
+                text = f"strftime({value.sql}, '%Y-%m-%d')"
+            else:
+                text = f"CAST({value.sql} AS VARCHAR)"
+            den = f"CAST({_den_sql(value.den)} AS VARCHAR)" if value.numeric else "CAST(NULL AS VARCHAR)"
+            if kind == "money" and value.numeric:
+                error = Val(f"CASE WHEN abs({to_whole(value)}) > {MAX_AMOUNT_ORE} "
+                            f"THEN {text_literal(AMOUNT_TOO_LARGE)} ELSE {error.sql} END")
+            selects.append(
+                f"SELECT {number} AS output_no, CAST(t.__line AS BIGINT) AS place, t.__id AS record_id, "
+                f"{text} AS value, {den} AS den, CAST(COALESCE({by.sql}, 0) AS INTEGER) AS decided, "
+                f"{error.sql} AS error FROM {query.current} AS t")
+        if not selects:
+            raise NotLowerable("the rulebook has no outputs")
+        return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + "\nUNION ALL\n".join(selects)
+
     def warnings_sql(self) -> Optional[str]:
         """One row with a boolean column per warning of the rulebook: whether it holds for the
         input as a whole on the month's last day (NULL: a value it needs is missing)."""
@@ -369,6 +403,17 @@ class Lowering:
         """A rule's number in the plan (1, 2, …; 0 is an output's default): the plan carries
         which rule decided each line as a small integer, not its label."""
         return sorted(self.program.rules).index(label) + 1
+
+    def result_provisions(self) -> list:
+        """(output number, number of the deciding rule, provision) for every output and rule
+        that can decide it, and (output number, 0, the output's own provision)."""
+        rows = []
+        for number, output in enumerate(self.program.outputs.values()):
+            rows.append((number, 0, output.provision))
+            for label, rule in self.program.rules.items():
+                if output.name in self.checked.rules[label].outputs:
+                    rows.append((number, self.rule_code(label), rule.provision))
+        return rows
 
     def provisions(self) -> list:
         """(component, number of the deciding rule, provision) for every rule that can decide
