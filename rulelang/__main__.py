@@ -1,3 +1,5 @@
-from .cli import run
+"""`python -m rulelang`, and the script `spark-submit` runs (so imports are absolute)."""
+
+from rulelang.cli import run
 
 run()

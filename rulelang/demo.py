@@ -16,6 +16,10 @@ from pathlib import Path
 DEFAULT_PERSONS = 2_400_000
 VISITS_PER_PERSON_MONTH = 0.25
 PERSONS_PER_CLINIC = 11_100
+# Sweden's primary care (`demo-data --national`): about 10.5 million listed persons at
+# about 1,150 vårdcentraler.
+NATIONAL_PERSONS = 10_500_000
+NATIONAL_CLINICS = 1_150
 MONTHS = ("2021-08-01", "2021-09-01", "2021-10-01")
 
 # The mean of exp(0.9 (U1 + U2 + U3 - 1.5)) for uniform U: ((e^0.9 - 1) / 0.9)^3 × e^-1.35. Dividing
@@ -39,13 +43,14 @@ def _pick(u: str, choices: list) -> str:
 
 
 def write_demo_region(out: Path, persons: int = DEFAULT_PERSONS, seed: int = 1,
-                      file_format: str = "parquet") -> dict:
-    """Write clinics, persons, listings and visits to `out`; return the row counts."""
+                      file_format: str = "parquet", clinics: int | None = None) -> dict:
+    """Write clinics, persons, listings and visits to `out`; return the row counts. Without
+    `clinics`, one clinic per PERSONS_PER_CLINIC persons."""
     import duckdb
 
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
-    clinics = max(3, round(persons / PERSONS_PER_CLINIC))
+    clinics = clinics or max(3, round(persons / PERSONS_PER_CLINIC))
     public = min(clinics, max(1, round(clinics * 0.31)))
     koncerns = max(1, round((clinics - public) / 2.1))
     visits_per_month = round(persons * VISITS_PER_PERSON_MONTH)

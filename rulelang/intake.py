@@ -410,6 +410,10 @@ class Intake:
         return {"date": "DATE", "decimal": "BIGINT", "money": "BIGINT", "integer": "BIGINT",
                 "boolean": "BOOLEAN"}.get(self.value_kind(field_type), "VARCHAR")
 
+    def parquet_relation(self, source: TableSource) -> str:
+        """A Parquet file as rows with their places (`file_row_number`, from 0)."""
+        return f"read_parquet({text_literal(str(source.path))}, file_row_number = true)"
+
     def execute(self, source: TableSource, sql: str, parameters=None):
         """A statement that reads a user's file: its failures name the file (exit 2). Errors in
         the statement itself (parsing, binding) are bugs and stay so."""
@@ -439,7 +443,7 @@ class Intake:
             line = "CAST(row_number() OVER () + 1 AS BIGINT)"
             described = {name: "VARCHAR" for name in dialect.columns}
         else:
-            from_ = f"read_parquet({text_literal(str(source.path))}, file_row_number = true)"
+            from_ = self.parquet_relation(source)
             line = "CAST(file_row_number + 1 AS BIGINT)"  # free, where a window would sort
             described = {r[0]: r[1] for r in self.execute(source, f"DESCRIBE SELECT * FROM {from_}").fetchall()}
         columns = []

@@ -21,7 +21,7 @@ import attrs
 from .api import Rulebook
 from .diagnostics import DataError
 from .explanation import BASIS_ORDER
-from .intake import Intake, TableCount, find_sources
+from .intake import REJECT_COLUMNS, Intake, TableCount, find_sources
 from .lowering import Lowering, pays_itself
 from .outputset import OutputSet, scratch_directory
 from .progress import ProgressReport
@@ -29,6 +29,7 @@ from .sql import quote, text_literal
 from .values import AMOUNT_TOO_LARGE
 
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
+TOTALS_COLUMNS = ("clinic_id", "month", "component", "amount", "lines")
 MEMORY_LIMIT = "2500MB"  # DuckDB's share; RULELANG_MEMORY_LIMIT overrides it
 
 
@@ -99,72 +100,35 @@ class Settlement:
 WORTH_KEEPING = "amount <> 0 OR amount IS NULL OR error IS NOT NULL"
 
 
-def collect_lines(con, rows: str, provisions: list, tables: list) -> None:
-    """The table `lines`: the rows of the rules, with each line's provision. Component and
-    provision are enums (the provision's text is long and repeats on millions of lines), in
-    text order, so that sorting by them sorts by their text. Where a row went wrong, the
-    problem names its source record."""
+def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = True) -> None:
+    """The table `lines`: the rows of the rules, with each line's provision. On DuckDB
+    (`enums`), component and provision are enums (the provision's text is long and repeats
+    on millions of lines), in text order, so that sorting by them sorts by their text. Where
+    a row went wrong, the problem names its source record."""
     components = sorted({component for component, _, _ in provisions})
     texts = sorted({text for _, _, text in provisions})
-    con.execute(f"CREATE TYPE component_name AS ENUM ({', '.join(text_literal(c) for c in components)})")
-    con.execute(f"CREATE TYPE provision_text AS ENUM ({', '.join(text_literal(t) for t in texts)})")
-    con.execute(f"CREATE TYPE basis_status AS ENUM ({', '.join(text_literal(b) for b in ('', *BASIS_ORDER))})")
-    con.execute("CREATE TEMP TABLE provisions (component VARCHAR, decided INTEGER, provision provision_text)")
-    con.executemany("INSERT INTO provisions VALUES (?, ?, ?)", provisions)
+    as_component = as_provision = as_basis = "VARCHAR"
+    if enums:
+        con.execute(f"CREATE TYPE component_name AS ENUM ({', '.join(text_literal(c) for c in components)})")
+        con.execute(f"CREATE TYPE provision_text AS ENUM ({', '.join(text_literal(t) for t in texts)})")
+        con.execute(f"CREATE TYPE basis_status AS ENUM ({', '.join(text_literal(b) for b in ('', *BASIS_ORDER))})")
+        as_component, as_provision, as_basis = "component_name", "provision_text", "basis_status"
+    # The provisions, a few dozen rows, as a table written in the query.
+    listed = ", ".join(f"({text_literal(c)}, {int(d)}, CAST({text_literal(t)} AS {as_provision}))"
+                       for c, d, t in provisions) or f"(NULL, NULL, CAST(NULL AS {as_provision}))"
     table_of = "CASE l.component " + " ".join(f"WHEN {text_literal(c)} THEN {text_literal(t)}" for c, t in tables) + " END"
     # A line's basis is a rank of BASIS_ORDER; NULL (no parameter value) is written empty.
     statuses = " ".join(f"WHEN {rank} THEN {text_literal(status)}" for rank, status in enumerate(BASIS_ORDER))
     con.execute(f"""CREATE TEMP TABLE lines AS
-        SELECT l.clinic_id, CAST(l.component AS component_name) AS component, l.amount, p.provision,
+        SELECT l.clinic_id, CAST(l.component AS {as_component}) AS component, l.amount, p.provision,
                COALESCE(l.record_id, '') AS record_id,
-               CAST(CASE l.basis {statuses} ELSE '' END AS basis_status) AS basis, l.error, l.source_line,
+               CAST(CASE l.basis {statuses} ELSE '' END AS {as_basis}) AS basis, l.error, l.source_line,
                CASE WHEN l.error IS NOT NULL OR l.amount IS NULL THEN
                     {table_of} || ' record ' ||
                     COALESCE(l.source_record, l.record_id, l.clinic_id) || ': ' || l.component || ': ' ||
                     COALESCE(l.error, 'no value') END AS problem
-        FROM {rows} AS l LEFT JOIN provisions AS p ON p.component = l.component AND p.decided = l.decided""")
-
-
-def run_spark(con, sql: str, tables: list, workdir: Path) -> None:
-    """The same plan on Apache Spark (local mode): clean tables go over as Parquet."""
-    import sqlglot
-    from pyspark.sql import SparkSession
-
-    spark = (SparkSession.builder.master("local[2]").appName("rulelang")
-             .config("spark.sql.ansi.enabled", "true")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.ui.enabled", "false")
-             .config("spark.sql.shuffle.partitions", "4")
-             # A rulebook's plan is one query of many layers (a layer per level of rules and
-             # per definition, a branch per output): more than Spark's default 100 passes.
-             .config("spark.sql.analyzer.maxIterations", "10000")
-             .config("spark.sql.optimizer.maxIterations", "10000")
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    for table in tables:
-        path = workdir / f"{table}.parquet"
-        con.execute(f"COPY {quote(table)} TO {text_literal(str(path))} (FORMAT parquet)")
-        spark.read.parquet(str(path)).createOrReplaceTempView(table)
-    spark_sql = sqlglot.transpile(f"SELECT * FROM ({sql}) WHERE {WORTH_KEEPING}", read="duckdb", write="spark")[0]
-    # Spark has no 128-bit integer; DECIMAL(38, 0) holds the same numbers (ANSI mode errs on overflow).
-    spark_sql = spark_sql.replace("INT128", "DECIMAL(38, 0)")
-    try:
-        rows = spark.sql(spark_sql).collect()
-    except Exception as error:  # Spark's own errors come as Java exceptions through py4j
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        first = next((line.strip() for line in str(error).splitlines() if line.strip() and not
-                      line.strip().startswith(("at ", "An error occurred"))), type(error).__name__)
-        overflow = "ARITHMETIC_OVERFLOW" in str(error) or "overflow" in first.lower()
-        raise SettlementError(f"Spark could not settle the month: {first.lstrip(': ')}", 2 if overflow else 1) \
-            from None
-    con.execute("CREATE OR REPLACE TEMP TABLE raw_lines (clinic_id VARCHAR, component VARCHAR, amount BIGINT, "
-                "decided INTEGER, record_id VARCHAR, error VARCHAR, source_record VARCHAR, basis INTEGER, "
-                "source_line BIGINT)")
-    if rows:
-        con.executemany("INSERT INTO raw_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [tuple(None if v is None else (int(v) if i in (2, 3, 7, 8) else str(v)) for i, v in enumerate(r))
-                         for r in rows])
+        FROM {rows} AS l LEFT JOIN (VALUES {listed}) AS p(component, decided, provision)
+          ON p.component = l.component AND p.decided = l.decided""")
 
 
 # ------------------------------------------------------------------------ running
@@ -242,7 +206,8 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
 
 def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, spill, files, progress,
             phases, mark) -> tuple:
-    """The run itself, in its own DuckDB with bounded memory, writing to the temporary files."""
+    """The run itself, in its own DuckDB with bounded memory (or on Spark), writing to the
+    temporary files."""
     import duckdb
 
     first, last = month_bounds(month)
@@ -252,52 +217,77 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
     # Bounded memory: past the limit DuckDB spills to disk instead of growing.
     con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
     con.execute(f"SET temp_directory = {text_literal(spill)}")
-    intake = Intake(con, book.checked, sources, (first, last), lowering.month_only_tables() - checks.read_whole)
+    month_only = lowering.month_only_tables() - checks.read_whole
+    intake = Intake(con, book.checked, sources, (first, last), month_only)
     report = ProgressReport(con, progress, len(intake.table_order()) + 2)
+    spark = None  # Spark's tables, when Spark settles
     try:
+        if engine == "spark":
+            from .spark import SparkIntake, SparkTables, spark_session
+            spark = SparkTables(spark_session())
+            if all(source.kind == "parquet" for source in sources.values()):
+                intake = SparkIntake(spark, book.checked, sources, (first, last), month_only)
+        db = spark or con  # where the data is
         try:
             intake.run(report.begin)
         except DataError as error:
             raise SettlementError(error.format()) from None
+        if spark is not None and intake.con is con:
+            # Checked by DuckDB (CSV, records in memory): the clean tables go over as Parquet.
+            for table in [*intake.table_order(), "rejected"]:
+                path = Path(spill) / f"checked-{table}.parquet"
+                con.execute(f"COPY {quote(table)} TO {text_literal(str(path))} (FORMAT parquet)")
+                spark.register(table, spark.spark.read.parquet(str(path)), materialised=False)
         phases["intake"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin(f"settling {month} on {engine}")
-        if engine == "duckdb":
+        if spark is None:
             collect_lines(con, f"({sql})", lowering.provisions(), lowering.component_tables())
         else:
-            with scratch_directory("rulelang-spark-") as workdir:
-                run_spark(con, sql, intake.table_order(), Path(workdir))
-            collect_lines(con, "raw_lines", lowering.provisions(), lowering.component_tables())
-        check_errors(con)
-        raised = raised_warnings(con, book, warnings_sql)
+            # Spark filters before anything is kept; DuckDB keeps every row in `lines` and
+            # filters when reading it (see WORTH_KEEPING).
+            spark.execute(f"CREATE TEMP TABLE raw_lines AS SELECT * FROM ({sql}) WHERE {WORTH_KEEPING}")
+            collect_lines(spark, "raw_lines", lowering.provisions(), lowering.component_tables(), enums=False)
+        check_errors(db)
+        raised = raised_warnings(db, book, warnings_sql)
         phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin("writing output")
         # Sorted as it is written, by component and then by the record's place in its input
         # file: a total order (one line per record and component), so the same input gives
         # the same bytes, and nearly the order the plan gives them in, so sorting is cheap.
         # The totals file gives each clinic's amounts; the line items give the records.
-        write(con, f"SELECT clinic_id, {text_literal(month)} AS month, component, {kronor_sql()} AS amount, "
-                   f"provision, record_id, basis, source_line FROM lines WHERE amount <> 0",
-              files.temporary(out), parquet=out.suffix.lower() == ".parquet",
+        write(db, f"SELECT clinic_id, {text_literal(month)} AS month, component, {kronor_sql()} AS amount, "
+                  f"provision, record_id, basis, source_line FROM lines WHERE amount <> 0",
+              LINE_COLUMNS, files.temporary(out), parquet=out.suffix.lower() == ".parquet",
               text=("clinic_id", "component", "provision", "record_id"), order="component, source_line",
-              hidden=("source_line",))
+              scratch=spill)
         totals_query, totals_order = totals_sql(book, lowering, month)
-        write(con, totals_query, files.temporary(totals_out), parquet=False, text=("clinic_id", "component"),
-              order=totals_order)
-        write(con, "SELECT * FROM rejected", files.temporary(rejected_out), parquet=False,
-              text=("table", "record_id", "file", "reason", "data"), order='"table", CAST(line AS BIGINT), record_id')
+        write(db, totals_query, TOTALS_COLUMNS, files.temporary(totals_out), parquet=False,
+              text=("clinic_id", "component"), order=totals_order, scratch=spill)
+        write(db, "SELECT * FROM rejected", REJECT_COLUMNS, files.temporary(rejected_out), parquet=False,
+              text=("table", "record_id", "file", "reason", "data"), order='"table", CAST(line AS BIGINT), record_id',
+              scratch=spill)
         # Totals per clinic, per component and per basis, in one pass over the lines.
-        grouped = con.execute(
+        grouped = db.execute(
             "SELECT clinic_id, CAST(component AS VARCHAR), CAST(basis AS VARCHAR), GROUPING(clinic_id), "
-            "GROUPING(component), CAST(sum(amount) AS HUGEINT), count(*) FROM lines WHERE amount <> 0 "
-            "GROUP BY GROUPING SETS ((clinic_id), (component), (basis)) ORDER BY 1, component, basis").fetchall()
+            "GROUPING(component), CAST(sum(amount) AS INT128), count(*) FROM lines WHERE amount <> 0 "
+            "GROUP BY GROUPING SETS ((clinic_id), (component), (basis))").fetchall()
+        grouped.sort(key=lambda row: tuple((value is None, value) for value in row[:3]))
         totals = [(c, a, n) for c, _, _, gc, _, a, n in grouped if gc == 0]
         components = [(k, a, n) for _, k, _, gc, gk, a, n in grouped if gc == 1 and gk == 0]
         bases = [(b, a, n) for _, _, b, gc, gk, a, n in grouped if gc == 1 and gk == 1]
         lines = sum(count for _, _, count in totals)
         report.finish()
+    except Exception as error:
+        if spark is None or isinstance(error, (SettlementError, DataError, OSError, AssertionError, KeyboardInterrupt)):
+            raise
+        from .spark import is_overflow, spark_error
+        raise SettlementError(f"Spark could not settle the month: {spark_error(error)}",
+                              2 if is_overflow(error) else 1) from None
     finally:
         report.stop()
         con.close()
+        if spark is not None:
+            spark.close()
     phases["output"] = time.perf_counter() - mark
     return [intake.counts[t] for t in intake.table_order()], totals, components, lines, bases, raised
 
@@ -364,26 +354,31 @@ def kronor_sql() -> str:
     return "CAST(CAST(amount AS DECIMAL(18, 0)) * CAST(0.01 AS DECIMAL(18, 2)) AS DECIMAL(18, 2))"
 
 
-def write(con, query: str, path: Path, parquet: bool, text: tuple, order: str, hidden: tuple = ()) -> None:
-    """One output file, written by DuckDB, in the order `order` (over the query's columns;
-    `hidden` ones are sorted by but not written). In CSV, a text value that a spreadsheet
+def write(db, query: str, columns: tuple, path: Path, parquet: bool, text: tuple, order: str,
+          scratch: str) -> None:
+    """One output file of the query's `columns`, in the order `order` (over the query's
+    columns, written or not), by DuckDB or by Spark. In CSV, a text value that a spreadsheet
     would take for a formula (it begins with =, +, -, @, a tab or a carriage return) is
     written with a leading apostrophe, as OWASP recommends; Parquet holds values as they are."""
+    selected = []
+    for column in columns:
+        c = quote(column)
+        if not parquet and column in text:
+            first = f"left(CAST({c} AS VARCHAR), 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
+            selected.append(f"CASE WHEN {first} THEN chr(39) || CAST({c} AS VARCHAR) ELSE {c} END AS {c}")
+        else:
+            selected.append(c)
+    # The order is the outermost clause: an order inside a subquery is not kept by the query around it.
+    select = f"SELECT {', '.join(selected)} FROM ({query}) AS q ORDER BY {order}"
+    if hasattr(db, "spark"):
+        from .spark import write_file
+        write_file(db, select, path, parquet, Path(scratch))
+        return
     import duckdb
 
-    clauses = []
-    if hidden:
-        clauses.append(f"EXCLUDE ({', '.join(quote(c) for c in hidden)})")
-    if not parquet:
-        first = "left(CAST({0} AS VARCHAR), 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
-        clauses.append("REPLACE (" + ", ".join(
-            f"CASE WHEN {first.format(quote(c))} THEN chr(39) || CAST({quote(c)} AS VARCHAR) "
-            f"ELSE {quote(c)} END AS {quote(c)}" for c in text) + ")")
-    # The order is the outermost clause: an order inside a subquery is not kept by the query around it.
-    select = f"SELECT * {' '.join(clauses)} FROM ({query}) ORDER BY {order}"
     options = "(FORMAT parquet)" if parquet else "(FORMAT csv, HEADER true)"
     try:
-        con.execute(f"COPY ({select}) TO {text_literal(str(path))} {options}")
+        db.execute(f"COPY ({select}) TO {text_literal(str(path))} {options}")
     except duckdb.IOException as error:  # a full disk, a directory that cannot be written
         raise OSError(str(error).strip().splitlines()[0]) from None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from rulelang.cli import main
+from spark_support import needs_spark
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = "stockholm/hlv-2021"
@@ -605,17 +606,7 @@ def test_a_run_killed_at_any_moment_leaves_one_consistent_set(tmp_path):
         no_temporaries(tmp_path / "out")
 
 
-def _spark_missing() -> str:
-    from rulelang.settlement import SettlementError, engine_ready
-
-    try:
-        engine_ready("spark")
-    except SettlementError as error:
-        return str(error)
-    return ""
-
-
-@pytest.mark.skipif(bool(_spark_missing()), reason=f"Spark cannot run here: {_spark_missing()}")
+@needs_spark
 def test_spark_settles_a_rulebook_of_many_outputs_as_duckdb_does(tmp_path):
     """21 outputs, each one branch of the plan: more than Spark's default analyzer passes."""
     import rulelang

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import rulelang
+from spark_support import needs_spark
 from regions import csv_rows, interpreter_rows, money_text, regions, write_region
 from rulelang.cli import main
 from rulelang.demo import write_demo_region
@@ -52,18 +53,6 @@ def demo(tmp_path_factory):
     return directory
 
 
-def _spark_missing() -> str:
-    """Why the Spark engine cannot run here ('' when it can): it needs pyspark and Java."""
-    from rulelang.settlement import engine_ready
-
-    try:
-        engine_ready("spark")
-    except SettlementError as error:
-        return str(error)
-    return ""
-
-
-needs_spark = pytest.mark.skipif(bool(_spark_missing()), reason=f"Spark cannot run here: {_spark_missing()}")
 
 
 @needs_spark
@@ -324,6 +313,20 @@ def test_demo_data_is_the_same_for_the_same_seed(tmp_path, capsys):
         assert a == (tmp_path / "b" / f"{table}.parquet").read_bytes()
     assert (tmp_path / "a" / "visits.parquet").read_bytes() != (tmp_path / "c" / "visits.parquet").read_bytes()
     assert "persons.parquet: 500 records" in capsys.readouterr().out
+
+
+def test_demo_data_takes_a_number_of_clinics_and_has_a_national_size(tmp_path, capsys):
+    import duckdb
+    from rulelang.demo import NATIONAL_CLINICS, NATIONAL_PERSONS
+
+    assert main(["demo-data", "--out", str(tmp_path / "a"), "--persons", "2000", "--clinics", "1150"]) == 0
+    con = duckdb.connect()
+    assert con.execute(f"SELECT count(*) FROM '{tmp_path}/a/clinics.parquet'").fetchone()[0] == 1150
+    # Visits go to clinics of the table, four-digit numbers included.
+    (unknown,) = con.execute(f"SELECT count(*) FROM '{tmp_path}/a/visits.parquet' WHERE clinic_id NOT IN "
+                             f"(SELECT clinic_id FROM '{tmp_path}/a/clinics.parquet')").fetchone()
+    assert unknown == 0
+    assert (NATIONAL_PERSONS, NATIONAL_CLINICS) == (10_500_000, 1_150)  # Sweden's primary care
 
 
 def test_demo_data_looks_like_a_region(demo):
