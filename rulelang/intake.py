@@ -4,7 +4,7 @@
 set of rules says what a valid value is. Input is a directory of `<table>.csv`,
 `<table>.csv.gz` or `<table>.parquet` files, one such file, one JSON file
 `{"table": [records]}`, or records in memory (the Python API). Every value is read as text
-and typed in DuckDB with the rulebook's declared types; decimals and money never pass
+and typed in SQL (DuckDB, or Spark through `spark.py`) with the declared types; decimals and money never pass
 through binary floating point.
 
 Every record given is accounted for: used, or set aside in the table `rejected` with its

@@ -47,6 +47,11 @@ def pays_itself(checked: CheckedRulebook, output: str) -> bool:
         checked.resolved.get(id(payee), ("",))[0] == "field"
 
 
+def too_large(amount: str) -> str:
+    """Whether an amount in öre is beyond what one line may pay (values.MAX_AMOUNT_ORE)."""
+    return f"abs({amount}) > {MAX_AMOUNT_ORE}"
+
+
 class NotLowerable(Exception):
     """A construct the SQL backend does not support; evaluate with the interpreter instead."""
 
@@ -315,7 +320,7 @@ class Lowering:
             # (the payee); only a table without a key needs a column of its own for it.
             source = "CAST(NULL AS VARCHAR)" if decl.key else "t.__id"
             amount = to_whole(value)
-            beyond = f"abs({amount}) > {MAX_AMOUNT_ORE}"
+            beyond = too_large(amount)
             selects.append(
                 f"SELECT CAST({payee.sql} AS VARCHAR) AS clinic_id, {text_literal(output.name)} AS component, "
                 f"CAST(CASE WHEN {beyond} THEN NULL ELSE {amount} END AS BIGINT) AS amount, "
@@ -326,7 +331,7 @@ class Lowering:
                 f"FROM {query.current} AS t")
         if not selects:
             raise NotLowerable("the rulebook has no output paid to anyone")
-        return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + "\nUNION ALL\n".join(selects)
+        return self.with_layers("\nUNION ALL\n".join(selects))
 
     def results_sql(self, on: Optional[dt.date]) -> str:
         """Every output of every record, as `eval` gives them: one row per record and output,
@@ -352,7 +357,7 @@ class Lowering:
                 text = f"CAST({value.sql} AS VARCHAR)"
             den = f"CAST({_den_sql(value.den)} AS VARCHAR)" if value.numeric else "CAST(NULL AS VARCHAR)"
             if kind == "money" and value.numeric:
-                error = Val(f"CASE WHEN abs({to_whole(value)}) > {MAX_AMOUNT_ORE} "
+                error = Val(f"CASE WHEN {too_large(to_whole(value))} "
                             f"THEN {text_literal(AMOUNT_TOO_LARGE)} ELSE {error.sql} END")
             selects.append(
                 f"SELECT {number} AS output_no, CAST(t.__line AS BIGINT) AS place, t.__id AS record_id, "
@@ -360,7 +365,7 @@ class Lowering:
                 f"{error.sql} AS error FROM {query.current} AS t")
         if not selects:
             raise NotLowerable("the rulebook has no outputs")
-        return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + "\nUNION ALL\n".join(selects)
+        return self.with_layers("\nUNION ALL\n".join(selects))
 
     def warnings_sql(self) -> Optional[str]:
         """One row with a boolean column per warning of the rulebook: whether it holds for the
@@ -372,8 +377,12 @@ class Lowering:
         columns = [(f"w__{name}", self.lower(self.checked.data_warnings[name].condition, query, {}, joins).sql)
                    for name in self.program.warnings]
         query.add_layer(columns, joins)
-        return ("WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n"
-                + f"SELECT {', '.join(quote(column) for column, _ in columns)} FROM {quote(query.current)}")
+        return self.with_layers(f"SELECT {', '.join(quote(column) for column, _ in columns)} "
+                                f"FROM {quote(query.current)}")
+
+    def with_layers(self, query: str) -> str:
+        """`query` over every layer the lowering has written, as one statement."""
+        return "WITH " + ",\n".join(f"{quote(n)} AS ({sql})" for n, sql in self.ctes) + "\n" + query
 
     def pays_itself(self, output: str) -> bool:
         return pays_itself(self.checked, output)

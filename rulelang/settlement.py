@@ -278,9 +278,11 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
         lines = sum(count for _, _, count in totals)
         report.finish()
     except Exception as error:
-        if spark is None or isinstance(error, (SettlementError, DataError, OSError, AssertionError, KeyboardInterrupt)):
+        if spark is None:
             raise
-        from .spark import is_overflow, spark_error
+        from .spark import is_overflow, is_spark_error, spark_error
+        if not is_spark_error(error):
+            raise
         raise SettlementError(f"Spark could not settle the month: {spark_error(error)}",
                               2 if is_overflow(error) else 1) from None
     finally:
@@ -370,12 +372,11 @@ def write(db, query: str, columns: tuple, path: Path, parquet: bool, text: tuple
             selected.append(c)
     # The order is the outermost clause: an order inside a subquery is not kept by the query around it.
     select = f"SELECT {', '.join(selected)} FROM ({query}) AS q ORDER BY {order}"
-    if hasattr(db, "spark"):
-        from .spark import write_file
-        write_file(db, select, path, parquet, Path(scratch))
-        return
     import duckdb
 
+    if not isinstance(db, duckdb.DuckDBPyConnection):  # Spark's tables write their own files
+        db.write_file(select, path, parquet, Path(scratch))
+        return
     options = "(FORMAT parquet)" if parquet else "(FORMAT csv, HEADER true)"
     try:
         db.execute(f"COPY ({select}) TO {text_literal(str(path))} {options}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from decimal import Decimal
 from pathlib import Path
 from typing import Optional
 
@@ -76,6 +77,14 @@ def spark_error(error: Exception) -> str:
     return first
 
 
+def is_spark_error(error: BaseException) -> bool:
+    """An error Spark raised (through py4j or Spark Connect), as opposed to one of rulelang's."""
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    return isinstance(error, (PySparkException, Py4JError))
+
+
 def is_overflow(error: Exception) -> bool:
     return "ARITHMETIC_OVERFLOW" in str(error) or "overflow" in spark_error(error).lower()
 
@@ -92,13 +101,12 @@ class Rows:
         return self.rows
 
     def fetchone(self):
-        rows = self.fetchall() if self.rows is not None else [tuple(_plain(v) for v in r) for r in self.frame.take(1)]
+        rows = self.rows if self.rows is not None else [tuple(_plain(v) for v in r) for r in self.frame.take(1)]
         return rows[0] if rows else None
 
 
 def _plain(value):
     """Spark's DECIMAL(38, 0) sums as the integers they are."""
-    from decimal import Decimal
     return int(value) if isinstance(value, Decimal) and value == value.to_integral_value() else value
 
 
@@ -205,6 +213,37 @@ class SparkTables:
         query = f"SELECT {', '.join(selected)} FROM {quote(name)} AS {quote(alias)}{joined}"
         self.register(name, self.frame(sqlglot.parse_one(query, read="duckdb")), materialised=True)
 
+    def write_file(self, query: str, path: Path, parquet: bool, scratch: Path) -> None:
+        """One output file written by Spark: one partition (its order kept), moved into place.
+        CSV lines are made here, quoted as DuckDB quotes them (a value holding a comma, a quote,
+        a line break or `#`, and the empty text, are quoted; NULL is nothing), so that both
+        engines write the same bytes."""
+        frame = self.frame(sqlglot.parse_one(query, read="duckdb")).coalesce(1)
+        directory = scratch / f"written-{path.name}"
+        if parquet:
+            frame.write.mode("overwrite").parquet(str(directory))
+        else:
+            fields = []
+            for column in frame.columns:
+                text = f"CAST(`{column.replace('`', '``')}` AS STRING)"
+                special = " OR ".join(f"instr({text}, {mark}) > 0" for mark in ("','", "'\"'", "chr(10)", "chr(13)", "'#'"))
+                fields.append(f"CASE WHEN {text} IS NULL THEN '' WHEN {text} = '' OR {special} "
+                              f"THEN concat('\"', replace({text}, '\"', '\"\"'), '\"') ELSE {text} END")
+            frame.selectExpr(f"concat_ws(',', {', '.join(fields)}) AS line").write.mode("overwrite") \
+                .option("lineSep", "\n").text(str(directory))
+        parts = sorted(p for p in directory.iterdir() if p.name.startswith("part-"))
+        if len(parts) > 1:
+            raise OSError(f"Spark wrote {len(parts)} files for {path.name}, not one")
+        if parquet:
+            shutil.move(str(parts[0]), str(path))
+        else:
+            with open(path, "wb") as out:
+                out.write((",".join(frame.columns) + "\n").encode("utf-8"))
+                for part in parts:
+                    with open(part, "rb") as written:
+                        shutil.copyfileobj(written, out, 1 << 20)
+        shutil.rmtree(directory, ignore_errors=True)
+
     @staticmethod
     def duckdb_type(spark_type: str) -> str:
         if spark_type.startswith("decimal"):
@@ -247,39 +286,6 @@ class SparkIntake(Intake):
         try:
             return self.con.execute(sql, parameters)
         except Exception as error:  # a file Spark cannot read names the file
-            if isinstance(error, (KeyboardInterrupt, NotImplementedError)) or "AnalysisException" not in \
-                    type(error).__name__ and "Py4J" not in type(error).__name__ and "Spark" not in type(error).__name__:
+            if not is_spark_error(error):
                 raise
             raise InputError(source.display, f"cannot be read: {spark_error(error)}") from None
-
-
-def write_file(tables: SparkTables, query: str, path: Path, parquet: bool, scratch: Path) -> None:
-    """One output file written by Spark: one partition (its order kept), moved into place.
-    CSV lines are made here, quoted as DuckDB quotes them (a value holding a comma, a quote,
-    a line break or `#`, and the empty text, are quoted; NULL is nothing), so that both
-    engines write the same bytes."""
-    frame = tables.spark.sql(spark_sql(sqlglot.parse_one(query, read="duckdb"))).coalesce(1)
-    directory = scratch / f"written-{path.name}"
-    if parquet:
-        frame.write.mode("overwrite").parquet(str(directory))
-    else:
-        fields = []
-        for column in frame.columns:
-            text = f"CAST(`{column.replace('`', '``')}` AS STRING)"
-            special = " OR ".join(f"instr({text}, {mark}) > 0" for mark in ("','", "'\"'", "chr(10)", "chr(13)", "'#'"))
-            fields.append(f"CASE WHEN {text} IS NULL THEN '' WHEN {text} = '' OR {special} "
-                          f"THEN concat('\"', replace({text}, '\"', '\"\"'), '\"') ELSE {text} END")
-        frame.selectExpr(f"concat_ws(',', {', '.join(fields)}) AS line").write.mode("overwrite") \
-            .option("lineSep", "\n").text(str(directory))
-    parts = sorted(p for p in directory.iterdir() if p.name.startswith("part-"))
-    if len(parts) > 1:
-        raise OSError(f"Spark wrote {len(parts)} files for {path.name}, not one")
-    if parquet:
-        shutil.move(str(parts[0]), str(path))
-    else:
-        with open(path, "wb") as out:
-            out.write((",".join(frame.columns) + "\n").encode("utf-8"))
-            for part in parts:
-                with open(part, "rb") as written:
-                    shutil.copyfileobj(written, out, 1 << 20)
-    shutil.rmtree(directory, ignore_errors=True)

@@ -1,9 +1,24 @@
 """Settings shared by every test module."""
 
 import sys
+from pathlib import Path
+
+import pytest
 
 from rulelang.deep import RECURSION_LIMIT
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # rulelang raises the recursion limit when it first runs a command (see rulelang/deep.py);
 # raised here before any test, hypothesis sees it unchanged from test to test.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+
+
+@pytest.fixture
+def at_repo_root(monkeypatch):
+    """Rulebook ids are looked up under ./rulebooks, and sources in explanations are paths
+    relative to the working directory: a module that relies on either runs from the repo
+    root (`pytestmark = pytest.mark.usefixtures("at_repo_root")`)."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("RULELANG_PATH", raising=False)
+

@@ -22,10 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "stockholm-2021.json"
 
 
-@pytest.fixture(autouse=True)
-def at_repo_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("RULELANG_PATH", raising=False)
+pytestmark = pytest.mark.usefixtures("at_repo_root")
 
 
 @pytest.fixture(scope="module")

@@ -31,11 +31,7 @@ NEEDS_ON = ("rulelang: error: these outputs are evaluated per record of a table 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 
 
-@pytest.fixture(autouse=True)
-def at_repo_root(monkeypatch):
-    """Rulebook ids are looked up under ./rulebooks, so every test runs from the repo root."""
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("RULELANG_PATH", raising=False)
+pytestmark = pytest.mark.usefixtures("at_repo_root")
 
 
 def run(capsys, *argv):

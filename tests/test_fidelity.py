@@ -26,10 +26,7 @@ from rulebook_factory import write_rulebook
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def at_repo_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("RULELANG_PATH", raising=False)
+pytestmark = pytest.mark.usefixtures("at_repo_root")
 
 
 def write(directory: Path, name: str, text: str) -> str:

@@ -54,11 +54,7 @@ EVERY_RULEBOOK = {
 FORMATS = {"json": "json", "text": "txt", "html": "html"}
 
 
-@pytest.fixture(autouse=True)
-def at_repo_root(monkeypatch):
-    # Sources in the tree are paths relative to the working directory: run from the repo root.
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("RULELANG_PATH", raising=False)
+pytestmark = pytest.mark.usefixtures("at_repo_root")
 
 
 def explain_cli(capsys, output: str, record: str, book: str = BOOK, data: str = EXAMPLE, on=None,

@@ -27,10 +27,7 @@ MONTH = "2021-09"
 SECRET = "the-contents-of-a-private-file-0451"
 
 
-@pytest.fixture(autouse=True)
-def at_repo_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("RULELANG_PATH", raising=False)
+pytestmark = pytest.mark.usefixtures("at_repo_root")
 
 
 def run(capsys, *argv) -> tuple:
@@ -392,7 +389,7 @@ def test_spark_without_java_is_a_setup_error(capsys, tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------ large amounts
 
-AMOUNTS = '''
+CLAIMS = '''
 table claims
   key claim_id
   dated by date
@@ -400,7 +397,9 @@ table claims
   field clinic_id: text
   field date: date
   field amount: money
-  field rate: decimal
+'''
+
+AMOUNTS = CLAIMS + '''  field rate: decimal
 parameter faktor: decimal
   value 1.0 status illustrative cite "x"
 output ersättning: money per claims paid to clinic_id
@@ -438,15 +437,6 @@ def test_settle_carries_amounts_to_the_largest_a_line_may_hold(capsys, tmp_path,
 
 # ------------------------------------------------------------------------ rulebooks check accepts, then run
 
-CLAIMS = '''
-table claims
-  key claim_id
-  dated by date
-  field claim_id: text
-  field clinic_id: text
-  field date: date
-  field amount: money
-'''
 
 
 def claims_data(tmp_path: Path) -> Path:

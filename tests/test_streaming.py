@@ -3,9 +3,7 @@ values, provisions and order as the interpreter gives (`--format json`), the sam
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import json
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import rulelang
 from regions import regions, write_region
-from rulelang.cli import main
+from cli_support import run_cli
 from rulelang.streaming import plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,17 +26,10 @@ EXAMPLES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def at_repo_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("RULELANG_PATH", raising=False)
+pytestmark = pytest.mark.usefixtures("at_repo_root")
 
 
-def run(*argv) -> tuple:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
+run = run_cli  # (exit status, standard output, standard error)
 
 
 def both(book: str, data, on: str) -> tuple:

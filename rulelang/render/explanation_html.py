@@ -234,7 +234,7 @@ def _reads(path: DecisionPath, page: _Page) -> str:
         parts.append("<h3>Looked up</h3><ul>")
         for node in path.lookups:
             found = node.facts.get("record")
-            during = f", in force {node.facts.get('valid_from')} – {node.facts.get('valid_to') or '…'}" if found else ""
+            during = f", in force {period(node)}" if found else ""
             parts.append(f"<li><code>{e(node.label)}</code> on {e(node.facts.get('on'))}: "
                          f"{e(found or 'none')}{e(during)}</li>")
         parts.append("</ul>")

@@ -235,7 +235,7 @@ def _reads(path: DecisionPath, provisions: _Provisions, lines: list[str]) -> Non
         lines.append("looked up")
         for node in path.lookups:
             found = node.facts.get("record")
-            during = f", in force {node.facts.get('valid_from')} – {node.facts.get('valid_to') or '…'}" if found else ""
+            during = f", in force {period(node)}" if found else ""
             lines.append(f"  {node.label} on {node.facts.get('on')} = {found or 'none'}{during}")
     if path.criteria:
         lines.append("criteria")
