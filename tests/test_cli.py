@@ -382,11 +382,12 @@ def test_explain_text(capsys):
     code, out, err = run(capsys, "explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V1")
     assert code == 0
     lines = out.splitlines()
-    # −300 kr (STH21.6.4), charged to A where P1 is listed; it rests on readings 1 and 4.
+    # −300 kr (STH21.6.4), charged to A where P1 is listed; it rests on readings 1, 4 and 6
+    # (the exclusion of out-of-county patients, the 2016 rulebook's S3).
     assert lines[0].startswith("avdrag = -300.00 kr [visits V1, 2021-09-15] — basis: interpretation")
     assert lines[1] == "  paid to A · rulebook stockholm/hlv-2021"
     assert lines[2] == ("  rests on: seed avdrag_fysiskt_besök · interpretation koncern_undantag_fysiska_besök, "
-                        "listning_på_besöksdagen")
+                        "listning_på_besöksdagen, utomlänspatienter_undantas")
     assert "✔ rule avdrag_fysiskt_besök_hos_annan applies · in force 2021-09-01 – …" in lines
     assert "  then -avdrag_fysiskt_besök → -300.00 kr" in lines
     # The condition as written, then with the values it read, then its value.

@@ -120,3 +120,12 @@ def test_every_documented_reading_has_an_example_of_its_alternative(book):
     assert readings, book.id
     without = [name for name, row in readings.items() if name not in assumed and "tests/test_fidelity.py" not in row]
     assert without == []
+
+
+def test_the_docs_name_every_source_a_rulebook_declares(book):
+    """The Sources table of docs/rulebooks.md names each document a rulebook's header declares."""
+    header = book.checked.chain[-1].text
+    titles = re.findall(r'^  source \S+ (?:"[^"]+" )?"([^"]+)"', header, re.M)
+    assert titles, book.id
+    docs = READINGS_DOC.read_text(encoding="utf-8")
+    assert [title for title in titles if title not in docs] == []
