@@ -248,6 +248,12 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
             spark.execute(f"CREATE TEMP TABLE raw_lines AS SELECT * FROM ({sql}) WHERE {WORTH_KEEPING}")
             collect_lines(spark, "raw_lines", lowering.provisions(), lowering.component_tables(), enums=False)
         check_errors(db)
+        # One pass over the lines: their sums per clinic, component and basis, which the
+        # totals file and the summary are made from.
+        db.execute("CREATE TEMP TABLE sums AS SELECT clinic_id, CAST(component AS VARCHAR) AS component, "
+                   "CAST(basis AS VARCHAR) AS basis, CAST(sum(amount) AS INT128) AS amount, count(*) AS lines "
+                   "FROM lines WHERE amount <> 0 GROUP BY clinic_id, component, basis")
+        sums = db.execute("SELECT clinic_id, component, basis, amount, lines FROM sums").fetchall()
         raised = raised_warnings(db, book, warnings_sql)
         phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin("writing output")
@@ -266,15 +272,8 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
         write(db, "SELECT * FROM rejected", REJECT_COLUMNS, files.temporary(rejected_out), parquet=False,
               text=("table", "record_id", "file", "reason", "data"), order='"table", CAST(line AS BIGINT), record_id',
               scratch=spill)
-        # Totals per clinic, per component and per basis, in one pass over the lines.
-        grouped = db.execute(
-            "SELECT clinic_id, CAST(component AS VARCHAR), CAST(basis AS VARCHAR), GROUPING(clinic_id), "
-            "GROUPING(component), CAST(sum(amount) AS INT128), count(*) FROM lines WHERE amount <> 0 "
-            "GROUP BY GROUPING SETS ((clinic_id), (component), (basis))").fetchall()
-        grouped.sort(key=lambda row: tuple((value is None, value) for value in row[:3]))
-        totals = [(c, a, n) for c, _, _, gc, _, a, n in grouped if gc == 0]
-        components = [(k, a, n) for _, k, _, gc, gk, a, n in grouped if gc == 1 and gk == 0]
-        bases = [(b, a, n) for _, _, b, gc, gk, a, n in grouped if gc == 1 and gk == 1]
+        # Totals per clinic, per component and per basis, from the sums (a few rows a clinic).
+        totals, components, bases = (summed(sums, by) for by in (0, 1, 2))
         lines = sum(count for _, _, count in totals)
         report.finish()
     except Exception as error:
@@ -294,6 +293,17 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
     return [intake.counts[t] for t in intake.table_order()], totals, components, lines, bases, raised
 
 
+def summed(sums: list, by: int) -> list:
+    """(key, amount in öre, lines) per value of column `by` of the sums (clinic, component,
+    basis), in the key's order."""
+    grouped: dict = {}
+    for row in sums:
+        amount, lines = grouped.get(row[by], (0, 0))
+        grouped[row[by]] = (amount + int(row[3]), lines + int(row[4]))
+    return [(key, amount, lines) for key, (amount, lines) in
+            sorted(grouped.items(), key=lambda item: (item[0] is None, item[0]))]
+
+
 def totals_sql(book: Rulebook, lowering: Lowering, month: str) -> tuple:
     """One row per clinic and component, zeros included: every clinic of the table the
     payees name (or every payee, when they name none), every settled component; sorted by
@@ -308,9 +318,9 @@ def totals_sql(book: Rulebook, lowering: Lowering, month: str) -> tuple:
     listed = ", ".join(f"({text_literal(c)})" for c in components)
     grouped = (f"SELECT p.clinic_id, {text_literal(month)} AS month, c.component, "
                f"CAST(CAST(COALESCE(sum(l.amount), 0) AS DECIMAL(38, 0)) * CAST(0.01 AS DECIMAL(38, 2)) "
-               f"AS DECIMAL(38, 2)) AS amount, count(l.amount) FILTER (WHERE l.amount <> 0) AS lines "
+               f"AS DECIMAL(38, 2)) AS amount, CAST(COALESCE(sum(l.lines), 0) AS BIGINT) AS lines "
                f"FROM ({payees}) AS p CROSS JOIN (VALUES {listed}) AS c(component) "
-               f"LEFT JOIN lines AS l ON l.clinic_id = p.clinic_id AND CAST(l.component AS VARCHAR) = c.component "
+               f"LEFT JOIN sums AS l ON l.clinic_id = p.clinic_id AND l.component = c.component "
                f"GROUP BY ALL")
     return grouped, f"{order}, component"
 
@@ -341,13 +351,15 @@ def check_errors(con) -> None:
                         for _, e in problems)
         raise SettlementError(f"{count} amount(s) could not be settled; explain a record to see why:\n  "
                               + "\n  ".join(problem for problem, _ in problems), 2 if data_side else 1)
-    (missing_payee,) = con.execute("SELECT count(*) FROM lines WHERE clinic_id IS NULL AND amount <> 0").fetchone()
+    missing_payee, undocumented = con.execute(
+        "SELECT count(*) FILTER (WHERE clinic_id IS NULL), count(*) FILTER (WHERE provision IS NULL) "
+        "FROM lines WHERE amount <> 0").fetchone()
     if missing_payee:
         raise SettlementError(f"{missing_payee} line(s) have an amount but no clinic to pay it to", 1)
-    undocumented = con.execute("SELECT DISTINCT CAST(component AS VARCHAR) FROM lines "
-                               "WHERE provision IS NULL AND amount <> 0").fetchall()
     if undocumented:  # every deciding rule has a provision (`Lowering.provisions`): a bug
-        raise AssertionError(f"no provision for {undocumented}")
+        components = con.execute("SELECT DISTINCT CAST(component AS VARCHAR) FROM lines "
+                                 "WHERE provision IS NULL AND amount <> 0").fetchall()
+        raise AssertionError(f"no provision for {components}")
 
 
 def kronor_sql() -> str:
