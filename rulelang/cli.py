@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import render
 from .api import Rulebook
 from .deep import run_deep
 from .diagnostics import DataError, EvaluationError, NotFound, RulebookError
@@ -190,6 +189,8 @@ def _need_on(book: Rulebook, evaluator, outputs) -> None:
 
 
 def cmd_eval(args) -> int:
+    from . import render  # imported by the verbs that print what they compute
+
     book = _load(args.rulebook)
     if args.format == "jsonl":
         return _eval_streamed(book, args)
@@ -243,6 +244,8 @@ def _eval_streamed(book: Rulebook, args) -> int:
 
 
 def cmd_explain(args) -> int:
+    from . import render  # imported by the verbs that print what they compute
+
     book = _load(args.rulebook)
     if args.output not in book.program.outputs:
         raise UsageError(f"rulebook {book.id} has no output {args.output!r}; it has: {', '.join(book.outputs)}")
@@ -285,6 +288,8 @@ def _progress(message: str, done: float) -> None:
 
 
 def cmd_settle(args) -> int:
+    from . import render  # imported by the verbs that print what they compute
+
     from .lowering import NotLowerable
     from .settlement import SettlementError, settle
     from .values import format_money

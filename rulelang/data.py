@@ -13,7 +13,8 @@ import attrs
 
 from .checker import CheckedRulebook
 from .diagnostics import DataError
-from .intake import ID_FIELD, Intake, find_sources, typed_records
+
+ID_FIELD = "__id__"  # a record's id (its key, or #line) in the records evaluation reads
 
 
 @attrs.define
@@ -52,6 +53,8 @@ def load_dataset(source, checked: CheckedRulebook, focus: Optional[tuple] = None
     (`intake.py`) as settlement reads them; DataError listing every record it refused.
     With `focus` = (table, record id), only what that record's evaluation reads; records in
     memory are named `display` in messages."""
+    from .intake import Intake, find_sources, typed_records  # DuckDB: only when data is read
+
     sources = find_sources(source, checked, display)
     con = _database().cursor()  # its own temporary tables, dropped when it closes
     try:

@@ -35,11 +35,11 @@ from typing import Callable, Iterable, Optional, Union
 import attrs
 
 from .checker import CheckedRulebook
+from .data import ID_FIELD
 from .diagnostics import DataError, RecordProblem
 from .sql import DECIMAL_SCALE, date_literal, quote, text_literal
 
 REJECT_COLUMNS = ("table", "record_id", "file", "line", "reason", "data")
-ID_FIELD = "__id__"  # a record's id (its key, or #line) in the records evaluation reads
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a CSV line (one record) may be this long
 MAX_JSON_DEPTH = 64  # a JSON document nests tables, records and values: a few levels suffice
 TABLE_FILE = re.compile(r"^(?P<stem>[^.]+)\.(?P<suffix>.+)$")
