@@ -26,6 +26,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import os
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -852,6 +853,19 @@ class Intake:
 
 
 FOCUS_WHOLE_TABLE_ROWS = 50_000
+MEMORY_LIMIT = "2500MB"  # DuckDB's share in a run over a region; RULELANG_MEMORY_LIMIT overrides it
+
+
+def bounded_database(spill: str):
+    """A DuckDB connection for a run over a region's data: bounded memory (past the limit
+    DuckDB spills to `spill` instead of growing) and rows kept in the order they are read."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")
+    con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
+    con.execute(f"SET temp_directory = {text_literal(spill)}")
+    return con
 
 
 def _reject_reason(kind: str, message: str) -> str:

@@ -21,7 +21,7 @@ import attrs
 from .api import Rulebook
 from .diagnostics import DataError
 from .explanation import BASIS_ORDER
-from .intake import REJECT_COLUMNS, Intake, TableCount, find_sources
+from .intake import REJECT_COLUMNS, Intake, TableCount, bounded_database, find_sources
 from .lowering import Lowering, pays_itself
 from .outputset import OutputSet, scratch_directory
 from .progress import ProgressReport
@@ -30,7 +30,6 @@ from .values import AMOUNT_TOO_LARGE
 
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
 TOTALS_COLUMNS = ("clinic_id", "month", "component", "amount", "lines")
-MEMORY_LIMIT = "2500MB"  # DuckDB's share; RULELANG_MEMORY_LIMIT overrides it
 
 
 class SettlementError(Exception):
@@ -208,15 +207,9 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
             phases, mark) -> tuple:
     """The run itself, in its own DuckDB with bounded memory (or on Spark), writing to the
     temporary files."""
-    import duckdb
-
     first, last = month_bounds(month)
     out, totals_out, rejected_out = files.targets
-    con = duckdb.connect()
-    con.execute("SET preserve_insertion_order = true")
-    # Bounded memory: past the limit DuckDB spills to disk instead of growing.
-    con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
-    con.execute(f"SET temp_directory = {text_literal(spill)}")
+    con = bounded_database(spill)
     month_only = lowering.month_only_tables() - checks.read_whole
     intake = Intake(con, book.checked, sources, (first, last), month_only)
     report = ProgressReport(con, progress, len(intake.table_order()) + 2)

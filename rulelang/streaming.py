@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from fractions import Fraction
 from typing import Callable, Iterator, Optional
 
 from .api import Rulebook
 from .diagnostics import DataError, EvaluationError
 from .evaluator import Result
-from .intake import Intake, find_sources
+from .intake import Intake, bounded_database, find_sources
 from .lowering import Lowering, NotLowerable
 from .outputset import scratch_directory
 from .progress import ProgressReport
 from .sql import text_literal
 from .values import to_json
 
-MEMORY_LIMIT = "2500MB"  # DuckDB's share; RULELANG_MEMORY_LIMIT overrides it
 BATCH = 10_000
 EVERY_DATE = (dt.date(1, 1, 1), dt.date(9999, 12, 31))
 PROVISION_KEY = ', "provision": '
@@ -67,17 +65,12 @@ def stream_json_lines(book: Rulebook, data, on: Optional[dt.date],
 
 def _rows(book: Rulebook, data, on, progress, lines: bool = False) -> Iterator[tuple]:
     """(output number, record id, value text, denominator, deciding rule, JSON line or None)."""
-    import duckdb
-
     lowering, sql = plan(book, on)
     sources = find_sources(data, book.checked)
     outputs = list(book.program.outputs.values())
     rules = {lowering.rule_code(label): rule for label, rule in book.program.rules.items()}
     with scratch_directory("rulelang-spill-") as spill:
-        con = duckdb.connect()
-        con.execute(f"SET memory_limit = {text_literal(os.environ.get('RULELANG_MEMORY_LIMIT', MEMORY_LIMIT))}")
-        con.execute(f"SET temp_directory = {text_literal(spill)}")
-        con.execute("SET preserve_insertion_order = true")
+        con = bounded_database(spill)
         intake = Intake(con, book.checked, sources)
         report = ProgressReport(con, progress, len(intake.table_order()) + 1)
         try:
