@@ -237,8 +237,10 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
             collect_lines(con, f"({sql})", lowering.provisions(), lowering.component_tables())
         else:
             # Spark filters before anything is kept; DuckDB keeps every row in `lines` and
-            # filters when reading it (see WORTH_KEEPING).
-            spark.execute(f"CREATE TEMP TABLE raw_lines AS SELECT * FROM ({sql}) WHERE {WORTH_KEEPING}")
+            # filters when reading it (see WORTH_KEEPING). Payees named by no table are
+            # found among the lines, zero ones included (totals_sql): then none is dropped.
+            keep = WORTH_KEEPING if lowering.payee_table() is not None else "TRUE"
+            spark.execute(f"CREATE TEMP TABLE raw_lines AS SELECT * FROM ({sql}) WHERE {keep}")
             collect_lines(spark, "raw_lines", lowering.provisions(), lowering.component_tables(), enums=False)
         check_errors(db)
         # One pass over the lines: their sums per clinic, component and basis, which the

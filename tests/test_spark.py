@@ -94,3 +94,24 @@ def test_an_unreadable_parquet_file_is_named_on_spark(book, damaged, tmp_path):
         settle(book, MONTH, data, tmp_path / "out.csv", engine="spark")
     assert "visits.parquet" in str(raised.value)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_payee_named_by_no_table_has_its_totals_row_on_spark_too(tmp_path):
+    """Paid to a text field: the payees are those the lines name, one with only zero
+    amounts included (a row of 0.00), on both engines."""
+    import json
+
+    from rulebook_factory import write_rulebook
+
+    body = ("table persons\n  key person_id\n  field person_id: text\n  field clinic_id: text\n"
+            "  field kod: integer\n")
+    outputs = "output o: money per persons default 0 kr paid to clinic_id\nrule r defines o when kod = 1 then 5 kr\n"
+    book = rulelang.load(str(write_rulebook(tmp_path, body + outputs, in_force="2021-01-01")))
+    data = tmp_path / "persons.json"
+    data.write_text(json.dumps({"persons": [{"person_id": "P1", "clinic_id": "A", "kod": 1},
+                                            {"person_id": "P2", "clinic_id": "B", "kod": 2}]}), encoding="utf-8")
+    settle(book, MONTH, data, tmp_path / "duck.csv")
+    settle(book, MONTH, data, tmp_path / "spark.csv", engine="spark")
+    totals = (tmp_path / "spark-totals.csv").read_text(encoding="utf-8")
+    assert totals == (tmp_path / "duck-totals.csv").read_text(encoding="utf-8")
+    assert "B,2021-09,o,0.00,0" in totals
