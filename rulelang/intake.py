@@ -342,6 +342,7 @@ class Intake:
         self.sources = sources
         self.counts: dict[str, TableCount] = {}
         self.native: set = set()  # (table, field) read from Parquet in its declared type
+        self.scaled: set = set()  # of those, decimals scaled to integers (given as __given_<field>)
         self.dialects: dict[str, CsvDialect] = {}
         self.malformed: dict[str, list] = {}  # table → CSV rows the reader set aside
         self.staged: set = set()  # tables checked record by record (an absent or empty one is not)
@@ -465,6 +466,9 @@ class Intake:
             if native is not None:
                 columns.append(f"{native} AS {quote(name)}")  # already of the declared type
                 self.native.add((table, name))
+                if native != quote(name):  # scaled: a rejected record shows the value as given
+                    columns.append(f"CAST({quote(name)} AS VARCHAR) AS {quote('__given_' + name)}")
+                    self.scaled.add((table, name))
             else:
                 columns.append(f"{_trimmed_sql(f'CAST({quote(name)} AS VARCHAR)')} AS {quote(name)}")
         columns += [f"{line} AS __line", f"{text_literal(source.display)} AS __file", "CAST(NULL AS VARCHAR) AS __pre"]
@@ -636,7 +640,8 @@ class Intake:
         (read,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone() \
             if table in self.month_only else (checked,)
         # The values as given, for rejected records only: nothing a user gave is lost.
-        data_json = "json_object(" + ", ".join(f"{text_literal(n)}, r.{quote(n)}" for n in info.fields) + ")"
+        given = {n: f"r.{quote('__given_' + n if (table, n) in self.scaled else n)}" for n in info.fields}
+        data_json = "json_object(" + ", ".join(f"{text_literal(n)}, {given[n]}" for n in info.fields) + ")"
         if checked > used:
             self.con.execute(
                 f"INSERT INTO rejected SELECT {text_literal(table)}, {self.record_id(table, 's')}, s.__file, "

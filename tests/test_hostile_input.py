@@ -223,6 +223,27 @@ def test_a_truncated_parquet_file_is_refused_naming_it(capsys, tmp_path):
         assert code == 2 and "persons.parquet" in err
 
 
+def test_a_rejected_record_shows_a_parquet_decimal_as_given(capsys, tmp_path):
+    """A DECIMAL column is read natively (scaled to millionths); a record refused for
+    another reason still shows the weight as written in the file, not as the scaled number."""
+    import duckdb
+
+    tables = example()
+    tables["persons"][0]["acg_weight"] = "1.25"
+    tables["persons"][0]["birth_date"] = None  # refused: a missing field
+    data = write_tables(tmp_path / "data", tables)
+    duckdb.execute(f"COPY (SELECT * REPLACE (CAST(acg_weight AS DECIMAL(6, 4)) AS acg_weight) "
+                   f"FROM read_csv('{data / 'persons.csv'}', all_varchar=true)) "
+                   f"TO '{data / 'persons.parquet'}' (FORMAT parquet)")
+    (data / "persons.csv").unlink()
+    code, _, err = settle_cli(capsys, data, tmp_path / "out.csv")
+    assert code == 0, err
+    rejected = list(csv.DictReader(open(tmp_path / "out-rejected.csv", encoding="utf-8")))
+    person = next(r for r in rejected if r["record_id"] == tables["persons"][0]["person_id"])
+    assert person["reason"] == "missing field birth_date"
+    assert json.loads(person["data"])["acg_weight"] == "1.2500"  # DECIMAL(6, 4) as written
+
+
 def test_json_nested_ten_thousand_deep_is_refused(capsys, tmp_path):
     data = tmp_path / "deep.json"
     data.write_text('{"clinics": ' + "[" * 10_000 + "]" * 10_000 + "}", encoding="utf-8")
