@@ -213,6 +213,8 @@ class Checker:
             own = layer_index == len(self.chain) - 1
             self.collect(layer, own)
             provenance.check_layer(layer, self.error, self.warn)
+            if own:
+                self.diagnostics.extend(layer.warnings)
         self.check_declarations()
         self.check_rules()
         self.check_cycles()

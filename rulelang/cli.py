@@ -160,6 +160,7 @@ def cmd_test(args) -> int:
             _err(error.format())
             broken = True
             continue
+        _warnings(book)
         for outcome in run_examples(book, args.only):
             if outcome.passed:
                 passed += 1

@@ -9,6 +9,7 @@ shows beside the rules of the section.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Iterator, Optional
 
@@ -60,25 +61,125 @@ class Section:
     quotes: tuple = ()  # of QuotedWords
 
 
+@attrs.frozen
+class FenceProblem:
+    """A fence that hides rules from the reader of the rulebook: fenced under a name close to
+    `rulelang` but not it, or never closed. `line` and `column` are where the fence opens."""
+
+    line: int
+    column: int
+    message: str
+
+
+@attrs.frozen
+class LooseText:
+    """Text outside any `rulelang` block that begins with a statement keyword: a paragraph,
+    an indented block or a fence with no info string. It may be rules that the author meant to
+    fence; the parser says whether it reads as rulelang."""
+
+    text: str
+    first_line: int
+
+
+@attrs.frozen
+class Document:
+    """A literate rulebook as Markdown: its sections, its `rulelang` blocks, and what around
+    them may hide rules (see FenceProblem, LooseText)."""
+
+    sections: list
+    blocks: list
+    fence_problems: list
+    loose: list
+
+
+# The words a rulelang statement begins with (grammar.lark, `statement`).
+STATEMENT_KEYWORDS = frozenset({"rulebook", "according", "enum", "table", "parameter", "amend", "definition",
+                                "output", "rule", "repeal", "exception", "warning", "data", "example"})
+
+
 def sections(text: str) -> list[Section]:
     """The sections of a document, in order, section 0 being the text before any heading."""
-    return document(text)[0]
+    return document(text).sections
 
 
 def code_blocks(text: str) -> Iterator[CodeBlock]:
     """Every `rulelang` block of a Markdown document, in order, with its section."""
-    yield from document(text)[1]
+    yield from document(text).blocks
 
 
-def document(text: str) -> tuple[list[Section], list[CodeBlock]]:
+def close_to_rulelang(info: str) -> bool:
+    """An info string that is not `rulelang` but was surely meant to be: another case, a
+    hyphen or space inside, a letter missing or doubled (`Rulelang`, `rule-lang`, `rulelan`)."""
+    if info == CODE_LANGUAGE or not info:
+        return False
+    squeezed = re.sub(r"[\W_]+", "", info.lower())
+    return squeezed == CODE_LANGUAGE or difflib.SequenceMatcher(None, squeezed, CODE_LANGUAGE).ratio() >= 0.8
+
+
+def _closed(token, file_lines: list) -> bool:
+    """Whether a fence has its closing line: markdown-it runs an unclosed fence to the end of
+    the file, and a fence that meets another fence's opening line swallowed that block."""
+    last = file_lines[token.map[1] - 1] if token.map[1] - 1 < len(file_lines) else ""
+    last = re.sub(r"^[\s>]*", "", last).strip()  # a fence may stand in a block quote
+    char = token.markup[0]
+    closes = (token.map[1] - token.map[0] >= 2 and last.startswith(token.markup)
+              and set(last) == {char})
+    opens_another = any(re.match(r"[\s>]*(```+|~~~+)\s*\S", line)
+                        for line in file_lines[token.map[0] + 1:token.map[1] - 1])
+    return closes and not opens_another
+
+
+def _fence_problem(token, info: str, file_lines: list) -> Optional[FenceProblem]:
+    line = token.map[0] + 1
+    column = len(file_lines[token.map[0]]) - len(file_lines[token.map[0]].lstrip()) + 1
+    if info.split(" ")[0] != CODE_LANGUAGE and close_to_rulelang(info):
+        return FenceProblem(line, column, f"a block fenced as `{info}` is not read as rules; only blocks "
+                                          f"fenced as `{CODE_LANGUAGE}` are: write {token.markup}{CODE_LANGUAGE}")
+    if info.split(" ")[0] == CODE_LANGUAGE and not _closed(token, file_lines):
+        end = token.map[1]
+        return FenceProblem(line, column, f"this {token.markup}{CODE_LANGUAGE} block is never closed: without "
+                                          f"its closing {token.markup} it runs on over the text below it "
+                                          f"(to line {end}); close it where its rules end")
+    return None
+
+
+def _loose(token, inline, file_lines: list) -> Optional[LooseText]:
+    """Text outside the rules that begins with a statement keyword (see LooseText)."""
+    if token.type == "paragraph_open" and inline is not None and inline.map:
+        first, last = inline.map
+    elif token.type == "code_block" or (token.type == "fence" and not token.info.strip()):
+        first, last = token.map
+        if token.type == "fence":
+            first, last = first + 1, last - 1
+    else:
+        return None
+    lines = file_lines[first:last]
+    words = " ".join(lines).split()
+    if not words or words[0] not in STATEMENT_KEYWORDS:
+        return None
+    return LooseText("\n".join(lines), first + 1)
+
+
+def document(text: str) -> Document:
     """A document's sections and its `rulelang` blocks, read in one pass."""
     tokens = _markdown.parse(text)
     file_lines = _NEWLINE.split(text)
     heads = [(0, "", 0, 0)]  # (token index, heading, level, 0-based line)
+    fence_problems: list[FenceProblem] = []
+    loose: list[LooseText] = []
     for index, token in enumerate(tokens):
         if token.type == "heading_open":
             heads.append((index, tokens[index + 1].content.strip(), int(token.tag[1:]), token.map[0]))
+        if token.type == "fence":
+            problem = _fence_problem(token, token.info.strip(), file_lines)
+            if problem is not None:
+                fence_problems.append(problem)
+        if token.type in ("paragraph_open", "code_block", "fence"):
+            found = _loose(token, tokens[index + 1] if index + 1 < len(tokens) else None, file_lines)
+            if found is not None:
+                loose.append(found)
     fences = [(t.map[0], t.map[1]) for t in tokens if t.type == "fence"]
+    unclosed = {p.line for p in fence_problems}
 
     result: list[Section] = []
     blocks: list[CodeBlock] = []
@@ -98,13 +199,14 @@ def document(text: str) -> tuple[list[Section], list[CodeBlock]]:
             token = tokens[index]
             if token.type == "inline" and token.map and tokens[index - 1].type != "heading_open":
                 quotes.extend(_quotations(token, file_lines))
-            elif token.type == "fence" and token.info.strip().split(" ")[0] == CODE_LANGUAGE:
+            elif (token.type == "fence" and token.info.strip().split(" ")[0] == CODE_LANGUAGE
+                  and token.map[0] + 1 not in unclosed):
                 first_line = token.map[0] + 2
                 blocks.append(CodeBlock(_in_place(token.content, file_lines, first_line), first_line,
                                         title, level, number))
         result.append(Section(title, level, start + 1 if number else 0, "\n".join(body).strip(),
                               parent, tuple(quotes)))
-    return result, blocks
+    return Document(result, blocks, fence_problems, loose)
 
 
 def _quotations(inline, file_lines: list) -> list[QuotedWords]:

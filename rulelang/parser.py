@@ -578,7 +578,7 @@ def _describe_expected(expected) -> str:
     return "; expected " + ", ".join(names)
 
 
-def _syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int) -> Diagnostic:
+def _syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int, text: str = "") -> Diagnostic:
     line = getattr(error, "line", 1) or 1
     column = getattr(error, "column", 1) or 1
     if line < 1:
@@ -586,6 +586,9 @@ def _syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int) -> D
     span = Span(file, line + line_offset, column, line + line_offset, column + 1)
     if isinstance(error, UnexpectedCharacters):
         message = f"unexpected character {error.char!r}"
+        hint = _swedish_habit(text, error.pos_in_stream, error.char)
+        if hint:
+            message += f"; {hint}"
     elif isinstance(error, UnexpectedEOF):
         message = "the block ends too early" + _describe_expected(error.expected)
     elif isinstance(error, UnexpectedToken):
@@ -595,29 +598,92 @@ def _syntax_diagnostic(error: UnexpectedInput, file: str, line_offset: int) -> D
             span = Span(file, line + line_offset, column, token.end_line + line_offset
                         if token.end_line else line + line_offset,
                         token.end_column or column + 1)
-        message = f"unexpected {shown}" + _describe_expected(error.expected)
-        if "NAME" in error.expected and str(token).isidentifier() and token.type != "NAME":
+        hint = _swedish_habit(text, token.start_pos, str(token)) if token.type != "$END" else None
+        if hint:
+            message = f"unexpected {shown}; {hint}"
+        elif "NAME" in error.expected and str(token).isidentifier() and token.type != "NAME":
             message = f"{str(token)!r} is a reserved word of the language and cannot be used as a name here"
+        else:
+            message = f"unexpected {shown}" + _describe_expected(error.expected)
     else:
         message = "syntax error"
     return Diagnostic("error", message, span)
 
 
+# Swedish words for the language's connectives, as a Swedish writer types them.
+SWEDISH_CONNECTIVES = {"och": "and", "eller": "or", "inte": "not"}
+_SPACES = re.compile("[ \u00a0]")
+
+
+def _swedish_habit(text: str, start, found: str) -> Optional[str]:
+    """What to write instead, where a parse error comes from a Swedish way of writing: a
+    decimal comma (`110,50`), a space between thousands (`40 000`), `och`/`eller`/`inte`."""
+    if start is None or not text or not found:
+        return None
+    before, after = text[:start], text[start + len(found):]
+    if found[0] == "," and before[-1:].isdigit():
+        part = re.match(r"\d+", found[1:] or after)
+        if part:
+            whole = re.search(r"\d+$", before).group()
+            return f"a decimal is written with a point: {whole}.{part.group()}, not {whole},{part.group()}"
+    if found[0].isdigit() and re.search("\\d[ \u00a0]$", before):
+        whole = re.search("[\\d \u00a0]*\\d[ \u00a0]$", before).group().strip()
+        digits = re.match(r"\d+", found).group()
+        joined = _SPACES.sub("", whole) + digits
+        return f"a number is written without spaces between its digits: {joined}, not {whole} {digits}"
+    word = found.split()[0] if found.split() else found
+    if word in SWEDISH_CONNECTIVES:
+        return f"the language's words are English: write `{SWEDISH_CONNECTIVES[word]}`, not `{word}`"
+    previous = re.search(r"(\w+)\s+$", before)
+    if previous and previous.group(1) in SWEDISH_CONNECTIVES:
+        said = previous.group(1)
+        return f"the language's words are English: write `{SWEDISH_CONNECTIVES[said]}`, not `{said}`"
+    return None
+
+
+# After a syntax error, parsing resumes at the next line that begins with a statement keyword,
+# so that one run reports the errors of every statement; this many at most per block.
+MAX_SYNTAX_ERRORS = 20
+_STATEMENT_START = re.compile(r"^[ \t]*(" + "|".join(sorted(literate.STATEMENT_KEYWORDS)) + r")\b")
+
+
 def parse_block(text: str, file: str, line_offset: int, provision: Provision) -> list:
-    """Parse one code block; raise RulebookError with a positioned diagnostic on bad text."""
-    try:
-        tree = lark_parser().parse(text)
-        _refuse_deep_trees(tree, file, line_offset)
-        return _ToSyntax(file, line_offset, provision).transform(tree)
-    except UnexpectedInput as error:
-        raise RulebookError([_syntax_diagnostic(error, file, line_offset)]) from None
-    except VisitError as error:
-        inner = error.orig_exc
-        if isinstance(inner, _Positioned):
-            raise RulebookError([Diagnostic("error", inner.message, inner.span)]) from None
-        raise
-    except _Positioned as problem:
-        raise RulebookError([Diagnostic("error", problem.message, problem.span)]) from None
+    """Parse one code block; raise RulebookError with a positioned diagnostic on bad text,
+    one for each statement that has an error."""
+    diagnostics: list = []
+    remaining: Optional[str] = text
+    while remaining is not None and len(diagnostics) < MAX_SYNTAX_ERRORS:
+        try:
+            tree = lark_parser().parse(remaining)
+            _refuse_deep_trees(tree, file, line_offset)
+            statements = _ToSyntax(file, line_offset, provision).transform(tree)
+            if not diagnostics:
+                return statements
+            break
+        except UnexpectedInput as error:
+            diagnostics.append(_syntax_diagnostic(error, file, line_offset, remaining))
+            error_line = getattr(error, "line", 1) or 1
+        except VisitError as error:
+            inner = error.orig_exc
+            if not isinstance(inner, _Positioned):
+                raise
+            diagnostics.append(Diagnostic("error", inner.message, inner.span))
+            error_line = inner.span.line - line_offset
+        except _Positioned as problem:
+            diagnostics.append(Diagnostic("error", problem.message, problem.span))
+            error_line = problem.span.line - line_offset
+        remaining = _after_line(remaining, error_line)
+    raise RulebookError(diagnostics)
+
+
+def _after_line(text: str, line: int) -> Optional[str]:
+    """The text from the first statement that begins below `line` (1-based), the lines before
+    it blanked so that positions stay those of the block; None when no statement follows."""
+    lines = text.split("\n")
+    for number in range(max(line, 1), len(lines)):
+        if _STATEMENT_START.match(lines[number]):
+            return "\n" * number + "\n".join(lines[number:])
+    return None
 
 
 # The parse tree of one expression level is a few nodes deep; a tree deeper than this holds
@@ -649,7 +715,11 @@ def parse_rulebook(text: str, path: str) -> RulebookSyntax:
             Span(path, 1, 1, 1, 1))], {path: text})
     statements, diagnostics = [], []
     rulebook_id = Path(path).stem
-    sections, blocks = literate.document(text)
+    read = literate.document(text)
+    sections, blocks = read.sections, read.blocks
+    for problem in read.fence_problems:
+        diagnostics.append(Diagnostic("error", problem.message,
+                                      Span(path, problem.line, problem.column, problem.line, problem.column + 3)))
     for block in blocks:
         section = sections[block.section]
         provision = Provision(rulebook_id, section.heading or Path(path).name, section.line)
@@ -676,7 +746,38 @@ def parse_rulebook(text: str, path: str) -> RulebookSyntax:
     body = tuple(_with_provision(s, provisions[s.provision.line]) for s in body)
     if header is not None:
         header = _with_provision(header, provisions[header.provision.line])
-    return RulebookSyntax(path, header, body, text, tuple(provisions.values()))
+    return RulebookSyntax(path, header, body, text, tuple(provisions.values()),
+                          warnings=tuple(_rules_outside_blocks(read.loose, path)))
+
+
+def _rules_outside_blocks(loose: list, path: str) -> list:
+    """A warning for each text outside the `rulelang` blocks that reads as rulelang statements
+    (an example written after the closing fence, rules in an unmarked fence): they are not
+    part of the rulebook, and nothing else would say so."""
+    found = []
+    for text in loose:
+        try:
+            statements = parse_block(text.text, path, text.first_line - 1, Provision("", "", 0))
+        except RulebookError:
+            continue
+        if statements:
+            kinds = ", ".join(dict.fromkeys(_statement_word(st) for st in statements))
+            found.append(Diagnostic(
+                "warning", f"this text reads as rulelang ({kinds}) but stands outside a ```rulelang block, "
+                           "so it is not part of the rulebook; fence it as ```rulelang, or reword it as prose",
+                Span(path, text.first_line, 1, text.first_line, 2)))
+    return found
+
+
+def _statement_word(statement) -> str:
+    """How a statement is named in a message: `rule`, `example`, `parameter`…"""
+    name = type(statement).__name__
+    if name == "RuleDecl" and statement.is_exception:
+        return "exception"
+    return {"RuleDecl": "rule", "Repeal": "repeal", "ExampleDecl": "example", "ParameterDecl": "parameter",
+            "ExceptionDecl": "exception", "OutputDecl": "output", "TableDecl": "table", "EnumDecl": "enum",
+            "DefinitionDecl": "definition", "DataDecl": "data", "WarningDecl": "warning",
+            "RulebookHeader": "rulebook header", "Attribution": "according to"}.get(name, "statement")
 
 
 def _provisions(sections: list, body: tuple, header: Optional[RulebookHeader], rulebook_id: str,

@@ -532,3 +532,5 @@ class RulebookSyntax:
     provisions: tuple = attrs.field(eq=False, repr=False, default=())
     # The text of each held source document by name (None: named as a file but not found).
     documents: dict = attrs.field(eq=False, repr=False, factory=dict)
+    # What reading the Markdown found worth a warning (rules written outside a block).
+    warnings: tuple = attrs.field(eq=False, repr=False, default=())

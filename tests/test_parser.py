@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rulebook_factory import write_rulebook
 
 import rulelang
 from rulelang import parser, syntax
@@ -217,7 +218,6 @@ def test_code_blocks_in_other_languages_are_prose():
                      id="in-a-numbered-list"),
         pytest.param("# T\r\n\r\n```rulelang\r\ndefinition d = 1 @ 2\r\n```\r\n", 4, id="crlf-lines"),
         pytest.param("# T\n\n~~~rulelang\ndefinition d = 1 @ 2\n~~~\n", 4, id="tilde-fence"),
-        pytest.param("# T\n\n```rulelang\ndefinition d = 1 @ 2\n", 4, id="unclosed-fence"),
     ],
 )
 def test_error_columns_are_columns_of_the_file_wherever_the_fence_stands(text, line):
@@ -611,3 +611,96 @@ def test_a_warning_holds_its_name_condition_and_message():
     (warning,) = statements_of('warning för_få when 1 < 2 says "too few"', syntax.WarningDecl)
     assert (warning.name, warning.message) == ("för_få", "too few")
     assert isinstance(warning.condition, syntax.Binary) and warning.condition.op == "<"
+
+
+# ------------------------------------------------------------------------ nothing silently ignored
+
+
+@pytest.mark.parametrize("info", ["rule-lang", "Rulelang", "RULELANG", "rulelan", "rule_lang", "rule lang"])
+def test_a_block_fenced_under_a_name_close_to_rulelang_is_an_error_at_its_fence(info):
+    text = PREFIX.replace("## 1 Provision\n\n```rulelang\n", f"## 1 Provision\n\n```{info}\n") + \
+        "definition d = 1\n```\n"
+    with pytest.raises(RulebookError) as caught:
+        parse_rulebook(text, FILE)
+    diagnostic = only_diagnostic(caught.value)
+    assert (diagnostic.span.line, diagnostic.span.column) == (11, 1)
+    assert f"a block fenced as `{info}` is not read as rules" in diagnostic.message
+    assert "write ```rulelang" in diagnostic.message
+
+
+@pytest.mark.parametrize("info", ["python", "text", "json", "rulebook"])
+def test_blocks_in_other_languages_stay_prose(info):
+    text = PREFIX + "definition d = 1\n```\n\n```" + info + "\nsomething = 1\n```\n"
+    assert parse_rulebook(text, FILE).statements
+
+
+def test_an_unclosed_fence_is_reported_at_the_line_that_opened_it_not_at_the_prose_below():
+    text = PREFIX + "definition d = 1\n\n## 2 Next provision\n\nProse, not rules.\n\n" \
+        "```rulelang\ndefinition e = 2\n```\n"
+    with pytest.raises(RulebookError) as caught:
+        parse_rulebook(text, FILE)
+    diagnostic = only_diagnostic(caught.value)
+    assert diagnostic.span.line == 11
+    assert "this ```rulelang block is never closed" in diagnostic.message
+
+
+def test_an_unclosed_fence_at_the_end_of_the_file_is_reported_where_it_opens():
+    with pytest.raises(RulebookError) as caught:
+        parse_rulebook(PREFIX + "definition d = 1 @ 2\n", FILE)
+    assert only_diagnostic(caught.value).span.line == 11
+
+
+def test_an_example_written_after_the_closing_fence_is_a_warning_where_it_stands():
+    text = PREFIX + "definition d = 1\n```\n\n" + \
+        'example "after the fence"\n  expect d of "X" = 1\n\nrule of thumb: prose that merely begins like a rule.\n'
+    book = parse_rulebook(text, FILE)
+    (warning,) = book.warnings
+    assert warning.severity == "warning"
+    assert warning.span.line == 15  # the line of `example`
+    assert "reads as rulelang (example) but stands outside a ```rulelang block" in warning.message
+
+
+def test_rules_in_a_fence_without_a_language_are_a_warning():
+    text = PREFIX + "definition d = 1\n```\n\n```\nrule r defines d then 2\n```\n"
+    (warning,) = parse_rulebook(text, FILE).warnings
+    assert warning.span.line == 16 and "(rule)" in warning.message
+
+
+def test_the_warning_for_rules_outside_a_block_reaches_check(tmp_path):
+    path = write_rulebook(tmp_path, "definition d = 1")
+    with path.open("a", encoding="utf-8") as text:
+        text.write('\nexample "after the fence"\n  expect d of "X" = 1\n')
+    book = rulelang.load(str(path))
+    assert any("outside a ```rulelang block" in w.message for w in book.warnings)
+
+
+# ------------------------------------------------------------------------ every error, with Swedish habits named
+
+
+@pytest.mark.parametrize("body, hint", [
+    ("definition d = 110,50 kr", "a decimal is written with a point: 110.50, not 110,50"),
+    ("definition d = 40 000 kr", "a number is written without spaces between its digits: 40000, not 40 000"),
+    ("definition d = 1 > 0 och 2 > 1", "write `and`, not `och`"),
+    ("definition d = 1 > 0 eller 2 > 1", "write `or`, not `eller`"),
+    ("definition d = inte 1 > 0", "write `not`, not `inte`"),
+])
+def test_a_swedish_way_of_writing_gets_the_rulelang_way_named(body, hint):
+    with pytest.raises(RulebookError) as caught:
+        parse_rulebook(PREFIX + body + "\n```\n", FILE)
+    diagnostic = only_diagnostic(caught.value)
+    assert diagnostic.span.line == FIRST_BODY_LINE
+    assert hint in diagnostic.message
+
+
+def test_every_statement_with_a_syntax_error_is_reported_in_one_run():
+    body = ("parameter rule: money\n  value 1 kr from 2021-01-01\n"
+            "definition fine = 1\n"
+            "parameter table: money\n  value 1 kr from 2021-01-01\n"
+            "definition d = 110,50 kr\n")
+    with pytest.raises(RulebookError) as caught:
+        parse_rulebook(PREFIX + body + "```\n", FILE)
+    found = [(d.span.line, d.message) for d in caught.value.diagnostics]
+    assert [line for line, _ in found] == [FIRST_BODY_LINE, FIRST_BODY_LINE + 3, FIRST_BODY_LINE + 5]
+    assert "'rule' is a reserved word" in found[0][1]
+    assert "'table' is a reserved word" in found[1][1]
+    assert "110.50" in found[2][1]
