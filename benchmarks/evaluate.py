@@ -58,7 +58,7 @@ def main() -> None:
     os.chdir(ROOT)
     t0 = time.perf_counter()
     import rulelang
-    from rulelang.parser import lark_parser
+    from rulelang.language.parser import lark_parser
     lark_parser()
     t_import = time.perf_counter() - t0
 

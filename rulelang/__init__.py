@@ -6,10 +6,10 @@ Load a literate rulebook, evaluate records, and explain every kronor:
     book = rulelang.load("stockholm/hlv-2021")
 """
 
-from .api import Rulebook, load
-from .diagnostics import DataError, EvaluationError, NotFound, RulebookError
-from .evaluator import Result
-from .explanation import Explanation
+from .evaluation.evaluator import Result
+from .evaluation.explanation import Explanation
+from .interfaces.api import Rulebook, load
+from .language.diagnostics import DataError, EvaluationError, NotFound, RulebookError
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 """`python -m rulelang`, and the script `spark-submit` runs (so imports are absolute)."""
 
-from rulelang.cli import run
+from rulelang.interfaces.cli import run
 
 run()

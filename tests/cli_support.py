@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 
-from rulelang.cli import main
+from rulelang.interfaces.cli import main
 
 
 def run_cli(*argv) -> tuple:

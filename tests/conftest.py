@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from rulelang.deep import RECURSION_LIMIT
+from rulelang.language.deep import RECURSION_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# rulelang raises the recursion limit when it first runs a command (see rulelang/deep.py);
+# rulelang raises the recursion limit when it first runs a command (see rulelang/language/deep.py);
 # raised here before any test, hypothesis sees it unchanged from test to test.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
 

@@ -105,7 +105,7 @@ def money_text(ore: int) -> str:
 
 
 def interpreter_rows(book, region: dict, month: str) -> list:
-    from rulelang.settlement import interpreter_line_items
+    from rulelang.columnar.settlement import interpreter_line_items
 
     return [[clinic, mon, component, money_text(amount), provision, record, basis]
             for clinic, mon, component, amount, provision, record, basis in

@@ -30,7 +30,7 @@ def write_rulebook(directory: Path, body: str, name: str = "book", title: str = 
 def rulebook_library(root: Path, monkeypatch, base_id: str, base_text: str):
     """A RULELANG_PATH directory holding one base rulebook; returns `add(id, text)`, which
     writes another rulebook there and gives its display path (`add.root`, `add.base`)."""
-    from rulelang.loader import display_path
+    from rulelang.language.loader import display_path
 
     monkeypatch.setenv("RULELANG_PATH", str(root))
 

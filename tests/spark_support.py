@@ -10,7 +10,7 @@ import pytest
 @functools.lru_cache(maxsize=1)
 def spark_missing() -> str:
     """Why the Spark engine cannot run here ('' when it can): it needs pyspark and Java."""
-    from rulelang.settlement import SettlementError, engine_ready
+    from rulelang.columnar.settlement import SettlementError, engine_ready
 
     try:
         engine_ready("spark")

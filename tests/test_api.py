@@ -14,9 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rulebook_factory import MINI
 
 import rulelang
-from rulebook_factory import MINI
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "stockholm-2021.json"

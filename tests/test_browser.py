@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rulelang.cli import main
+from rulelang.interfaces.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = next((path for path in (os.environ.get("RULELANG_CHROMIUM"), shutil.which("chromium"),

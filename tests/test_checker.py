@@ -13,9 +13,9 @@ import pytest
 from rulebook_factory import rulebook_library
 
 import rulelang
-from rulelang import parser
-from rulelang.diagnostics import Diagnostic, RulebookError
-from rulelang.loader import display_path
+from rulelang.language import parser
+from rulelang.language.diagnostics import Diagnostic, RulebookError
+from rulelang.language.loader import display_path
 
 HEADER = '''\
 # Test rulebook
@@ -392,7 +392,7 @@ def test_an_exception_cycle_through_a_second_parent_is_found(tmp_path):
 
 
 def test_exceptions_may_not_nest_deeper_than_the_evaluator_descends(tmp_path):
-    from rulelang.checker import MAX_EXCEPTION_DEPTH
+    from rulelang.language.checker import MAX_EXCEPTION_DEPTH
 
     chain = "\n".join(f"exception e{i} to {'fysiskt' if i == 0 else f'e{i - 1}'} when mode = video then {i} kr"
                       for i in range(MAX_EXCEPTION_DEPTH + 2))

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from rulebook_factory import MINI
-from rulelang.cli import main
+
+from rulelang.interfaces.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = "stockholm/hlv-2021"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rulelang import literate
-from rulelang.parser import parse_block
-from rulelang.syntax import Provision
+from rulelang.language import literate
+from rulelang.language.parser import parse_block
+from rulelang.language.syntax import Provision
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
@@ -41,7 +41,7 @@ def test_the_site_builds_strictly(tmp_path):
 
 def test_the_readme_shows_the_explanation_rulelang_gives(capsys, monkeypatch):
     """The README's text view is what `rulelang explain` prints today, byte for byte."""
-    from rulelang.cli import main
+    from rulelang.interfaces.cli import main
 
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("RULELANG_PATH", raising=False)

@@ -14,14 +14,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-import rulelang
-from rulelang.cli import main
-from rulelang.diagnostics import EvaluationError, RulebookError
-from rulelang.settlement import SettlementError, settle
-
 from regions import csv_rows, interpreter_rows
 from rulebook_factory import write_rulebook
+
+import rulelang
+from rulelang.columnar.settlement import SettlementError, settle
+from rulelang.interfaces.cli import main
+from rulelang.language.diagnostics import EvaluationError, RulebookError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -411,7 +410,7 @@ def test_a_wider_tolerance_silences_the_vg_weight_warning():
     """Reading V4's tolerance, alternative: at 0.50 a mean of 1.30 is close enough."""
     from fractions import Fraction
 
-    from rulelang.evaluator import Evaluator
+    from rulelang.evaluation.evaluator import Evaluator
 
     book = rulelang.load("vastra-gotaland/vg-primarvard")
     on = dt.date(2017, 3, 31)

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 import rulelang
-from rulelang import render
-from rulelang.cli import main
+from rulelang.interfaces import render
+from rulelang.interfaces.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

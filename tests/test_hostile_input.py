@@ -17,9 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-from rulelang.cli import main
 from spark_support import needs_spark
+
+from rulelang.interfaces.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = "stockholm/hlv-2021"
@@ -519,9 +519,10 @@ def test_a_thousand_sibling_rules_settle_as_the_interpreter_evaluates(tmp_path):
     """One output with 1,000 sibling rules (rule i: code i pays i kr + 10 kr), and one code
     that two rules claim with different amounts: a conflict, found in SQL as in the
     interpreter. The plan is one layer for the thousand rules (see benchmarks/many_rules.py)."""
-    import rulelang
     from rulebook_factory import write_rulebook
-    from rulelang.settlement import SettlementError, settle
+
+    import rulelang
+    from rulelang.columnar.settlement import SettlementError, settle
 
     rules = "\n".join(f"rule regel_{i} defines ersättning when kod = {i} then {i} kr + 10 kr" for i in range(1000))
     body = ("table persons\n  key person_id\n  field person_id: text\n  field clinic_id: text\n"
@@ -620,9 +621,10 @@ def test_a_run_killed_at_any_moment_leaves_one_consistent_set(tmp_path):
 @needs_spark
 def test_spark_settles_a_rulebook_of_many_outputs_as_duckdb_does(tmp_path):
     """21 outputs, each one branch of the plan: more than Spark's default analyzer passes."""
-    import rulelang
     from rulebook_factory import write_rulebook
-    from rulelang.settlement import settle
+
+    import rulelang
+    from rulelang.columnar.settlement import settle
 
     outputs = "\n".join(f"output o{i}: money per persons default 0 kr paid to clinic_id\n"
                         f"rule r{i} defines o{i} when kod = {i} then {i + 1} kr" for i in range(21))

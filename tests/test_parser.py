@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from rulebook_factory import write_rulebook
 
 import rulelang
-from rulelang import parser, syntax
-from rulelang.diagnostics import RulebookError
-from rulelang.parser import parse_rulebook
+from rulelang.language import parser, syntax
+from rulelang.language.diagnostics import RulebookError
+from rulelang.language.parser import parse_rulebook
 
 FILE = "book.md"
 

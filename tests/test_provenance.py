@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 import rulelang
-from rulelang.diagnostics import RulebookError
-from rulelang.examples import explained_examples
-from rulelang.literate import normalised, quoted_in
-from rulelang.loader import all_rulebook_ids, display_path
-from rulelang.provenance import cited_document
+from rulelang.interfaces.examples import explained_examples
+from rulelang.language.diagnostics import RulebookError
+from rulelang.language.literate import normalised, quoted_in
+from rulelang.language.loader import all_rulebook_ids, display_path
+from rulelang.language.provenance import cited_document
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "rulebooks" / "sources"

@@ -13,7 +13,7 @@ import pytest
 from rulebook_factory import rulebook_library
 
 import rulelang
-from rulelang.diagnostics import RulebookError
+from rulelang.language.diagnostics import RulebookError
 
 KR = 100  # öre per krona
 
@@ -286,7 +286,7 @@ def test_a_repeal_after_the_rule_has_ended_changes_nothing_and_says_so(library):
 
 def test_text_explanations_name_the_repealing_provision(library):
     library("repeal/amend", amendment("repeal/amend", REPLACE))
-    from rulelang.render import explanation_text
+    from rulelang.interfaces.render import explanation_text
 
     book = rulelang.load("repeal/amend")
     text = explanation_text(book.explain(items("2021-01-01"), "x", "I"))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import rulelang
-from rulelang.examples import explained_examples, run_examples
-from rulelang.loader import all_rulebook_ids
-from rulelang.typesystem import STATUSES
+from rulelang.interfaces.examples import explained_examples, run_examples
+from rulelang.language.loader import all_rulebook_ids
+from rulelang.language.typesystem import STATUSES
 
 CONTRACT_IDS = [
     "jamtland/patientmiljarden-2018",

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rulebook_factory import ITEMS, load
 
 import rulelang
-from rulebook_factory import ITEMS, load
 
 ON = dt.date(2021, 6, 1)
 flags = st.booleans()

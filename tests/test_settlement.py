@@ -9,14 +9,15 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from regions import csv_rows, interpreter_rows, money_text, regions, write_region
+from spark_support import needs_spark
 
 import rulelang
-from spark_support import needs_spark
-from regions import csv_rows, interpreter_rows, money_text, regions, write_region
-from rulelang.cli import main
-from rulelang.demo import write_demo_region
-from rulelang.settlement import SettlementError, month_bounds, settle
+from rulelang.columnar.settlement import SettlementError, month_bounds, settle
+from rulelang.interfaces.cli import main
+from rulelang.interfaces.demo import write_demo_region
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTHS = {
@@ -225,7 +226,7 @@ def test_outputs_appear_together_or_not_at_all(books, demo, tmp_path):
     journal and temporary files; the next run to the same target first puts the rest of that
     set in place, so a reader never finds one run's line items beside another run's rejected
     records. A run that fails leaves no file of its own."""
-    from rulelang.outputset import OutputSet
+    from rulelang.columnar.outputset import OutputSet
 
     out = tmp_path / "settlement.csv"
     settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
@@ -317,7 +318,8 @@ def test_demo_data_is_the_same_for_the_same_seed(tmp_path, capsys):
 
 def test_demo_data_takes_a_number_of_clinics_and_has_a_national_size(tmp_path, capsys):
     import duckdb
-    from rulelang.demo import NATIONAL_CLINICS, NATIONAL_PERSONS
+
+    from rulelang.interfaces.demo import NATIONAL_CLINICS, NATIONAL_PERSONS
 
     assert main(["demo-data", "--out", str(tmp_path / "a"), "--persons", "2000", "--clinics", "1150"]) == 0
     con = duckdb.connect()
@@ -453,7 +455,8 @@ def test_decimals_money_integers_and_booleans_are_typed_exactly(tmp_path):
     money as öre, at the edges of what each type accepts; anything else is rejected."""
     import duckdb
     from rulebook_factory import load
-    from rulelang.intake import Intake, find_sources
+
+    from rulelang.columnar.intake import Intake, find_sources
 
     book = load(tmp_path, '''
 table things

@@ -8,12 +8,11 @@ import shutil
 
 import duckdb
 import pytest
-
-import rulelang
-from rulelang.demo import write_demo_region
-from rulelang.settlement import SettlementError, settle
 from spark_support import needs_spark
 
+import rulelang
+from rulelang.columnar.settlement import SettlementError, settle
+from rulelang.interfaces.demo import write_demo_region
 
 pytestmark = needs_spark
 

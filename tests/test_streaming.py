@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from cli_support import run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from regions import regions, write_region
 
 import rulelang
-from regions import regions, write_region
-from cli_support import run_cli
-from rulelang.streaming import plan
+from rulelang.columnar.streaming import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = {

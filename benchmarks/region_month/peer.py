@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # the project, when run from anywhere
 
 import rulelang  # noqa: E402
-from rulelang.settlement import SettlementError, settle  # noqa: E402
+from rulelang.columnar.settlement import SettlementError, settle  # noqa: E402
 
 COMPONENTS = {"kapitering": "capitation", "besöksavgift_till_mottagningen": "visit_fees",
               "tilläggsersättning": "addons", "avdrag": "deductions"}

@@ -26,9 +26,9 @@ def search_roots() -> list[Path]:
     """
     roots = [Path(p) for p in os.environ.get("RULELANG_PATH", "").split(os.pathsep) if p]
     roots.append(Path.cwd() / "rulebooks")
-    here = Path(__file__).resolve().parent
-    roots.append(here / "rulebooks")          # installed wheel
-    roots.append(here.parent / "rulebooks")   # source checkout
+    package = Path(__file__).resolve().parent.parent  # rulelang/
+    roots.append(package / "rulebooks")          # installed wheel
+    roots.append(package.parent / "rulebooks")   # source checkout
     unique: list[Path] = []
     for root in roots:
         if root.is_dir() and root.resolve() not in [u.resolve() for u in unique]:

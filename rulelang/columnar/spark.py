@@ -23,7 +23,7 @@ from typing import Optional
 import sqlglot
 from sqlglot import exp
 
-from .intake import Intake, InputError
+from .intake import InputError, Intake
 from .sql import quote
 
 # DuckDB's names for the Spark types a Parquet file's columns can have (the intake reads

@@ -26,13 +26,13 @@ from typing import Optional, Union
 
 import attrs
 
-from . import syntax as s
-from .checker import CheckedRulebook
-from .compiler import Program
-from .explanation import RANK
+from ..evaluation.compiler import Program
+from ..evaluation.explanation import RANK
+from ..language import syntax as s
+from ..language.checker import CheckedRulebook
+from ..language.typesystem import Type
+from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE
 from .sql import DECIMAL_SCALE, FAR_FUTURE, date_literal, quote, text_literal
-from .typesystem import Type
-from .values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE
 
 OWN_DATES = "own dates"  # a query of every record of a dated table, each on its own date
 NUMERIC = ("money", "unrounded", "integer", "decimal")

@@ -15,10 +15,25 @@ import attrs
 
 from . import provenance
 from . import syntax as s
-from .diagnostics import Diagnostic, RulebookError, did_you_mean as _suggest
+from .diagnostics import Diagnostic, RulebookError
+from .diagnostics import did_you_mean as _suggest
 from .typesystem import (
-    BOOLEAN, DATE, DECIMAL, INTEGER, MONEY, NONE, PRIMITIVE_TYPES, STATUSES, TEXT, UNROUNDED,
-    Type, UnitError, arithmetic, assignable, comparable, unify,
+    BOOLEAN,
+    DATE,
+    DECIMAL,
+    INTEGER,
+    MONEY,
+    NONE,
+    PRIMITIVE_TYPES,
+    STATUSES,
+    TEXT,
+    UNROUNDED,
+    Type,
+    UnitError,
+    arithmetic,
+    assignable,
+    comparable,
+    unify,
 )
 
 ERROR = Type("error")

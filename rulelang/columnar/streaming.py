@@ -12,17 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from fractions import Fraction
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
-from .api import Rulebook
-from .diagnostics import DataError, EvaluationError
-from .evaluator import Result
+from ..evaluation.evaluator import Result
+from ..language.diagnostics import DataError, EvaluationError
+from ..language.values import to_json
 from .intake import Intake, bounded_database, find_sources
 from .lowering import Lowering, NotLowerable
 from .outputset import scratch_directory
 from .progress import ProgressReport
 from .sql import text_literal
-from .values import to_json
+
+if TYPE_CHECKING:  # a rulebook as the API gives it; this stage needs only its parts
+    from ..interfaces.api import Rulebook
 
 BATCH = 10_000
 EVERY_DATE = (dt.date(1, 1, 1), dt.date(9999, 12, 31))

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..language.deep import run_deep
+from ..language.diagnostics import DataError, EvaluationError, NotFound, RulebookError
+from ..language.loader import all_rulebook_ids
 from .api import Rulebook
-from .deep import run_deep
-from .diagnostics import DataError, EvaluationError, NotFound, RulebookError
 from .examples import run_examples
-from .loader import all_rulebook_ids
 
 EXIT_OK, EXIT_RULEBOOK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -211,7 +211,7 @@ def _eval_streamed(book: Rulebook, args) -> int:
     terminal), else by the interpreter."""
     import json
 
-    from .streaming import NotLowerable, stream_json_lines
+    from ..columnar.streaming import NotLowerable, stream_json_lines
 
     def line(text: str) -> None:
         _out(text, raw=True)
@@ -289,11 +289,10 @@ def _progress(message: str, done: float) -> None:
 
 
 def cmd_settle(args) -> int:
+    from ..columnar.lowering import NotLowerable
+    from ..columnar.settlement import SettlementError, settle
+    from ..language.values import format_money
     from . import render  # imported by the verbs that print what they compute
-
-    from .lowering import NotLowerable
-    from .settlement import SettlementError, settle
-    from .values import format_money
 
     book = _load(args.rulebook)
     try:
@@ -323,7 +322,12 @@ def cmd_settle(args) -> int:
 
 
 def cmd_demo_data(args) -> int:
-    from .demo import DEFAULT_PERSONS, NATIONAL_CLINICS, NATIONAL_PERSONS, write_demo_region
+    from .demo import (
+        DEFAULT_PERSONS,
+        NATIONAL_CLINICS,
+        NATIONAL_PERSONS,
+        write_demo_region,
+    )
 
     out = Path(args.out)
     persons = args.persons or (NATIONAL_PERSONS if args.national else DEFAULT_PERSONS)

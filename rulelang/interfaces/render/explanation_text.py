@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..decision import DecisionPath, decision_path
-from ..explanation import Explanation
+from ...evaluation.decision import DecisionPath, decision_path
+from ...evaluation.explanation import Explanation
 
 WIDTH = 100  # a formula and its steps on one line up to this width, else one step a line
 CONTRIBUTORS_SHOWN = 5  # the largest contributions of a sum listed in text; JSON has them all

@@ -16,14 +16,14 @@ from typing import Callable, Optional
 
 import attrs
 
-from . import syntax as s
-from .checker import CheckedRulebook
+from ..language import syntax as s
+from ..language.checker import CheckedRulebook
+from ..language.generator import Worked, generate
+from ..language.provenance import quoted_document
+from ..language.typesystem import Type
+from ..language.values import round_amount, to_json
 from .data import ID_FIELD
 from .explanation import NO_USES, Explanation, merged
-from .generator import Worked, generate
-from .provenance import quoted_document
-from .typesystem import Type
-from .values import round_amount, to_json
 
 Run = Callable[[object, Optional["Trace"]], object]
 

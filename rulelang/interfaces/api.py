@@ -14,14 +14,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Optional, Union
 
-from .checker import CheckedRulebook, check
-from .compiler import Program, compile_rulebook
-from .data import Dataset, load_dataset
-from .deep import run_deep
-from .diagnostics import DataError, EvaluationError, NotFound, RecordProblem
-from .evaluator import Evaluator, Result
-from .explanation import Explanation
-from .loader import load_chain
+from ..evaluation.compiler import Program, compile_rulebook
+from ..evaluation.data import Dataset
+from ..evaluation.evaluator import Evaluator, Result
+from ..evaluation.explanation import Explanation
+from ..language.checker import CheckedRulebook, check
+from ..language.deep import run_deep
+from ..language.diagnostics import DataError, EvaluationError, NotFound, RecordProblem
+from ..language.loader import load_chain
 
 DataSource = Union[str, Path, dict, Dataset]
 
@@ -75,6 +75,10 @@ class Rulebook:
         evaluation reads: how one line of a region-sized settlement is explained."""
         if isinstance(source, Dataset):
             return source
+        from ..columnar.records import (
+            load_dataset,  # the intake: only when data is read
+        )
+
         return load_dataset(source, self.checked, focus)
 
     def evaluator(self, data: DataSource, on: Optional[dt.date] = None, focus: Optional[tuple] = None) -> Evaluator:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import html
 from typing import Optional
 
-from ..decision import DecisionPath, decision_path
-from ..explanation import BASIS_ORDER, Explanation
+from ...evaluation.decision import DecisionPath, decision_path
+from ...evaluation.explanation import BASIS_ORDER, Explanation
 from .explanation_text import period, shown, why_it_did_not_decide, with_unit
 
 STYLE = """

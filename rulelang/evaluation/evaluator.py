@@ -13,14 +13,14 @@ from typing import Iterator, Optional
 
 import attrs
 
+from ..language.diagnostics import EvaluationError
+from ..language.generator import Worked
+from ..language.syntax import Span
+from ..language.typesystem import Type
+from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE, to_json, to_text
 from .compiler import Citation, CompiledRule, Program, Trace
 from .data import ID_FIELD, Dataset
-from .diagnostics import EvaluationError
 from .explanation import FORMAT, NO_USES, Explanation, merged, rests_on, weakest
-from .generator import Worked
-from .syntax import Span
-from .typesystem import Type
-from .values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE, to_json, to_text
 
 ASSUMED_CITE = "assumed by the example"
 

@@ -7,12 +7,12 @@ from typing import Iterator, Optional
 
 import attrs
 
-from . import syntax as s
+from ..columnar.records import load_dataset
+from ..evaluation.evaluator import Evaluator
+from ..language import syntax as s
+from ..language.diagnostics import DataError, EvaluationError
+from ..language.values import to_json, to_text
 from .api import Rulebook
-from .data import load_dataset
-from .diagnostics import DataError, EvaluationError
-from .evaluator import Evaluator
-from .values import to_json, to_text
 
 
 @attrs.frozen

@@ -14,19 +14,21 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import attrs
 
-from .api import Rulebook
-from .diagnostics import DataError
-from .explanation import BASIS_ORDER
+from ..evaluation.explanation import BASIS_ORDER
+from ..language.diagnostics import DataError
+from ..language.values import AMOUNT_TOO_LARGE
 from .intake import REJECT_COLUMNS, Intake, TableCount, bounded_database, find_sources
 from .lowering import Lowering, pays_itself
 from .outputset import OutputSet, scratch_directory
 from .progress import ProgressReport
 from .sql import quote, text_literal
-from .values import AMOUNT_TOO_LARGE
+
+if TYPE_CHECKING:  # a rulebook as the API gives it; this stage needs only its parts
+    from ..interfaces.api import Rulebook
 
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
 TOTALS_COLUMNS = ("clinic_id", "month", "component", "amount", "lines")
@@ -70,7 +72,7 @@ class Settlement:
     totals_out: Optional[Path] = None
 
     def to_dict(self) -> dict:
-        from .values import format_money
+        from ..language.values import format_money
         return {
             "rulebook": {"id": self.rulebook, "version": self.version},
             "month": self.month, "engine": self.engine,
@@ -399,7 +401,7 @@ def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
     and form as the SQL engines write them: (clinic_id, month, component, öre, provision,
     record_id, basis), by component and then by the record's place in its input. The basis is
     the one each line's explanation states."""
-    from .evaluator import Evaluator
+    from ..evaluation.evaluator import Evaluator
 
     first, last = month_bounds(month)
     evaluator = Evaluator(book.program, dataset, last)

@@ -6,8 +6,8 @@ import json
 from decimal import Decimal
 from typing import Iterable
 
-from ..evaluator import Result
-from ..explanation import Explanation
+from ...evaluation.evaluator import Result
+from ...evaluation.explanation import Explanation
 from .explanation_html import explanation_html
 from .explanation_text import explanation_text
 

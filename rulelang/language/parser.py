@@ -20,18 +20,61 @@ from typing import Optional
 
 import attrs
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.grammar import Rule
 from lark.lexer import TerminalDef
 
 from . import literate
 from .diagnostics import Diagnostic, RulebookError, did_you_mean
 from .syntax import (
-    AtLeast, Aggregate, Assumption, Attribution, Binary, Call, CountTrue, DataDecl, DefinitionDecl, EnumDecl,
-    ExampleDecl, Expectation, FieldAccess, FieldDecl, Given, HistoryClause, HistoryLookup,
-    If, IsNone, Literal, Lookup, Member, Name, OutputDecl, Otherwise, ParameterDecl,
-    ParamRow, ParamValue, Provision, Quotation, Repeal, RowKey, RecordLiteral, Rounded, RuleDecl, WarningDecl,
-    RulebookHeader, RulebookSyntax, Source, Span, TableDecl, Unary,
+    Aggregate,
+    Assumption,
+    AtLeast,
+    Attribution,
+    Binary,
+    Call,
+    CountTrue,
+    DataDecl,
+    DefinitionDecl,
+    EnumDecl,
+    ExampleDecl,
+    Expectation,
+    FieldAccess,
+    FieldDecl,
+    Given,
+    HistoryClause,
+    HistoryLookup,
+    If,
+    IsNone,
+    Literal,
+    Lookup,
+    Member,
+    Name,
+    Otherwise,
+    OutputDecl,
+    ParameterDecl,
+    ParamRow,
+    ParamValue,
+    Provision,
+    Quotation,
+    RecordLiteral,
+    Repeal,
+    Rounded,
+    RowKey,
+    RulebookHeader,
+    RulebookSyntax,
+    RuleDecl,
+    Source,
+    Span,
+    TableDecl,
+    Unary,
+    WarningDecl,
 )
 
 GRAMMAR_FILE = "grammar.lark"

@@ -35,9 +35,9 @@ from typing import Callable, Iterable, Optional, Union
 
 import attrs
 
-from .checker import CheckedRulebook
-from .data import ID_FIELD
-from .diagnostics import DataError, RecordProblem
+from ..evaluation.data import ID_FIELD
+from ..language.checker import CheckedRulebook
+from ..language.diagnostics import DataError, RecordProblem
 from .sql import DECIMAL_SCALE, date_literal, quote, text_literal
 
 REJECT_COLUMNS = ("table", "record_id", "file", "line", "reason", "data")

@@ -1,0 +1,41 @@
+"""The input records an evaluation reads, typed, by table and id.
+
+They are read and checked by the intake (`columnar/records.py`), the same way settlement
+reads them: money becomes integer öre and decimals exact fractions without passing through
+binary floating point, and every record the intake refuses is reported with its file and id.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+
+ID_FIELD = "__id__"  # a record's id (its key, or #line) in the records evaluation reads
+
+
+@attrs.define
+class TableData:
+    """The records of one table, by id, with a per-key index for history tables."""
+
+    name: str
+    file: str
+    records: list
+    by_id: dict
+    history: Optional[dict] = None  # key → records sorted by start
+
+    def find(self, record_id: str) -> Optional[dict]:
+        """A record by its id as written (`V1`, `1494`): the key, or `#N` for a table without one."""
+        found = self.by_id.get(record_id)
+        if found is None:  # an integer key is held as a number; `#N` names a keyless record
+            found = next((r for r in self.records if r[ID_FIELD] == record_id), None)
+        return found
+
+
+@attrs.define
+class Dataset:
+    tables: dict
+    files: list
+
+    def table(self, name: str) -> Optional[TableData]:
+        return self.tables.get(name)
