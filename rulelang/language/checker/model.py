@@ -1,0 +1,140 @@
+"""The checked rulebook handed to the compiler, and what the checker knows of each name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+import attrs
+
+from .. import syntax as s
+from ..typesystem import (
+    DATE,
+    DECIMAL,
+    INTEGER,
+    TEXT,
+    Type,
+)
+
+ERROR = Type("error")
+
+EVALUATION_DATE = "evaluation_date"
+
+MAX_EXCEPTION_DEPTH = 32
+
+# name → (argument kinds or None for "same numeric type", result)
+BUILTINS = {
+    "age": ((DATE, DATE), INTEGER),
+    "year": ((DATE,), INTEGER),
+    "month": ((DATE,), INTEGER),
+    "day": ((DATE,), INTEGER),
+    "first_day_of_month": ((DATE,), DATE),
+    "last_day_of_month": ((DATE,), DATE),
+    "days_between": ((DATE, DATE), INTEGER),
+    "add_days": ((DATE, INTEGER), DATE),
+    "floor": ((DECIMAL,), INTEGER),
+    "lower": ((TEXT,), TEXT),
+    "trim": ((TEXT,), TEXT),
+    "min": (None, None),
+    "max": (None, None),
+}
+
+BUILTIN_HELP = {
+    "age": "age(birth_date, on): whole years completed on a date",
+    "days_between": "days_between(from, to): days from the first date to the second",
+    "add_days": "add_days(date, days): the date so many days later (earlier when negative)",
+    "floor": "floor(decimal): the whole number at or below it (22.5 → 22; −0.5 → −1)",
+    "lower": "lower(text): the text in small letters, to compare what people write in any case",
+    "trim": "trim(text): the text without spaces at either end",
+}
+
+# How long a chain of definitions and outputs reading one another may be: evaluation follows
+# it depth first, and explanations show it whole.
+MAX_DEFINITION_DEPTH = 64
+
+
+@attrs.define
+class TableInfo:
+    decl: s.TableDecl
+    fields: dict  # name → (Type, FieldDecl)
+
+
+@attrs.frozen
+class ParamValueInfo:
+    """A parameter value with the period it is in force (clipped where an amendment overrides it)."""
+
+    decl: s.ParamValue
+    valid_from: Optional[dt.date]
+    valid_until: Optional[dt.date]
+    value: object  # a constant, or for keyed parameters a tuple of (low, high, enum, constant)
+
+
+@attrs.define
+class ParamInfo:
+    decl: s.ParameterDecl
+    type: Type
+    key_types: tuple  # one Type per key; empty for a parameter with one value per period
+    values: list
+
+    @property
+    def keys_shown(self) -> str:
+        return ", ".join(str(t) for t in self.key_types)
+
+
+@attrs.define
+class DefinitionInfo:
+    decl: s.DefinitionDecl
+    type: Type = ERROR
+    busy: bool = False  # being typed now: a use inside its own value is a cycle, reported later
+    typed: bool = False
+
+
+@attrs.define
+class OutputInfo:
+    decl: s.OutputDecl
+    type: Type
+    roots: list = attrs.Factory(list)  # labels of rules that are not exceptions
+
+
+@attrs.define
+class RuleInfo:
+    decl: s.RuleDecl
+    output: Optional[str]
+    exceptions: list = attrs.Factory(list)  # labels of exceptions to this rule
+    repealed_by: Optional[s.Repeal] = None
+    outputs: tuple = ()  # every output it decides (an exception may override rules of several)
+
+
+@attrs.define
+class CheckedRulebook:
+    """A rulebook merged with what it amends, every name resolved and every expression typed."""
+
+    id: str
+    header: s.RulebookHeader
+    chain: list  # RulebookSyntax, oldest first
+    enums: dict
+    tables: dict
+    parameters: dict
+    definitions: dict  # (table or None, name) → DefinitionInfo
+    outputs: dict
+    rules: dict
+    data: dict
+    examples: list
+    data_warnings: dict  # name → WarningDecl: checks of the input as a whole
+    types: dict  # id(expression) → Type
+    resolved: dict  # id(name or field access) → resolution tuple
+    warnings: list
+    sources: dict  # file → text
+
+    @property
+    def version(self) -> str:
+        return self.header.version or ""
+
+
+@attrs.define
+class Scope:
+    table: Optional[str]
+    vars: dict = attrs.Factory(dict)  # binder name → table
+
+    def bind(self, var: str, table: str) -> "Scope":
+        return Scope(self.table, {**self.vars, var: table})
