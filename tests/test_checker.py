@@ -495,12 +495,81 @@ def test_a_parameter_value_of_the_wrong_type(tmp_path):
     assert str(error.span) == draft.at(24, 9)
 
 
-def test_a_parameter_value_without_a_citation_is_a_warning(tmp_path):
+def test_an_interpretation_without_a_citation_is_a_warning(tmp_path):
     draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") +
-                  "parameter p: money\n  value 100 kr status verified")
+                  "parameter p: money\n  value 100 kr status interpretation")
     book = draft.load()
     assert [(w.severity, w.message, str(w.span)) for w in book.warnings] == [
         ("warning", 'a value of p cites no source (add `cite "…"`)', draft.at(24, 3))]
+
+
+def test_a_verified_value_without_a_citation_is_an_error(tmp_path):
+    draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") +
+                  "parameter p: money\n  value 100 kr status verified")
+    error = draft.only_error()
+    assert error.message == 'a verified value of p needs a citation: add `cite "…"` naming where the source gives it'
+    assert str(error.span) == draft.at(24, 3)
+
+
+def test_a_seed_value_without_a_citation_is_an_error(tmp_path):
+    draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") +
+                  "parameter p: money\n  value 100 kr status seed")
+    error = draft.only_error()
+    assert error.message.startswith("a seed value of p must cite a document the rulebook holds")
+    assert str(error.span) == draft.at(24, 3)
+
+
+@pytest.mark.parametrize("cite", ['""', '"   "'])
+def test_an_empty_citation_is_an_error(tmp_path, cite):
+    draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") +
+                  f"parameter p: money\n  value 100 kr status illustrative cite {cite}")
+    error = draft.only_error()
+    assert error.message.startswith("an empty `cite` cites nothing")
+    assert str(error.span) == draft.at(24, 3)
+
+
+def test_a_gap_between_two_periods_of_a_parameter_is_a_warning_where_the_later_begins(tmp_path):
+    draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") + (
+        "parameter p: money\n"
+        '  value 100 kr from 2021-01-01 until 2021-03-31 status verified cite "s"\n'
+        '  value 200 kr from 2021-05-01 status verified cite "s"'))
+    book = draft.load()
+    (warning,) = book.warnings
+    assert warning.message == ("parameter p has no value from 2021-04-01 to 2021-04-30: a record dated then "
+                               "cannot be settled")
+    assert str(warning.span) == draft.at(25, 3)
+    assert warning.notes[0].startswith(f"the value before the gap is at {draft.at(24, 3)}; end it on 2021-04-30")
+
+
+def test_successive_values_without_until_form_a_history(tmp_path):
+    # Written out of order: each value ends the day before the next one begins.
+    draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") + (
+        "parameter p: money\n"
+        '  value 200 kr from 2021-06-01 status verified cite "s"\n'
+        '  value 100 kr from 2021-01-01 status verified cite "s"\n'
+        '  value 150 kr from 2021-04-01 status verified cite "s"'))
+    book = draft.load()
+    assert book.warnings == []
+    for date, p in [("2021-03-31", 100), ("2021-04-01", 150), ("2021-05-31", 150), ("2021-06-01", 200)]:
+        assert book.evaluate_record(visit(date=date), "tillägg", "V1").value == 300 * 100 + p * 100, date
+    explanation = book.explain(visit(date="2021-05-31"), "tillägg", "V1").to_dict()
+    periods = [(n["valid_from"], n["valid_to"]) for n in _nodes(explanation) if n["label"].startswith("p")
+               and n.get("kind") == "parameter"]
+    assert periods == [("2021-04-01", "2021-05-31")]
+
+
+def test_an_explicit_until_that_reaches_into_the_next_value_still_overlaps(tmp_path):
+    draft = Draft(tmp_path, RULE.replace("then belopp", "then belopp + p") + (
+        "parameter p: money\n"
+        '  value 100 kr from 2021-01-01 until 2021-12-31 status verified cite "s"\n'
+        '  value 200 kr from 2021-06-01 status verified cite "s"'))
+    assert draft.only_error().message.startswith("values of parameter p overlap")
+
+
+def _nodes(tree: dict):
+    yield tree
+    for child in tree.get("children", ()):
+        yield from _nodes(child)
 
 
 KEYED = '''\

@@ -101,6 +101,49 @@ def test_check_reports_an_undefined_name_at_its_place(capsys, tmp_path):
     assert re.search(rf"^.*undefined\.md:{line_no}:\d+: error: .*faktor", err, re.M), err
 
 
+GAPPED = MINI.replace("  then amount * 2", "  then amount * 2 + tillägg") + """
+## M2 Tillägg
+
+```rulelang
+according to mini
+parameter tillägg: money
+  value 1 kr from 2021-01-01 until 2021-03-31 status illustrative cite "m"
+  value 2 kr from 2021-05-01 status illustrative cite "m"
+```
+"""
+
+
+def test_check_strict_makes_a_warning_an_error(capsys, tmp_path):
+    path = tmp_path / "gapped.md"
+    path.write_text(GAPPED, encoding="utf-8")
+    code, out, err = run(capsys, "check", str(path))
+    assert code == 0, err
+    assert "warning: parameter tillägg has no value from 2021-04-01 to 2021-04-30" in err
+    code, out, err = run(capsys, "check", "--strict", str(path))
+    assert code == 1
+    assert "error: parameter tillägg has no value from 2021-04-01 to 2021-04-30" in err
+    assert "ok" not in out
+
+
+def test_check_json_gives_every_diagnostic_for_tools(capsys, tmp_path):
+    gapped = tmp_path / "gapped.md"
+    gapped.write_text(GAPPED, encoding="utf-8")
+    broken = tmp_path / "broken.md"
+    broken.write_text(MINI.replace("  then amount * 2", "  then amount * 110,50"), encoding="utf-8")
+    code, out, err = run(capsys, "check", "--format", "json", str(gapped), str(broken))
+    assert code == 1
+    assert err == ""
+    report = json.loads(out)
+    assert [(r["rulebook"], r["ok"], r["errors"], r["warnings"]) for r in report["rulebooks"]] == [
+        (str(gapped), True, 0, 1), (str(broken), False, 1, 0)]
+    gap, comma = report["diagnostics"]
+    assert gap["severity"] == "warning" and gap["message"].startswith("parameter tillägg has no value")
+    assert comma["severity"] == "error" and "110.50" in comma["message"]
+    line = MINI.splitlines().index("  then amount * 2") + 1
+    assert (comma["line"], comma["column"]) == (line, len("  then amount * 110") + 1)
+    assert set(gap) >= {"file", "line", "column", "severity", "message"}
+
+
 def test_check_unknown_rulebook_is_usage_error(capsys):
     code, out, err = run(capsys, "check", "stockholm/no-such-book")
     assert code == 2

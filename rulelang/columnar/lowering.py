@@ -659,16 +659,19 @@ class Lowering:
             return query.columns[(kind, name)]
         raise NotLowerable(str(resolution))
 
-    def parameter(self, name: str, query: TableQuery, keys: Optional[list]) -> Val:
+    def parameter(self, name: str, query: TableQuery, keys: Optional[list], on: Optional[Val] = None) -> Val:
+        """The value in force on the row's date, or on the date `on` (`as of`)."""
         parameter = self.program.parameters[name]
         value_type = parameter.type
-        date = query.date().sql
+        date = query.date().sql if on is None else on.sql
+        fixed_date = query.fixed_date if on is None else None
         whens = []
         # Records of a dated table all lie in the month: values not in force then never apply,
-        # and one value in force all month is a constant (so `if` on it is decided here).
-        values = [v for v in parameter.values
-                  if not (v.valid_from and v.valid_from > self.last or v.valid_until and v.valid_until < self.first)]
-        if query.fixed_date is None and not parameter.keyed and len(values) == 1 and \
+        # and one value in force all month is a constant (so `if` on it is decided here). A
+        # date given by `as of` may lie outside the month: every value is a candidate.
+        values = [v for v in parameter.values if on is not None or
+                  not (v.valid_from and v.valid_from > self.last or v.valid_until and v.valid_until < self.first)]
+        if on is None and fixed_date is None and not parameter.keyed and len(values) == 1 and \
                 not (values[0].valid_from and values[0].valid_from > self.first) and \
                 not (values[0].valid_until and values[0].valid_until < self.last):
             return attrs.evolve(constant(values[0].value, value_type), basis=Basis(RANK[values[0].status]))
@@ -679,8 +682,8 @@ class Lowering:
                 in_force.append(f"{date} >= {date_literal(value.valid_from)}")
             if value.valid_until:
                 in_force.append(f"{date} <= {date_literal(value.valid_until)}")
-            if query.fixed_date is not None:  # decided now, not per row
-                day = query.fixed_date
+            if fixed_date is not None:  # decided now, not per row
+                day = fixed_date
                 if (value.valid_from and day < value.valid_from) or (value.valid_until and day > value.valid_until):
                     continue
                 in_force = []
@@ -710,11 +713,23 @@ class Lowering:
         low, high, enum_value = row_key
         if enum_value is not None:
             return f"{key.sql} = {text_literal(enum_value)}"
+        if low is None:  # `any`
+            return f"({key.sql}) IS NOT NULL"
         whole = f"({key.sql})" if key.den == 1 else f"(({key.sql}) / {_den_sql(key.den)})"
         parts = [f"{whole} >= {low}"]
         if high is not None:
             parts.append(f"{whole} <= {high}")
         return " AND ".join(parts)
+
+    def _asof(self, e: s.AsOf, query, env, joins) -> Val:
+        date = self.lower(e.date, query, env, joins)
+        target = e.target
+        if isinstance(target, s.Lookup):
+            keys = [self.lower(k, query, env, joins) for k in target.keys]
+            found = self.parameter(target.target.name, query, keys, on=date)
+            return attrs.evolve(found, basis=greatest(date.basis, *(k.basis for k in keys), found.basis))
+        found = self.parameter(target.name, query, None, on=date)
+        return attrs.evolve(found, basis=greatest(date.basis, found.basis))
 
     def _lookup(self, e: s.Lookup, query, env, joins) -> Val:
         keys = [self.lower(k, query, env, joins) for k in e.keys]

@@ -374,6 +374,26 @@ class Compiler:
             return value
         return lookup
 
+    def _asof(self, e: s.AsOf) -> Run:
+        target = e.target
+        name = (target.target if isinstance(target, s.Lookup) else target).name
+        keys = [self.expr(k) for k in target.keys] if isinstance(target, s.Lookup) else None
+        date = self.expr(e.date)
+        shown = self.shown
+
+        def as_of(frame, trace):
+            day = date(frame, trace)
+            if day is None:
+                raise frame.data_error(f"no date to read {name} on: the date of `as of` is none", e.date.span)
+            if keys is None:
+                value = frame.parameter(name, trace, e, on=day)
+            else:
+                value = frame.parameter(name, trace, e, tuple(key(frame, trace) for key in keys), on=day)
+            if trace is not None:
+                shown(e, value, trace)
+            return value
+        return as_of
+
     def _historylookup(self, e: s.HistoryLookup) -> Run:
         table = e.target.name
         key = self.expr(e.key)

@@ -107,10 +107,12 @@ class Frame:
         return None
 
     # ---- parameters
-    def parameter(self, name: str, trace: Optional[Trace], syntax_node, key=_EMPTY):
+    def parameter(self, name: str, trace: Optional[Trace], syntax_node, key=_EMPTY,
+                  on: Optional[dt.date] = None):
+        """The parameter's value in force on the record's date, or on `on` (`as of`)."""
         program = self.evaluator.program
         param = program.parameters[name]
-        date = self.date
+        date = self.date if on is None else on
         assumed = self.evaluator.assumptions
         if name in assumed:
             value = assumed[name]
@@ -152,7 +154,7 @@ class Frame:
             trace.add(_cited(Explanation("parameter", name if row_label is None else f"{name}[{row_label}]",
                                          to_json(value, param.type), None, chosen.source, [], facts,
                                          uses={name: chosen.status}), chosen.citation),
-                      key=("parameter", name, row_label))
+                      key=("parameter", name, row_label) if on is None else ("parameter", name, row_label, on))
         return value
 
     # ---- inputs and computed values
@@ -249,6 +251,8 @@ def _row_key_text(key: tuple) -> str:
     low, high, enum_value = key
     if enum_value is not None:
         return enum_value
+    if low is None:
+        return "any"
     return f"{low} to {high}" if high is not None else f"{low} and over"
 
 
@@ -256,6 +260,8 @@ def _key_matches(key: tuple, value) -> bool:
     low, high, enum_value = key
     if enum_value is not None:
         return value == enum_value
+    if low is None:  # `any`: every value of the key, but not a missing one
+        return value is not None
     return value is not None and low <= value and (high is None or value <= high)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import re
 import sys
 from pathlib import Path
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = verbs.add_parser("check", help="parse and check rulebooks (all under rulebooks/ when none is named)")
     check.add_argument("rulebooks", nargs="*", metavar="RULEBOOK")
+    check.add_argument("--strict", action="store_true", help="warnings are errors (exit 1)")
+    check.add_argument("--format", choices=("text", "json"), default="text", help="json: diagnostics for tools")
 
     test = verbs.add_parser("test", help="run the examples written inside rulebooks")
     test.add_argument("rulebooks", nargs="*", metavar="RULEBOOK")
@@ -134,16 +137,35 @@ def cmd_check(args) -> int:
     if not references:
         raise UsageError("no rulebooks found (looked in ./rulebooks and RULELANG_PATH)")
     status = EXIT_OK
+    checked, found = [], []
     for reference in references:
         try:
             book = _load(reference)
         except RulebookError as error:
-            _err(error.format())
-            status = EXIT_RULEBOOK
+            diagnostics, sources, book = list(error.diagnostics), error.sources, None
+        else:
+            diagnostics, sources = list(book.warnings), book.checked.sources
+        if args.strict:
+            diagnostics = [d.as_error() for d in diagnostics]
+        failed = book is None or any(d.severity == "error" for d in diagnostics)
+        status = EXIT_RULEBOOK if failed else status
+        found.extend({**d.to_dict(), "rulebook": reference} for d in diagnostics)
+        checked.append({"rulebook": reference, "id": book.id if book else None,
+                        "version": book.version if book else None, "ok": not failed,
+                        "errors": sum(d.severity == "error" for d in diagnostics),
+                        "warnings": sum(d.severity == "warning" for d in diagnostics)})
+        if args.format == "json":
             continue
-        _warnings(book)
-        _out(f"{book.id} {book.version}: ok ({len(book.program.outputs)} outputs, "
-             f"{len(book.program.rules)} rules, {len(book.program.parameters)} parameters)\n")
+        for diagnostic in diagnostics:
+            _err(diagnostic.format(sources))
+        if book is not None and not failed:
+            _out(f"{book.id} {book.version}: ok ({len(book.program.outputs)} outputs, "
+                 f"{len(book.program.rules)} rules, {len(book.program.parameters)} parameters)\n")
+        elif book is not None:
+            _out(f"{book.id} {book.version}: {checked[-1]['errors']} warning(s) taken as errors (--strict)\n")
+    if args.format == "json":
+        _out(json.dumps({"rulebooks": checked, "diagnostics": found}, ensure_ascii=False, indent=2) + "\n",
+             raw=True)
     return status
 
 

@@ -28,6 +28,19 @@ class Diagnostic:
     span: Optional[Span]
     notes: tuple = ()
 
+    def to_dict(self) -> dict:
+        """The diagnostic for tools (`check --format json`, the HTTP API): where, how bad, what."""
+        span = self.span
+        return {"file": span.file if span else None, "line": span.line if span else None,
+                "column": span.column if span else None, "end_line": span.end_line if span else None,
+                "end_column": span.end_column if span else None, "severity": self.severity,
+                "message": self.message, "notes": list(self.notes)}
+
+    def as_error(self) -> "Diagnostic":
+        """The same problem as an error (`check --strict`: where money is at stake, a warning
+        stops the rulebook as an error does)."""
+        return attrs.evolve(self, severity="error") if self.severity == "warning" else self
+
     def format(self, sources: Optional[dict] = None) -> str:
         """`FILE:LINE:COLUMN: error: MESSAGE`, then the source line with a caret under the spot."""
         where = str(self.span) if self.span else "<rulebook>"

@@ -34,7 +34,7 @@ def _level(e: s.Expr) -> int:
         return PRECEDENCE["rounded"]
     if isinstance(e, s.Otherwise):
         return PRECEDENCE["otherwise"]
-    if isinstance(e, (s.FieldAccess, s.Lookup, s.HistoryLookup)):
+    if isinstance(e, (s.FieldAccess, s.Lookup, s.HistoryLookup, s.AsOf)):
         return PRECEDENCE["postfix"]
     if isinstance(e, (s.If, s.Aggregate)):
         return 0
@@ -80,6 +80,8 @@ _GENERATORS = {
     s.Lookup: lambda e, leaf: f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}[{_list(e.keys, leaf)}]",
     s.HistoryLookup: lambda e, leaf: (f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)}"
                                       f"[{generate(e.key, leaf)} on {generate(e.on, leaf)}]"),
+    s.AsOf: lambda e, leaf: (f"{_wrap(e.target, PRECEDENCE['postfix'], leaf)} as of "
+                             f"{_wrap(e.date, PRECEDENCE['atom'], leaf)}"),
     s.Unary: lambda e, leaf: (f"not {_wrap(e.operand, PRECEDENCE['not'], leaf)}" if e.op == "not"
                               else f"-{_wrap(e.operand, PRECEDENCE['neg'], leaf)}"),
     s.Binary: _binary,
@@ -118,7 +120,7 @@ def _arithmetic(e: s.Expr) -> bool:
 
 
 # Values a formula reads, put in at its first step; operations are worked out after them.
-_READ = (s.Name, s.FieldAccess, s.Lookup, s.HistoryLookup, s.Aggregate, s.AtLeast, s.CountTrue)
+_READ = (s.Name, s.FieldAccess, s.Lookup, s.HistoryLookup, s.AsOf, s.Aggregate, s.AtLeast, s.CountTrue)
 
 
 class Worked:

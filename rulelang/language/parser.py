@@ -49,6 +49,7 @@ from .syntax import (
     FieldDecl,
     Given,
     HistoryClause,
+    AsOf,
     HistoryLookup,
     If,
     IsNone,
@@ -261,6 +262,10 @@ class _ToSyntax(Transformer):
         target, key, on = children
         return self.nest(HistoryLookup(target, key, on, self.span(meta)), target, key, on)
 
+    def as_of(self, meta, children):
+        target, date = children
+        return self.nest(AsOf(target, date, self.span(meta)), target, date)
+
     def negate(self, meta, children):
         _, operand = children
         if isinstance(operand, Literal) and operand.kind in ("money", "integer", "decimal"):
@@ -456,6 +461,9 @@ class _ToSyntax(Transformer):
 
     def range_open(self, meta, children):
         return RowKey(self.whole_number(str(children[0]), children[0]), None, None, self.span(meta))
+
+    def row_any(self, meta, children):
+        return RowKey(None, None, None, self.span(meta))
 
     def row_enum(self, meta, children):
         return RowKey(None, None, str(children[0]), self.span(meta))

@@ -153,6 +153,16 @@ class HistoryLookup:
 
 
 @attrs.frozen
+class AsOf:
+    """`belopp as of first_day_of_month(date)`: a parameter (or a row of one) read with the
+    value in force on another date than the record's."""
+
+    target: "Expr"  # a parameter's Name, or a Lookup of one
+    date: "Expr"
+    span: Span = attrs.field(eq=False)
+
+
+@attrs.frozen
 class Unary:
     op: str  # "-" or "not"
     operand: "Expr"
@@ -240,12 +250,12 @@ class Aggregate:
 
 
 Expr = Union[
-    Literal, Name, FieldAccess, Lookup, HistoryLookup, Unary, Binary, IsNone, Member,
+    Literal, Name, FieldAccess, Lookup, HistoryLookup, AsOf, Unary, Binary, IsNone, Member,
     Rounded, Otherwise, Call, If, AtLeast, CountTrue, Aggregate,
 ]
 
 EXPRESSION_TYPES = (
-    Literal, Name, FieldAccess, Lookup, HistoryLookup, Unary, Binary, IsNone, Member,
+    Literal, Name, FieldAccess, Lookup, HistoryLookup, AsOf, Unary, Binary, IsNone, Member,
     Rounded, Otherwise, Call, If, AtLeast, CountTrue, Aggregate,
 )
 
@@ -260,6 +270,8 @@ def children(expr: Expr) -> tuple:
         return (expr.target, *expr.keys)
     if isinstance(expr, HistoryLookup):
         return (expr.target, expr.key, expr.on)
+    if isinstance(expr, AsOf):
+        return (expr.target, expr.date)
     if isinstance(expr, (Unary, Rounded)):
         return (expr.operand,)
     if isinstance(expr, IsNone):
@@ -352,7 +364,8 @@ class TableDecl:
 
 @attrs.frozen
 class RowKey:
-    """One key of a parameter row: a closed or open integer range, or an enum value."""
+    """One key of a parameter row: a closed or open integer range, an enum value, or `any`
+    (all three None): every value of the key."""
 
     low: Optional[int]
     high: Optional[int]
@@ -362,6 +375,8 @@ class RowKey:
     def __str__(self) -> str:
         if self.enum_value is not None:
             return self.enum_value
+        if self.low is None:
+            return "any"
         return f"{self.low} to {self.high}" if self.high is not None else f"{self.low} and over"
 
 

@@ -57,7 +57,14 @@ class Dates:
                 self.error(f"a value of {name} needs a status: one of {', '.join(STATUSES)}", decl.span)
             elif decl.status not in STATUSES:
                 self.error(f"unknown status {decl.status}" + _suggest(decl.status, STATUSES), decl.span)
-            if decl.cite is None:
+            if decl.cite is not None and not decl.cite.strip():
+                self.error(f"an empty `cite` cites nothing: name where the source gives this value of {name} "
+                           "(a section, a page, a table)", decl.span)
+            elif decl.cite is None and decl.status == "verified":  # seed: provenance.py checks its cite
+                self.error(f"a {decl.status} value of {name} needs a citation: add `cite \"…\"` naming where "
+                           "the source gives it", decl.span,
+                           "a value no source gives is `interpretation` or `illustrative`")
+            elif decl.cite is None:
                 self.warn(f"a value of {name} cites no source (add `cite \"…\"`)", decl.span)
             if decl.valid_from and decl.valid_until and decl.valid_from > decl.valid_until:
                 self.error(f"a value of {name} ends ({decl.valid_until}) before it starts ({decl.valid_from})",
@@ -77,6 +84,7 @@ class Dates:
                 self.check_rows_disjoint(name, decl.rows)
             resolved.append(attrs.evolve(value, value=constant))
         info.values = resolved
+        self.check_gaps(name, info.values)
         for i, a in enumerate(info.values):
             for b in info.values[i + 1:]:
                 if overlap(a.valid_from, a.valid_until, b.valid_from, b.valid_until):
@@ -85,6 +93,21 @@ class Dates:
                         f"and {period(b.valid_from, b.valid_until)}", b.decl.span,
                         f"the other value is at {a.decl.span}")
 
+    def check_gaps(self, name: str, values: list) -> None:
+        """A day between two periods of a parameter has no value: a record dated then cannot be
+        settled. Reported where the later period begins."""
+        dated = sorted(values, key=lambda v: v.valid_from or dt.date.min)
+        for before, after in zip(dated, dated[1:]):
+            if before.valid_until is None or after.valid_from is None:
+                continue
+            first_missing = before.valid_until + dt.timedelta(days=1)
+            if after.valid_from > first_missing:
+                last_missing = after.valid_from - dt.timedelta(days=1)
+                self.warn(f"parameter {name} has no value from {first_missing} to {last_missing}: a record "
+                          "dated then cannot be settled", after.decl.span,
+                          f"the value before the gap is at {before.decl.span}; end it on {last_missing}, "
+                          f"or start this one on {first_missing}, unless the gap is meant")
+
     def check_row(self, name: str, info: ParamInfo, row: s.ParamRow):
         """A row as (keys, constant); each key checked against its dimension's type."""
         if len(row.keys) != len(info.key_types):
@@ -92,6 +115,8 @@ class Dates:
                        f"{len(row.keys)} key(s)", row.span)
         for key, key_type in zip(row.keys, info.key_types):
             if key_type.kind == "error":
+                continue
+            if key.low is None and key.enum_value is None:  # `any`
                 continue
             if key.enum_value is not None:
                 if key_type.kind != "enum" or key.enum_value not in self.enums[key_type.name].values:
@@ -106,6 +131,8 @@ class Dates:
     def check_rows_disjoint(self, name: str, rows: tuple) -> None:
         """Two rows overlap when every one of their keys overlaps."""
         def overlaps(a: s.RowKey, b: s.RowKey) -> bool:
+            if str(a) == "any" or str(b) == "any":
+                return True
             if a.enum_value is not None or b.enum_value is not None:
                 return a.enum_value == b.enum_value
             a_high = a.high if a.high is not None else sys.maxsize  # "and over"

@@ -51,6 +51,23 @@ def _scripts(name: str) -> set:
     return {script for script in map(_script, name) if script}
 
 
+def as_history(values: tuple) -> list:
+    """A parameter's values as a history: a value with no `until` ends the day before the next
+    value of the same declaration begins (`value 110 kr from 2021-01-01` then `value 115 kr
+    from 2022-01-01`: the first is in force until 2021-12-31). An explicit `until` is kept as
+    written, so a gap or an overlap it makes is reported, not mended."""
+    ordered = sorted(values, key=lambda v: v.valid_from or dt.date.min)
+    history = []
+    for index, value in enumerate(ordered):
+        until = value.valid_until
+        later = [v.valid_from for v in ordered[index + 1:] if v.valid_from is not None
+                 and (value.valid_from is None or v.valid_from > value.valid_from)]
+        if until is None and later:
+            until = min(later) - dt.timedelta(days=1)
+        history.append(ParamValueInfo(value, value.valid_from, until, None))
+    return history
+
+
 def _subtract(piece: tuple, cut_from, cut_until) -> list:
     """The parts of period `piece` outside [cut_from, cut_until]."""
     start, end = piece
@@ -168,12 +185,12 @@ class Names:
                 return
             # The amendment's values win on the dates they cover; the older values keep the rest.
             kept = []
+            new_values = as_history(decl.values)
             for old in existing.values:
                 pieces = [(old.valid_from, old.valid_until)]
-                for new in decl.values:
+                for new in new_values:
                     pieces = [p for piece in pieces for p in _subtract(piece, new.valid_from, new.valid_until)]
                 kept.extend(attrs.evolve(old, valid_from=f, valid_until=u) for f, u in pieces)
-            new_values = [ParamValueInfo(v, v.valid_from, v.valid_until, None) for v in decl.values]
             existing.values = sorted(kept + new_values, key=lambda v: v.valid_from or dt.date.min)
             existing.decl = attrs.evolve(existing.decl, values=tuple(v.decl for v in existing.values))
             return
@@ -188,7 +205,7 @@ class Names:
         for key_type in key_types:
             if key_type.kind not in ("integer", "enum", "error"):
                 self.error(f"a parameter can be keyed by integer ranges or enums, not by {key_type}", decl.span)
-        values = [ParamValueInfo(v, v.valid_from, v.valid_until, None) for v in decl.values]
+        values = as_history(decl.values)
         self.parameters[decl.name] = ParamInfo(decl, param_type, key_types, values)
 
     def collect_rule(self, decl: s.RuleDecl) -> None:

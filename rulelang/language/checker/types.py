@@ -181,7 +181,14 @@ class Types:
         return found.maybe() if target.optional else found
 
     def _lookup(self, e: s.Lookup, scope: Scope) -> Type:
-        if not isinstance(e.target, s.Name) or e.target.name not in self.parameters:
+        if isinstance(e.target, s.Name) and e.target.name not in self.parameters:
+            keyed = [name for name, info in self.parameters.items() if info.key_types]
+            self.error(f"unknown parameter {e.target.name}" + (_suggest(e.target.name, keyed)
+                       or _suggest(e.target.name, self.parameters)), e.target.span,
+                       "[…] looks up a row of a parameter declared `by` a key"
+                       + (f": {', '.join(sorted(keyed))}" if keyed else "; this rulebook declares none"))
+            return ERROR
+        if not isinstance(e.target, s.Name):
             self.error("[…] looks up a row of a parameter declared `by` a key", e.span)
             return ERROR
         param = self.parameters[e.target.name]
@@ -200,6 +207,22 @@ class Types:
                 self.error(f"parameter {param.decl.name} is keyed by {param.keys_shown}; this key is {key}",
                            key_node.span)
         return param.type
+
+    def _asof(self, e: s.AsOf, scope: Scope) -> Type:
+        target = e.target.target if isinstance(e.target, s.Lookup) else e.target
+        if not isinstance(target, s.Name) or target.name not in self.parameters:
+            self.expr(e.target, scope)  # its own errors (an unknown name, with the closest one)
+            if isinstance(target, s.Name) and target.name in self.parameters or \
+                    self.types.get(id(e.target), ERROR).kind == "error":
+                return ERROR
+            self.error("`as of` reads a parameter on another date; this is not a parameter", e.target.span,
+                       "write `PARAMETER as of DATE` or `PARAMETER[KEY] as of DATE`")
+            return ERROR
+        value_type = self.expr(e.target, scope)
+        date = self.expr(e.date, scope)
+        if date.kind != "error" and date.required() != DATE:
+            self.error(f"`as of` takes a date; this is {date}", e.date.span)
+        return value_type
 
     def _historylookup(self, e: s.HistoryLookup, scope: Scope) -> Type:
         target = e.target
