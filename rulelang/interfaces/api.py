@@ -67,6 +67,14 @@ class Rulebook:
     def warnings(self) -> list:
         return list(self.checked.warnings)
 
+    def proof(self) -> list:
+        """What the conflict prover finds (language/prover.py): a conflict between two rules of
+        one level, with a record on which both apply (an error); a pair it could not prove and
+        an exception that can never apply (warnings). Empty: proven."""
+        from ..language.prover import prove  # the solver: only when a proof is asked for
+
+        return prove(self.checked)
+
     # ---- data
     def dataset(self, source: DataSource, focus: Optional[tuple] = None) -> Dataset:
         """Typed, checked input records from a file, a directory or `{"table": [records]}`.

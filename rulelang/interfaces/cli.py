@@ -144,7 +144,7 @@ def cmd_check(args) -> int:
         except RulebookError as error:
             diagnostics, sources, book = list(error.diagnostics), error.sources, None
         else:
-            diagnostics, sources = list(book.warnings), book.checked.sources
+            diagnostics, sources = list(book.warnings) + book.proof(), book.checked.sources
         if args.strict:
             diagnostics = [d.as_error() for d in diagnostics]
         failed = book is None or any(d.severity == "error" for d in diagnostics)
@@ -162,7 +162,8 @@ def cmd_check(args) -> int:
             _out(f"{book.id} {book.version}: ok ({len(book.program.outputs)} outputs, "
                  f"{len(book.program.rules)} rules, {len(book.program.parameters)} parameters)\n")
         elif book is not None:
-            _out(f"{book.id} {book.version}: {checked[-1]['errors']} warning(s) taken as errors (--strict)\n")
+            _out(f"{book.id} {book.version}: {checked[-1]['errors']} error(s)"
+                 + (" (warnings taken as errors: --strict)" if args.strict else "") + "\n")
     if args.format == "json":
         _out(json.dumps({"rulebooks": checked, "diagnostics": found}, ensure_ascii=False, indent=2) + "\n",
              raw=True)
@@ -183,6 +184,9 @@ def cmd_test(args) -> int:
             broken = True
             continue
         _warnings(book)
+        for finding in book.proof():
+            _err(finding.format(book.checked.sources))
+            broken = broken or finding.severity == "error"
         for outcome in run_examples(book, args.only):
             if outcome.passed:
                 passed += 1
