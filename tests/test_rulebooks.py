@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import rulelang
-from rulelang.interfaces.examples import explained_examples, run_examples
+from rulelang.interfaces.coverage import coverage
+from rulelang.interfaces.examples import run_examples
 from rulelang.language.loader import all_rulebook_ids
 from rulelang.language.typesystem import STATUSES
 
@@ -56,16 +57,11 @@ def test_every_own_output_is_expected_in_some_example(book):
 
 
 def test_every_own_rule_and_exception_applies_in_some_example(book):
-    """Examples are worked cases: each provision of the rulebook must be seen deciding once."""
-    applied = set()
-    for _, _, tree in explained_examples(book):
-        for node in tree.walk():
-            if node.kind in ("rule", "exception") and node.facts.get("applied"):
-                applied.add(node.label)
-            if node.kind == "exception" and node.facts.get("applied") is False and node.value is not None:
-                applied.add(node.label)  # an exception that decided through a deeper one
-    own = {label for label, rule in book.program.rules.items() if rule.rulebook == book.id}
-    assert sorted(own - applied) == []
+    """Examples are worked cases: each provision of the rulebook must be seen deciding once
+    (`rulelang test --min-coverage 100`)."""
+    report = coverage(book)
+    assert report.never_applies == () and report.never_considered == ()
+    assert report.percent == 100.0
 
 
 def test_illustrative_values_are_never_called_anything_else(book):

@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     test = verbs.add_parser("test", help="run the examples written inside rulebooks")
     test.add_argument("rulebooks", nargs="*", metavar="RULEBOOK")
     test.add_argument("-k", dest="only", help="only examples whose title contains this text")
+    test.add_argument("--coverage", action="store_true",
+                      help="list the rules, exceptions and parameter periods no example exercises")
+    test.add_argument("--min-coverage", type=_percent, metavar="N",
+                      help="fail when fewer than N %% of a rulebook's rules and exceptions apply in an example")
 
     evaluate = verbs.add_parser("eval", help="evaluate every output for every record in FILE")
     evaluate.add_argument("rulebook", metavar="RULEBOOK")
@@ -176,6 +180,7 @@ def cmd_test(args) -> int:
         raise UsageError("no rulebooks found (looked in ./rulebooks and RULELANG_PATH)")
     passed = failed = 0
     broken = False
+    reports = []
     for reference in references:
         try:
             book = _load(reference)
@@ -196,8 +201,41 @@ def cmd_test(args) -> int:
                 _out(f"FAIL {book.id}: {outcome.title}\n")
                 for failure in outcome.failures:
                     _out(f"    {failure}\n")
+        if args.coverage or args.min_coverage is not None:
+            from .coverage import coverage
+
+            reports.append(coverage(book))
     _out(f"{passed} passed, {failed} failed\n")
-    return EXIT_RULEBOOK if failed or broken else EXIT_OK
+    below = []
+    for report in reports:
+        _out(_coverage_text(report))
+        if args.min_coverage is not None and report.percent < args.min_coverage:
+            below.append(report)
+    for report in below:
+        _err(f"{report.rulebook}: error: {report.percent:.1f} % of its rules and exceptions apply in an example; "
+             f"--min-coverage asks for {args.min_coverage:g} %")
+    return EXIT_RULEBOOK if failed or broken or below else EXIT_OK
+
+
+def _coverage_text(report) -> str:
+    lines = [f"coverage {report.rulebook}: {report.applied}/{report.rules} rules and exceptions apply "
+             f"({report.percent:.0f} %), {report.considered}/{report.exceptions} exceptions considered, "
+             f"{report.read}/{report.periods} parameter periods read"]
+    for heading, items in (("applies in no example", report.never_applies),
+                           ("never considered", report.never_considered),
+                           ("read by no example", report.never_read)):
+        lines.extend(f"    {item.where}: {item.what} {item.name}: {heading}" for item in items)
+    return "\n".join(lines) + "\n"
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, not {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, not {text!r}")
+    return value
 
 
 def _need_on(book: Rulebook, evaluator, outputs) -> None:
