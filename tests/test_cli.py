@@ -847,3 +847,65 @@ def test_python_dash_m_rulelang_check():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("stockholm/hlv-2021 2021.1: ok")
     assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------- examples reusable
+
+EXAMPLE = "From 2021-09-01 the listing clinic loses"
+
+
+def test_example_data_writes_an_examples_records_as_input_that_eval_reads(capsys, tmp_path):
+    out = tmp_path / "example.json"
+    code, stdout, err = run(capsys, "example-data", BOOK, "--example", EXAMPLE, "--out", str(out))
+    assert code == 0, err
+    records = json.loads(out.read_text(encoding="utf-8"))
+    assert {"clinics", "persons", "listings", "visits"} <= set(records)
+    assert [v["visit_id"] for v in records["visits"]] == ["V31", "V1"]
+    code, stdout, err = run(capsys, "eval", BOOK, "--input", str(out), "--on", "2021-09-30", "--format", "json")
+    assert code == 0, err
+    results = {(r["record"], r["output"]): r["value"] for r in json.loads(stdout)["results"]}
+    # The example expects avdrag of V1 (2021-09-01) = -300 kr and of V31 (2021-08-31) = 0 kr.
+    assert results[("V1", "avdrag")] == "-300.00" and results[("V31", "avdrag")] == "0.00"
+
+
+def test_explain_an_examples_record_directly(capsys):
+    code, out, err = run(capsys, "explain", BOOK, "--example", EXAMPLE, "--output", "avdrag", "--record", "V1")
+    assert code == 0, err
+    assert out.startswith("avdrag = -300.00 kr [visits V1, 2021-09-01]")
+
+
+def test_an_unknown_example_is_a_usage_error_naming_the_closest(capsys):
+    code, out, err = run(capsys, "example-data", BOOK, "--example", "From 2021-09-01 the listing clinic looses 300 kr "
+                                                                   "for its patient's physical visit elsewhere")
+    assert code == 2
+    assert 'did you mean "From 2021-09-01 the listing clinic loses 300 kr' in err
+
+
+def test_demo_data_writes_other_months(capsys, tmp_path):
+    import duckdb
+
+    region = tmp_path / "region"
+    code, out, err = run(capsys, "demo-data", "--out", str(region), "--persons", "3000", "--format", "csv",
+                         "--months", "2016-01:2016-03")
+    assert code == 0, err
+    con = duckdb.connect()
+    first, last, months = con.execute(
+        f"SELECT min(date), max(date), count(DISTINCT date_trunc('month', date)) "
+        f"FROM read_csv('{region / 'visits.csv'}')").fetchone()
+    assert (str(first)[:7], str(last)[:7], months) == ("2016-01", "2016-03", 3)
+    # Listings move with the months: most visitors are listed on the day of their visit.
+    (listed,) = con.execute(
+        f"SELECT avg(CASE WHEN l.person_id IS NOT NULL THEN 1 ELSE 0 END) "
+        f"FROM read_csv('{region / 'visits.csv'}') v LEFT JOIN read_csv('{region / 'listings.csv'}') l "
+        f"ON l.person_id = v.person_id AND l.listed_from <= v.date "
+        f"AND coalesce(l.listed_to, DATE '9999-12-31') >= v.date").fetchone()
+    assert listed > 0.85  # without moving them, about 0.6 (listings would start until 2021)
+    code, out, err = run(capsys, "settle", "stockholm/hlv-2016", "--month", "2016-02", "--data", str(region),
+                         "--out", str(tmp_path / "s.csv"))
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("months", ["2016-13:2016-14", "2016-05:2016-01", "2016-01:2016-02:2016-03"])
+def test_demo_data_refuses_months_it_cannot_read(capsys, tmp_path, months):
+    code, out, err = run(capsys, "demo-data", "--out", str(tmp_path), "--months", months)
+    assert code == 2 and "--months" in err

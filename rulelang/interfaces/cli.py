@@ -18,7 +18,9 @@ from ..language.deep import run_deep
 from ..language.diagnostics import DataError, EvaluationError, NotFound, RulebookError
 from ..language.loader import all_rulebook_ids
 from .api import Rulebook
-from .examples import run_examples
+from ..language.diagnostics import did_you_mean
+from ..language.generator import generate
+from .examples import example_evaluator, example_records, run_examples
 
 EXIT_OK, EXIT_RULEBOOK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -63,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = verbs.add_parser("explain", help="the explanation tree of one output")
     explain.add_argument("rulebook", metavar="RULEBOOK")
-    explain.add_argument("--input", required=True, metavar="FILE")
+    explained = explain.add_mutually_exclusive_group(required=True)
+    explained.add_argument("--input", metavar="FILE")
+    explained.add_argument("--example", metavar="TITLE",
+                           help="explain a record of one of the rulebook's examples (its records, date and assumptions)")
     explain.add_argument("--output", required=True, metavar="NAME")
     explain.add_argument("--record", metavar="ID")
     explain.add_argument("--on", type=_date, metavar="DATE")
@@ -86,9 +91,25 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     demo.add_argument("--clinics", type=_positive, default=None, metavar="N",
                       help="number of clinics (default: one per 11,100 persons)")
+    demo.add_argument("--months", type=_months, metavar="YYYY-MM:YYYY-MM",
+                      help="the months with visits (default 2021-08:2021-10); listings move with them")
     demo.add_argument("--national", action="store_true",
                       help="Sweden's size: 10.5 million persons and 1,150 clinics (about 5 GB of memory, 300 MB of Parquet)")
+    example_data = verbs.add_parser("example-data", help="write the records of one of a rulebook's examples as an input file")
+    example_data.add_argument("rulebook", metavar="RULEBOOK")
+    example_data.add_argument("--example", required=True, metavar="TITLE",
+                              help="the example's title, or a part of it that only one title has")
+    example_data.add_argument("--out", metavar="FILE", help="a .json file (default: standard output)")
     return parser
+
+
+def _months(text: str) -> tuple:
+    from .demo import month_range
+
+    try:
+        return month_range(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _positive(text: str) -> int:
@@ -316,7 +337,15 @@ def cmd_explain(args) -> int:
         raise UsageError(f"rulebook {book.id} has no output {args.output!r}; it has: {', '.join(book.outputs)}")
     table = book.program.outputs[args.output].table
     focus = (table, args.record) if args.record is not None else None
-    evaluator = book.evaluator(args.input, args.on, focus)
+    if args.example is not None:
+        example = _example(book, args.example)
+        evaluator = example_evaluator(book, example, args.on)
+        if args.record is None:  # the record the example expects this output of, when it names one
+            expected = {e.record_id for e in example.expectations if e.output == args.output}
+            if len(expected) == 1:
+                args.record = expected.pop()
+    else:
+        evaluator = book.evaluator(args.input, args.on, focus)
     _need_on(book, evaluator, [args.output])
     data = evaluator.dataset.table(table)
     if data is None or not data.records:
@@ -385,6 +414,39 @@ def cmd_settle(args) -> int:
     return EXIT_OK
 
 
+def _example(book: Rulebook, title: str):
+    """The example with this title, or the only one whose title contains it."""
+    examples = book.checked.examples
+    found = [e for e in examples if e.title == title] or [e for e in examples if title in e.title]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UsageError(f"rulebook {book.id} has no example titled {title!r}"
+                         + did_you_mean(title, [e.title for e in examples]))
+    raise UsageError(f"{len(found)} examples of {book.id} have {title!r} in their title; give more of it:\n  "
+                     + "\n  ".join(e.title for e in found))
+
+
+def cmd_example_data(args) -> int:
+    book = _load(args.rulebook)
+    example = _example(book, args.example)
+    records = example_records(book, example)
+    text = json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    if args.out is None:
+        _out(text, raw=True)
+    else:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot write {args.out}: {error.strerror or error}") from None
+        _out(f"{args.out}: {sum(len(rows) for rows in records.values())} records of example {example.title!r}\n")
+    if example.on is not None or example.assumptions:
+        said = [f"--on {example.on}"] if example.on is not None else []
+        said += [f"assuming {a.parameter} = {generate(a.value)}" for a in example.assumptions]
+        _err("note: the example is evaluated with " + ", ".join(said) + "; `explain --example` applies them")
+    return EXIT_OK
+
+
 def cmd_demo_data(args) -> int:
     from .demo import (
         DEFAULT_PERSONS,
@@ -397,7 +459,7 @@ def cmd_demo_data(args) -> int:
     persons = args.persons or (NATIONAL_PERSONS if args.national else DEFAULT_PERSONS)
     clinics = args.clinics or (NATIONAL_CLINICS if args.national and not args.persons else None)
     _status("writing the demo region …")
-    counts = write_demo_region(out, persons, args.seed, args.format, clinics=clinics)
+    counts = write_demo_region(out, persons, args.seed, args.format, clinics=clinics, months=args.months or ())
     _status("")
     for table, count in counts.items():
         _out(f"{out / (table + '.' + args.format)}: {count} records\n")
@@ -405,7 +467,7 @@ def cmd_demo_data(args) -> int:
 
 
 COMMANDS = {"check": cmd_check, "test": cmd_test, "eval": cmd_eval, "explain": cmd_explain,
-            "settle": cmd_settle, "demo-data": cmd_demo_data}
+            "settle": cmd_settle, "demo-data": cmd_demo_data, "example-data": cmd_example_data}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

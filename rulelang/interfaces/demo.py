@@ -10,6 +10,7 @@ professions. Decimals are written as text, so they stay exact.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 
@@ -42,11 +43,38 @@ def _pick(u: str, choices: list) -> str:
     return f"(CASE {' '.join(cases)} ELSE '{choices[-1][0]}' END)"
 
 
+def month_range(text: str) -> tuple:
+    """`2016-01:2016-12` (or one month, `2016-03`) as the first day of each month, in order."""
+    parts = text.split(":")
+    try:
+        first, last = (dt.date.fromisoformat(part.strip() + "-01") for part in (parts[0], parts[-1]))
+    except ValueError:
+        raise ValueError(f"--months takes YYYY-MM:YYYY-MM, not {text!r}") from None
+    if len(parts) > 2 or last < first:
+        raise ValueError(f"--months takes a first and a last month, the first not after the last: {text!r}")
+    months = []
+    while first <= last:
+        months.append(first)
+        first = (first + dt.timedelta(days=32)).replace(day=1)
+    if len(months) > 120:
+        raise ValueError(f"--months covers {len(months)} months; ten years at most")
+    return tuple(months)
+
+
 def write_demo_region(out: Path, persons: int = DEFAULT_PERSONS, seed: int = 1,
-                      file_format: str = "parquet", clinics: int | None = None) -> dict:
+                      file_format: str = "parquet", clinics: int | None = None,
+                      months: tuple = ()) -> dict:
     """Write clinics, persons, listings and visits to `out`; return the row counts. Without
-    `clinics`, one clinic per PERSONS_PER_CLINIC persons."""
+    `clinics`, one clinic per PERSONS_PER_CLINIC persons. `months` (first days) are the
+    months with visits, August–October 2021 by default; listings and the listing changes
+    around them move with them, so that other years look the same."""
     import duckdb
+
+    months = tuple(months) or tuple(dt.date.fromisoformat(m) for m in MONTHS)
+    shift = (months[0] - dt.date.fromisoformat(MONTHS[0])).days  # 0 for the default months
+
+    def day(iso: str) -> str:
+        return f"DATE '{(dt.date.fromisoformat(iso) + dt.timedelta(days=shift)).isoformat()}'"
 
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
@@ -87,11 +115,11 @@ def write_demo_region(out: Path, persons: int = DEFAULT_PERSONS, seed: int = 1,
     con.execute(f"""CREATE TABLE moves AS
         SELECT person_id, i,
                printf('HLM%03d', 1 + CAST(floor({u('i', 'clinic')} * {clinics}) AS INTEGER)) AS clinic_id,
-               greatest(birth_date, DATE '2008-01-01' + CAST(floor({u('i', 'since')} * 4900) AS INTEGER)) AS listed_from,
+               greatest(birth_date, {day('2008-01-01')} + CAST(floor({u('i', 'since')} * 4900) AS INTEGER)) AS listed_from,
                {u('i', 'moves')} < 0.06 AS moves,
-               CASE WHEN {u('i', 'when')} < 0.3 THEN DATE '2021-08-20' + CAST(floor({u('i', 'near')} * 13) AS INTEGER)
-                    WHEN {u('i', 'when')} < 0.45 THEN last_day(DATE '2021-07-01' + CAST(floor({u('i', 'mon')} * 4) * 31 AS INTEGER))
-                    ELSE DATE '2021-07-01' + CAST(floor({u('i', 'any')} * 150) AS INTEGER) END AS moved_on,
+               CASE WHEN {u('i', 'when')} < 0.3 THEN {day('2021-08-20')} + CAST(floor({u('i', 'near')} * 13) AS INTEGER)
+                    WHEN {u('i', 'when')} < 0.45 THEN last_day({day('2021-07-01')} + CAST(floor({u('i', 'mon')} * 4) * 31 AS INTEGER))
+                    ELSE {day('2021-07-01')} + CAST(floor({u('i', 'any')} * 150) AS INTEGER) END AS moved_on,
                printf('HLM%03d', 1 + CAST(floor({u('i', 'next')} * {clinics}) AS INTEGER)) AS next_clinic
         FROM persons WHERE {u('i', 'listed')} < 0.97""")
     con.execute("UPDATE moves SET moves = false WHERE moved_on <= listed_from")  # born after the move date
@@ -101,10 +129,10 @@ def write_demo_region(out: Path, persons: int = DEFAULT_PERSONS, seed: int = 1,
         UNION ALL
         SELECT person_id, next_clinic, moved_on, NULL, i, 1 FROM moves WHERE moves""")
 
-    months = []
-    for number, first in enumerate(MONTHS):
-        months.append(f"""SELECT {number} * {visits_per_month} + j AS vid, DATE '{first}' AS first, j
-                          FROM range(1, {visits_per_month} + 1) AS r(j)""")
+    month_rows = []
+    for number, first in enumerate(months):
+        month_rows.append(f"""SELECT {number} * {visits_per_month} + j AS vid, DATE '{first.isoformat()}' AS first, j
+                              FROM range(1, {visits_per_month} + 1) AS r(j)""")
     con.execute(f"""CREATE TABLE visit_base AS
         SELECT vid, printf('V%09d', vid) AS visit_id,
                printf('P%08d', 1 + CAST(floor({u('vid', 'who')} * {persons}) AS INTEGER)) AS person_id,
@@ -115,7 +143,7 @@ def write_demo_region(out: Path, persons: int = DEFAULT_PERSONS, seed: int = 1,
                {_pick(u('vid', 'place'), [('clinic', 88), ('home', 8), ('other', 4)])} AS place,
                {_pick(u('vid', 'assignment'), [('general', 80), ('home_care', 8), ('psychosocial', 12)])} AS assignment,
                {_pick(u('vid', 'profession'), [('doctor', 35), ('nurse', 40), ('psychologist', 8), ('therapist', 7), ('other', 10)])} AS profession
-        FROM ({' UNION ALL '.join(months)})""")
+        FROM ({' UNION ALL '.join(month_rows)})""")
     con.execute("""CREATE TABLE visits AS
         SELECT v.visit_id, v.person_id,
                CASE WHEN l.clinic_id IS NOT NULL AND v.own < 0.78 THEN l.clinic_id ELSE v.other_clinic END AS clinic_id,

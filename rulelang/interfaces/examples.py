@@ -45,14 +45,26 @@ def _raw_records(givens, checked) -> dict:
     return tables
 
 
-def example_evaluator(book: Rulebook, example: s.ExampleDecl) -> Evaluator:
-    """An evaluator over the example's records (checked like input), its date and assumptions.
+def _givens(book: Rulebook, example: s.ExampleDecl) -> list:
+    """What an example gives: its `using` data, then its own `given`s."""
+    givens = list(book.checked.data[example.using].givens) if example.using else []
+    return givens + list(example.givens)
+
+
+def example_records(book: Rulebook, example: s.ExampleDecl) -> dict:
+    """The example's records as input: `{"table": [records]}` in the contract's JSON form,
+    what `eval --input` and `settle --data` read."""
+    return {table: [row for _, _, row in rows] for table, rows in _raw_records(_givens(book, example),
+                                                                                book.checked).items()}
+
+
+def example_evaluator(book: Rulebook, example: s.ExampleDecl, on=None) -> Evaluator:
+    """An evaluator over the example's records (checked like input), its date (or `on`) and
+    assumptions.
 
     Raises DataError when the example's own records are not valid input."""
     checked = book.checked
-    givens = list(checked.data[example.using].givens) if example.using else []
-    givens += list(example.givens)
-    dataset = load_dataset(_raw_records(givens, checked), checked, display=example.span.file)
+    dataset = load_dataset(_raw_records(_givens(book, example), checked), checked, display=example.span.file)
     assumptions = {}
     for assumption in example.assumptions:
         value = assumption.value
@@ -60,7 +72,7 @@ def example_evaluator(book: Rulebook, example: s.ExampleDecl) -> Evaluator:
         if book.program.parameters[assumption.parameter].type.kind == "decimal" and isinstance(constant, int):
             constant = Fraction(constant)
         assumptions[assumption.parameter] = constant
-    return Evaluator(book.program, dataset, example.on, assumptions)
+    return Evaluator(book.program, dataset, on or example.on, assumptions)
 
 
 def expected_record(evaluator: Evaluator, output_table: str, record_id: str) -> Optional[dict]:
