@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

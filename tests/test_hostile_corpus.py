@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import run_cli
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = "stockholm/hlv-2021"

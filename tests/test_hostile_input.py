@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 

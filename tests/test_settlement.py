@@ -9,8 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from regions import csv_rows, interpreter_rows, money_text, regions, write_region
 from spark_support import needs_spark
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import run_cli
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from regions import regions, write_region
 
 import rulelang

@@ -21,7 +21,7 @@ import attrs
 from ..evaluation.explanation import BASIS_ORDER
 from ..language.diagnostics import DataError
 from ..language.values import AMOUNT_TOO_LARGE
-from .intake import REJECT_COLUMNS, Intake, TableCount, bounded_database, find_sources
+from .intake import REJECT_COLUMNS, Intake, bounded_database, find_sources
 from .lowering import Lowering, pays_itself
 from .outputset import OutputSet, scratch_directory
 from .progress import ProgressReport

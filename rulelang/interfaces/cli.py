@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+import attrs
+
 from ..language.deep import run_deep
-from ..language.diagnostics import DataError, EvaluationError, NotFound, RulebookError
-from ..language.loader import all_rulebook_ids
-from .api import Rulebook
-from ..language.diagnostics import did_you_mean
+from ..language.diagnostics import DataError, EvaluationError, NotFound, RulebookError, did_you_mean
 from ..language.generator import generate
+from ..language.loader import all_rulebook_ids, display_path
+from .api import Rulebook
 from .examples import example_evaluator, example_records, run_examples
 
 EXIT_OK, EXIT_RULEBOOK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -95,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="the months with visits (default 2021-08:2021-10); listings move with them")
     demo.add_argument("--national", action="store_true",
                       help="Sweden's size: 10.5 million persons and 1,150 clinics (about 5 GB of memory, 300 MB of Parquet)")
+    fmt = verbs.add_parser("fmt", help="canonical layout of rulebooks' code blocks; prose untouched")
+    fmt.add_argument("rulebooks", nargs="*", metavar="RULEBOOK")
+    fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 when a rulebook is not formatted")
+
     example_data = verbs.add_parser("example-data", help="write the records of one of a rulebook's examples as an input file")
     example_data.add_argument("rulebook", metavar="RULEBOOK")
     example_data.add_argument("--example", required=True, metavar="TITLE",
@@ -384,7 +389,6 @@ def _progress(message: str, done: float) -> None:
 def cmd_settle(args) -> int:
     from ..columnar.lowering import NotLowerable
     from ..columnar.settlement import SettlementError, settle
-    from ..language.values import format_money
     from . import render  # imported by the verbs that print what they compute
 
     book = _load(args.rulebook)
@@ -447,6 +451,46 @@ def cmd_example_data(args) -> int:
     return EXIT_OK
 
 
+def cmd_fmt(args) -> int:
+    from ..language.formatter import format_rulebook
+    from ..language.loader import locate, read
+
+    references = args.rulebooks or all_rulebook_ids()
+    if not references:
+        raise UsageError("no rulebooks found (looked in ./rulebooks and RULELANG_PATH)")
+    status, unformatted = EXIT_OK, 0
+    for reference in references:
+        try:
+            path, _ = locate(reference)
+        except NotFound as error:
+            raise UsageError(str(error)) from None
+        shown_path = display_path(path)
+        try:
+            text = read(path)
+            result = format_rulebook(text)
+        except RulebookError as error:
+            _err("\n".join(attrs.evolve(d, span=attrs.evolve(d.span, file=shown_path)).format({shown_path: text})
+                           if d.span else d.format() for d in error.diagnostics))
+            _err(f"{shown_path}: not formatted: it does not parse")
+            status = EXIT_RULEBOOK
+            continue
+        for line in result.kept_blocks:
+            _err(f"{shown_path}:{line}: warning: this block is left as written: its canonical layout would not "
+                 "read the same")
+        if result.text == text:
+            continue
+        unformatted += 1
+        if args.check:
+            _out(f"would reformat {shown_path} ({result.changed_blocks} block(s))\n")
+            status = EXIT_RULEBOOK
+        else:
+            path.write_text(result.text, encoding="utf-8")
+            _out(f"reformatted {shown_path} ({result.changed_blocks} block(s))\n")
+    if not unformatted:
+        _out(f"{len(references)} rulebook(s) already formatted\n")
+    return status
+
+
 def cmd_demo_data(args) -> int:
     from .demo import (
         DEFAULT_PERSONS,
@@ -467,7 +511,7 @@ def cmd_demo_data(args) -> int:
 
 
 COMMANDS = {"check": cmd_check, "test": cmd_test, "eval": cmd_eval, "explain": cmd_explain,
-            "settle": cmd_settle, "demo-data": cmd_demo_data, "example-data": cmd_example_data}
+            "settle": cmd_settle, "demo-data": cmd_demo_data, "example-data": cmd_example_data, "fmt": cmd_fmt}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

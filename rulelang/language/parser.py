@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from importlib import resources
@@ -34,6 +34,7 @@ from . import literate
 from .diagnostics import Diagnostic, RulebookError, did_you_mean
 from .syntax import (
     Aggregate,
+    AsOf,
     Assumption,
     AtLeast,
     Attribution,
@@ -49,7 +50,6 @@ from .syntax import (
     FieldDecl,
     Given,
     HistoryClause,
-    AsOf,
     HistoryLookup,
     If,
     IsNone,

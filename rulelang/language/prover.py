@@ -534,7 +534,7 @@ def _prove_pair(z3, checked, encoding, rules, output, first, second, reached) ->
         return Diagnostic(
             "warning", f"not proven: {both} may both apply to one {encoding.table} record with different values of "
                        f"{output}; the proof needs what the solver cannot see", later.decl.span,
-            (f"it treats as any value: " + "; ".join(f"{u.text} ({u.reason})" for u in unknowns[:6]),
+            ("it treats as any value: " + "; ".join(f"{u.text} ({u.reason})" for u in unknowns[:6]),
              f"a record it could not rule out: {witness} ({values})",
              "make one an exception to the other, or write their conditions so they exclude each other"))
     return Diagnostic(
