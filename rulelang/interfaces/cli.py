@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("rulebooks", nargs="*", metavar="RULEBOOK")
     fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 when a rulebook is not formatted")
 
+    verbs.add_parser("lsp", help="language server (LSP) on standard input and output, for editors")
+
     example_data = verbs.add_parser("example-data", help="write the records of one of a rulebook's examples as an input file")
     example_data.add_argument("rulebook", metavar="RULEBOOK")
     example_data.add_argument("--example", required=True, metavar="TITLE",
@@ -491,6 +493,15 @@ def cmd_fmt(args) -> int:
     return status
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from .lsp import serve
+        serve()
+    except ImportError as error:
+        raise UsageError(f"rulelang lsp needs pygls: pip install 'rulelang[lsp]' ({error})") from None
+    return EXIT_OK
+
+
 def cmd_demo_data(args) -> int:
     from .demo import (
         DEFAULT_PERSONS,
@@ -511,7 +522,7 @@ def cmd_demo_data(args) -> int:
 
 
 COMMANDS = {"check": cmd_check, "test": cmd_test, "eval": cmd_eval, "explain": cmd_explain,
-            "settle": cmd_settle, "demo-data": cmd_demo_data, "example-data": cmd_example_data, "fmt": cmd_fmt}
+            "settle": cmd_settle, "demo-data": cmd_demo_data, "example-data": cmd_example_data, "fmt": cmd_fmt, "lsp": cmd_lsp}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
