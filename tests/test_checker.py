@@ -906,3 +906,15 @@ def test_a_rulebook_without_a_header_is_an_error(tmp_path):
     (error,) = caught.value.diagnostics
     assert error.message == 'the rulebook has no `rulebook "id"` header block'
     assert str(error.span) == f"{display_path(path)}:1:1"
+
+
+def test_a_typo_in_a_keyed_parameters_name_is_an_unknown_name_with_the_closest(tmp_path):
+    draft = Draft(tmp_path, RULE + (
+        "parameter lägesbelopp: money by visit_mode\n"
+        '  value from 2021-01-01 status illustrative cite "s"\n'
+        "    row physical: 1 kr\n    row video: 2 kr\n    row phone: 3 kr\n"
+        "definition d per visits = lägesbelop[mode]"))
+    error = draft.only_error()
+    assert error.message == "unknown parameter lägesbelop; did you mean 'lägesbelopp'?"
+    assert draft.text_at(error) == "lägesbelop"
+    assert error.notes == ("[…] looks up a row of a parameter declared `by` a key: lägesbelopp",)
