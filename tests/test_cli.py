@@ -851,12 +851,12 @@ def test_python_dash_m_rulelang_check():
 
 # ---------------------------------------------------------------------------- examples reusable
 
-EXAMPLE = "From 2021-09-01 the listing clinic loses"
+EXAMPLE_TITLE = "From 2021-09-01 the listing clinic loses"
 
 
 def test_example_data_writes_an_examples_records_as_input_that_eval_reads(capsys, tmp_path):
     out = tmp_path / "example.json"
-    code, stdout, err = run(capsys, "example-data", BOOK, "--example", EXAMPLE, "--out", str(out))
+    code, stdout, err = run(capsys, "example-data", BOOK, "--example", EXAMPLE_TITLE, "--out", str(out))
     assert code == 0, err
     records = json.loads(out.read_text(encoding="utf-8"))
     assert {"clinics", "persons", "listings", "visits"} <= set(records)
@@ -869,7 +869,7 @@ def test_example_data_writes_an_examples_records_as_input_that_eval_reads(capsys
 
 
 def test_explain_an_examples_record_directly(capsys):
-    code, out, err = run(capsys, "explain", BOOK, "--example", EXAMPLE, "--output", "avdrag", "--record", "V1")
+    code, out, err = run(capsys, "explain", BOOK, "--example", EXAMPLE_TITLE, "--output", "avdrag", "--record", "V1")
     assert code == 0, err
     assert out.startswith("avdrag = -300.00 kr [visits V1, 2021-09-01]")
 
