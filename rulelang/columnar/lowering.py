@@ -243,9 +243,11 @@ class TableQuery:
 class Lowering:
     """SQL for the line items of one month: every output that is paid to someone."""
 
-    def __init__(self, checked: CheckedRulebook, program: Program, first: dt.date, last: dt.date):
+    def __init__(self, checked: CheckedRulebook, program: Program, first: dt.date, last: dt.date,
+                 assumptions: Optional[dict] = None):
         self.checked = checked
         self.program = program
+        self.assumptions = dict(assumptions or {})  # parameter → value for every date (--assume)
         self.first = first
         self.last = last
         self.queries: dict[tuple, TableQuery] = {}
@@ -663,6 +665,8 @@ class Lowering:
         """The value in force on the row's date, or on the date `on` (`as of`)."""
         parameter = self.program.parameters[name]
         value_type = parameter.type
+        if name in self.assumptions:  # one value for every date, as the interpreter takes it
+            return attrs.evolve(constant(self.assumptions[name], value_type), basis=Basis(RANK["assumed"]))
         date = query.date().sql if on is None else on.sql
         fixed_date = query.fixed_date if on is None else None
         whens = []

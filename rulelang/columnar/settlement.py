@@ -20,7 +20,7 @@ import attrs
 
 from ..evaluation.explanation import BASIS_ORDER
 from ..language.diagnostics import DataError
-from ..language.values import AMOUNT_TOO_LARGE
+from ..language.values import AMOUNT_TOO_LARGE, to_text
 from .intake import REJECT_COLUMNS, Intake, bounded_database, find_sources
 from .lowering import Lowering, pays_itself
 from .outputset import OutputSet, scratch_directory
@@ -70,12 +70,13 @@ class Settlement:
     bases: list = attrs.Factory(list)  # (basis or "", amount in öre, lines): how firm the money is
     warnings: list = attrs.Factory(list)  # the rulebook's warnings that hold for this input
     totals_out: Optional[Path] = None
+    assumptions: dict = attrs.Factory(dict)  # parameter → value as text, set for the run (--assume)
 
     def to_dict(self) -> dict:
         from ..language.values import format_money
         return {
             "rulebook": {"id": self.rulebook, "version": self.version},
-            "month": self.month, "engine": self.engine,
+            "month": self.month, "engine": self.engine, "assumptions": dict(self.assumptions),
             "output": str(self.out), "totals_output": str(self.totals_out),
             "rejected_output": str(self.rejected_out),
             "records": [attrs.asdict(c) for c in self.counts],
@@ -167,27 +168,31 @@ def engine_ready(engine: str) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def plan(book: Rulebook, first: dt.date, last: dt.date) -> tuple:
+def plan(book: Rulebook, first: dt.date, last: dt.date, assumed: tuple = ()) -> tuple:
     """The month's lowered plan (line items and warnings), the same for every run of one
-    rulebook and month: made once per process."""
-    lowering = Lowering(book.checked, book.program, first, last)
+    rulebook, month and set of assumptions (`assumed`: (parameter, value) pairs): made once
+    per process."""
+    lowering = Lowering(book.checked, book.program, first, last, dict(assumed))
     sql = lowering.line_items_sql()
-    checks = Lowering(book.checked, book.program, first, last)
+    checks = Lowering(book.checked, book.program, first, last, dict(assumed))
     return lowering, sql, checks, checks.warnings_sql()
 
 
 def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, engine: str = "duckdb",
-           progress: Optional[Callable[[str, float], None]] = None) -> Settlement:
+           progress: Optional[Callable[[str, float], None]] = None,
+           assumptions: Optional[dict] = None) -> Settlement:
     """Settle one month: write line items, totals and rejected records (all of them or none),
     return counts and totals. `progress` is told what the run is doing and the fraction done
-    (see ProgressReport)."""
+    (see ProgressReport). `assumptions` (Rulebook.assume) replace parameters' values for the
+    run; the summary records them, and the lines resting on them have the basis `assumed`."""
     started = time.perf_counter()
     first, last = month_bounds(month)
     data = Path(data)
     out, totals_out, rejected_out = output_paths(month, out, data)
     engine_ready(engine)
     phases, mark = {}, time.perf_counter()
-    lowering, sql, checks, warnings_sql = plan(book, first, last)
+    assumed = tuple(sorted((assumptions or {}).items()))
+    lowering, sql, checks, warnings_sql = plan(book, first, last, assumed)
     try:
         sources = find_sources(data, book.checked)
     except DataError as error:
@@ -201,8 +206,9 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     except OSError as error:
         raise SettlementError(f"cannot write the settlement to {out}: {error.strerror or error}") from None
     counts, totals, components, lines, bases, raised = result
+    shown = {name: to_text(value, book.program.parameters[name].type) for name, value in assumed}
     return Settlement(book.id, book.version, month, engine, out, rejected_out, counts, totals, components, lines,
-                      time.perf_counter() - started, phases, bases, raised, totals_out)
+                      time.perf_counter() - started, phases, bases, raised, totals_out, shown)
 
 
 def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, spill, files, progress,
@@ -396,7 +402,7 @@ def write(db, query: str, columns: tuple, path: Path, parquet: bool, text: tuple
 # ------------------------------------------------------------------------ the interpreter, for comparison
 
 
-def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
+def interpreter_line_items(book: Rulebook, dataset, month: str, assumptions: Optional[dict] = None) -> list[tuple]:
     """The month's line items computed record by record by the interpreter, in the same order
     and form as the SQL engines write them: (clinic_id, month, component, öre, provision,
     record_id, basis), by component and then by the record's place in its input. The basis is
@@ -404,7 +410,7 @@ def interpreter_line_items(book: Rulebook, dataset, month: str) -> list[tuple]:
     from ..evaluation.evaluator import Evaluator
 
     first, last = month_bounds(month)
-    evaluator = Evaluator(book.program, dataset, last)
+    evaluator = Evaluator(book.program, dataset, last, assumptions)
     lines = []
     for output in book.program.outputs.values():
         if output.payee is None or output.type.kind != "money":

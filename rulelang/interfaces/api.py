@@ -18,6 +18,7 @@ from ..evaluation.compiler import Program, compile_rulebook
 from ..evaluation.data import Dataset
 from ..evaluation.evaluator import Evaluator, Result
 from ..evaluation.explanation import Explanation
+from ..language.assumptions import ASSUMED_FOR_THE_RUN, assumptions
 from ..language.checker import CheckedRulebook, check
 from ..language.deep import run_deep
 from ..language.diagnostics import DataError, EvaluationError, NotFound, RecordProblem
@@ -89,8 +90,17 @@ class Rulebook:
 
         return load_dataset(source, self.checked, focus)
 
-    def evaluator(self, data: DataSource, on: Optional[dt.date] = None, focus: Optional[tuple] = None) -> Evaluator:
+    def evaluator(self, data: DataSource, on: Optional[dt.date] = None, focus: Optional[tuple] = None,
+                  assumptions: Optional[dict] = None) -> Evaluator:
+        """An evaluator over `data`; `assumptions` (see `assume`) replace parameters' values."""
+        if assumptions:
+            return Evaluator(self.program, self.dataset(data, focus), on, assumptions, ASSUMED_FOR_THE_RUN)
         return Evaluator(self.program, self.dataset(data, focus), on)
+
+    def assume(self, given: list) -> dict:
+        """`NAME=VALUE` texts as assumptions for a run, type-checked like rulebook values
+        (language/assumptions.py); AssumptionError naming the fix."""
+        return assumptions(self.checked, given)
 
     # ---- evaluation
     def evaluate(self, data: DataSource, *, on: Optional[dt.date] = None,

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     test = verbs.add_parser("test", help="run the examples written inside rulebooks")
     test.add_argument("rulebooks", nargs="*", metavar="RULEBOOK")
     test.add_argument("-k", dest="only", help="only examples whose title contains this text")
+    test.add_argument("--assume", action="append", default=[], metavar="NAME=VALUE",
+                          help="set a parameter for this run (repeatable), e.g. a reading's alternative")
     test.add_argument("--coverage", action="store_true",
                       help="list the rules, exceptions and parameter periods no example exercises")
     test.add_argument("--min-coverage", type=_percent, metavar="N",
@@ -61,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("rulebook", metavar="RULEBOOK")
     evaluate.add_argument("--input", required=True, metavar="FILE")
     evaluate.add_argument("--on", type=_date, metavar="DATE")
+    evaluate.add_argument("--assume", action="append", default=[], metavar="NAME=VALUE",
+                          help="set a parameter for this run (repeatable), e.g. a reading's alternative")
     evaluate.add_argument("--format", choices=("text", "json", "jsonl"), default="text",
                           help="jsonl: one result per line, streamed as computed (for region-size input)")
 
@@ -73,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--output", required=True, metavar="NAME")
     explain.add_argument("--record", metavar="ID")
     explain.add_argument("--on", type=_date, metavar="DATE")
+    explain.add_argument("--assume", action="append", default=[], metavar="NAME=VALUE",
+                          help="set a parameter for this run (repeatable), e.g. a reading's alternative")
     explain.add_argument("--format", choices=("text", "json", "html"), default="text")
     explain.add_argument("--full", action="store_true",
                          help="text and HTML show the whole tree, not only the decision path (JSON always has it)")
@@ -83,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     settle.add_argument("--data", required=True, metavar="PATH")
     settle.add_argument("--out", metavar="FILE")
     settle.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    settle.add_argument("--assume", action="append", default=[], metavar="NAME=VALUE",
+                          help="set a parameter for this run (repeatable), e.g. a reading's alternative")
     settle.add_argument("--format", choices=("text", "json"), default="text")
 
     demo = verbs.add_parser("demo-data", help="write a synthetic region in the settlement format")
@@ -159,6 +167,16 @@ def _load(reference: str) -> Rulebook:
         raise UsageError(str(error)) from None
 
 
+def _assumed(book: Rulebook, args) -> dict:
+    """The run's `--assume NAME=VALUE`s, type-checked; a usage error naming the fix."""
+    from ..language.assumptions import AssumptionError
+
+    try:
+        return book.assume(getattr(args, "assume", None) or [])
+    except AssumptionError as error:
+        raise UsageError(str(error)) from None
+
+
 def _warnings(book: Rulebook) -> None:
     for warning in book.warnings:
         _err(warning.format(book.checked.sources))
@@ -220,7 +238,7 @@ def cmd_test(args) -> int:
         for finding in book.proof():
             _err(finding.format(book.checked.sources))
             broken = broken or finding.severity == "error"
-        for outcome in run_examples(book, args.only):
+        for outcome in run_examples(book, args.only, _assumed(book, args)):
             if outcome.passed:
                 passed += 1
                 _out(f"PASS {book.id}: {outcome.title}\n")
@@ -285,9 +303,10 @@ def cmd_eval(args) -> int:
     from . import render  # imported by the verbs that print what they compute
 
     book = _load(args.rulebook)
+    assumed = _assumed(book, args)
     if args.format == "jsonl":
-        return _eval_streamed(book, args)
-    evaluator = book.evaluator(args.input, args.on)
+        return _eval_streamed(book, args, assumed)
+    evaluator = book.evaluator(args.input, args.on, assumptions=assumed)
     _need_on(book, evaluator, book.outputs)
     results = list(evaluator.evaluate_all())
     if args.format == "json":
@@ -297,7 +316,7 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
-def _eval_streamed(book: Rulebook, args) -> int:
+def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
     """`eval --format jsonl`: results as they are computed, one JSON object a line. On the
     lowered plan in DuckDB when the rulebook has one (memory bounded, a progress bar on a
     terminal), else by the interpreter."""
@@ -319,10 +338,12 @@ def _eval_streamed(book: Rulebook, args) -> int:
             raise UsageError("these outputs are evaluated per record of a table without dates, so they need "
                              f"--on DATE: {', '.join(undated)}")
         try:
+            if assumed:  # the interpreter takes the run's assumptions; the streamed plan does not yet
+                raise NotLowerable("assumptions for the run")
             results = stream_json_lines(book, args.input, args.on, _progress if sys.stderr.isatty() else None)
             first = next(results, None)
         except NotLowerable:
-            evaluator = book.evaluator(args.input, args.on)
+            evaluator = book.evaluator(args.input, args.on, assumptions=assumed)
             results = (as_line(result) for result in evaluator.evaluate_all())
             first = next(results, None)
         finally:
@@ -344,15 +365,16 @@ def cmd_explain(args) -> int:
         raise UsageError(f"rulebook {book.id} has no output {args.output!r}; it has: {', '.join(book.outputs)}")
     table = book.program.outputs[args.output].table
     focus = (table, args.record) if args.record is not None else None
+    assumed = _assumed(book, args)
     if args.example is not None:
         example = _example(book, args.example)
-        evaluator = example_evaluator(book, example, args.on)
+        evaluator = example_evaluator(book, example, args.on, assumed)
         if args.record is None:  # the record the example expects this output of, when it names one
             expected = {e.record_id for e in example.expectations if e.output == args.output}
             if len(expected) == 1:
                 args.record = expected.pop()
     else:
-        evaluator = book.evaluator(args.input, args.on, focus)
+        evaluator = book.evaluator(args.input, args.on, focus, assumptions=assumed)
     _need_on(book, evaluator, [args.output])
     data = evaluator.dataset.table(table)
     if data is None or not data.records:
@@ -397,7 +419,7 @@ def cmd_settle(args) -> int:
     try:
         watched = sys.stderr.isatty()
         result = settle(book, args.month, Path(args.data), Path(args.out) if args.out else None,
-                        args.engine, _progress if watched else None)
+                        args.engine, _progress if watched else None, _assumed(book, args))
     except SettlementError as error:
         message = str(error)
         # Input errors already say `FILE: error: …` (or `FILE: record ID: error: …`).

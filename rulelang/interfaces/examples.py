@@ -58,14 +58,14 @@ def example_records(book: Rulebook, example: s.ExampleDecl) -> dict:
                                                                                 book.checked).items()}
 
 
-def example_evaluator(book: Rulebook, example: s.ExampleDecl, on=None) -> Evaluator:
+def example_evaluator(book: Rulebook, example: s.ExampleDecl, on=None, run: Optional[dict] = None) -> Evaluator:
     """An evaluator over the example's records (checked like input), its date (or `on`) and
     assumptions.
 
     Raises DataError when the example's own records are not valid input."""
     checked = book.checked
     dataset = load_dataset(_raw_records(_givens(book, example), checked), checked, display=example.span.file)
-    assumptions = {}
+    assumptions = dict(run or {})  # the run's (--assume); the example's own premises win
     for assumption in example.assumptions:
         value = assumption.value
         constant = value.name if isinstance(value, s.Name) else value.value
@@ -91,10 +91,10 @@ def explained_examples(book: Rulebook) -> Iterator[tuple]:
             yield example, expectation, evaluator.explain(expectation.output, record)
 
 
-def run_example(book: Rulebook, example: s.ExampleDecl) -> ExampleOutcome:
+def run_example(book: Rulebook, example: s.ExampleDecl, run: Optional[dict] = None) -> ExampleOutcome:
     failures = []
     try:
-        evaluator = example_evaluator(book, example)
+        evaluator = example_evaluator(book, example, run=run)
     except DataError as error:
         return ExampleOutcome(example.title, example.span, tuple(p.format() for p in error.problems))
     for expectation in example.expectations:
@@ -119,5 +119,6 @@ def run_example(book: Rulebook, example: s.ExampleDecl) -> ExampleOutcome:
     return ExampleOutcome(example.title, example.span, tuple(failures))
 
 
-def run_examples(book: Rulebook, only: Optional[str] = None) -> list[ExampleOutcome]:
-    return [run_example(book, e) for e in book.checked.examples if only is None or only in e.title]
+def run_examples(book: Rulebook, only: Optional[str] = None, run: Optional[dict] = None) -> list[ExampleOutcome]:
+    """Every example (with `only`, those whose title has it), under the run's assumptions."""
+    return [run_example(book, e, run) for e in book.checked.examples if only is None or only in e.title]

@@ -63,6 +63,9 @@ def settlement_text(summary: dict) -> str:
     """The totals a person checks after a run: per clinic, per component, and the record count."""
     lines = [f"{summary['rulebook']['id']} {summary['rulebook']['version']}: settlement {summary['month']} "
              f"on {summary['engine']}, {summary['seconds']} s", ""]
+    if summary.get("assumptions"):
+        lines[-1:-1] = ["ASSUMED for this run, not the rulebook's own values: "
+                        + ", ".join(f"{name} = {value}" for name, value in summary["assumptions"].items())]
     width = max([len("clinic")] + [len(c["clinic_id"] or "") for c in summary["clinics"]])
     amount_width = max([len("amount (kr)")] + [len(c["amount"]) for c in summary["clinics"]] + [len(summary["total"])])
     lines.append(f"{'clinic'.ljust(width)}  {'amount (kr)'.rjust(amount_width)}  lines")
