@@ -4,6 +4,7 @@ listed under "Rulebooks" in the navigation."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@functools.lru_cache(maxsize=1)
 def _rulebooks():
     import rulelang
     from rulelang.language.loader import all_rulebook_ids

@@ -131,31 +131,28 @@ def test_duckdb_settles_each_feature_as_the_interpreter_does(book, tmp_path, mon
     assert {row[2] for row in rows} == {"grund", "besök", "månadsgrund"}
 
 
-def test_a_row_with_any_overlaps_every_other_row_of_its_key(tmp_path):
-    text = BOOK.replace("    row video, any: 80 kr\n", "    row video, any: 80 kr\n    row video, nurse: 90 kr\n")
+def refusal(tmp_path, old: str, new: str) -> str:
+    """What `check` says of BOOK with `old` written as `new`."""
     path = tmp_path / "features.md"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(BOOK.replace(old, new), encoding="utf-8")
     with pytest.raises(rulelang.RulebookError) as caught:
         rulelang.load(str(path))
-    assert "rows of parameter besöksbelopp overlap" in caught.value.format()
+    return caught.value.format()
+
+
+def test_a_row_with_any_overlaps_every_other_row_of_its_key(tmp_path):
+    said = refusal(tmp_path, "    row video, any: 80 kr\n", "    row video, any: 80 kr\n    row video, nurse: 90 kr\n")
+    assert "rows of parameter besöksbelopp overlap" in said
 
 
 def test_as_of_reads_only_parameters(tmp_path):
-    text = BOOK.replace("then grundbelopp as of first_day_of_month(date)", "then grund as of first_day_of_month(date)")
-    path = tmp_path / "features.md"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(rulelang.RulebookError) as caught:
-        rulelang.load(str(path))
-    assert "`as of` reads a parameter on another date; this is not a parameter" in caught.value.format()
+    said = refusal(tmp_path, "then grundbelopp as of first_day_of_month(date)", "then grund as of first_day_of_month(date)")
+    assert "`as of` reads a parameter on another date; this is not a parameter" in said
 
 
 def test_as_of_takes_a_date(tmp_path):
-    text = BOOK.replace("then grundbelopp as of first_day_of_month(date)", "then grundbelopp as of kind")
-    path = tmp_path / "features.md"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(rulelang.RulebookError) as caught:
-        rulelang.load(str(path))
-    assert "`as of` takes a date; this is kind" in caught.value.format()
+    said = refusal(tmp_path, "then grundbelopp as of first_day_of_month(date)", "then grundbelopp as of kind")
+    assert "`as of` takes a date; this is kind" in said
 
 
 def _nodes(tree: dict):

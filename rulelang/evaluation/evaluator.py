@@ -15,7 +15,7 @@ import attrs
 
 from ..language.diagnostics import EvaluationError
 from ..language.generator import Worked
-from ..language.syntax import Span
+from ..language.syntax import Span, row_key_text
 from ..language.typesystem import Type
 from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE, to_json, to_text
 from .compiler import Citation, CompiledRule, Program, Trace
@@ -144,7 +144,7 @@ class Frame:
                 shown = ", ".join("none" if k is None else str(k) for k in key)
                 raise self.data_error(f"parameter {name} has no row for {shown} on {date}", syntax_node.span)
             row_keys, value = row
-            row_label = ", ".join(_row_key_text(k) for k in row_keys)
+            row_label = ", ".join(row_key_text(k) for k in row_keys)
         if trace is not None:
             facts = {"valid_from": _iso(chosen.valid_from), "valid_to": _iso(chosen.valid_until),
                      "status": chosen.status, "cite": chosen.cite, "unit": _unit(param.type),
@@ -245,15 +245,6 @@ def _anchor(key: tuple) -> str:
     """A stable name for a definition explained in a tree, for "(explained above)" links."""
     _, table, record, name, _ = key
     return "-".join(str(part) for part in ("def", table, record, name) if part is not None)
-
-
-def _row_key_text(key: tuple) -> str:
-    low, high, enum_value = key
-    if enum_value is not None:
-        return enum_value
-    if low is None:
-        return "any"
-    return f"{low} to {high}" if high is not None else f"{low} and over"
 
 
 def _key_matches(key: tuple, value) -> bool:

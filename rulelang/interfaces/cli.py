@@ -11,10 +11,9 @@ import datetime as dt
 import json
 import re
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Optional, Sequence
-
-import attrs
 
 from ..language.deep import run_deep
 from ..language.diagnostics import DataError, EvaluationError, NotFound, RulebookError, did_you_mean
@@ -274,12 +273,12 @@ def _coverage_text(report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _percent(text: str) -> float:
+def _percent(text: str) -> Decimal:
     try:
-        value = float(text)
-    except ValueError:
+        value = Decimal(text)
+    except InvalidOperation:
         raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, not {text!r}") from None
-    if not 0 <= value <= 100:
+    if not value.is_finite() or not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, not {text!r}")
     return value
 
@@ -491,10 +490,9 @@ def cmd_fmt(args) -> int:
         shown_path = display_path(path)
         try:
             text = read(path)
-            result = format_rulebook(text)
+            result = format_rulebook(text, shown_path)
         except RulebookError as error:
-            _err("\n".join(attrs.evolve(d, span=attrs.evolve(d.span, file=shown_path)).format({shown_path: text})
-                           if d.span else d.format() for d in error.diagnostics))
+            _err(error.format())
             _err(f"{shown_path}: not formatted: it does not parse")
             status = EXIT_RULEBOOK
             continue

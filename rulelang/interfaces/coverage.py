@@ -10,6 +10,8 @@ reaches is listed, with its place.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import attrs
 
 from ..language.diagnostics import DataError, EvaluationError
@@ -40,19 +42,10 @@ class Coverage:
     never_read: tuple
 
     @property
-    def percent(self) -> float:
+    def percent(self) -> Decimal:
         """The share of rules and exceptions that apply in some example: what --min-coverage
-        holds a rulebook to."""
-        return 100.0 if not self.rules else 100.0 * self.applied / self.rules
-
-    def to_dict(self) -> dict:
-        def listed(items):
-            return [{"kind": u.what, "name": u.name, "source": u.where} for u in items]
-        return {"rulebook": self.rulebook, "rules": self.rules, "applied": self.applied,
-                "exceptions": self.exceptions, "considered": self.considered,
-                "parameter_periods": self.periods, "read": self.read, "percent": round(self.percent, 1),
-                "never_applies": listed(self.never_applies), "never_considered": listed(self.never_considered),
-                "never_read": listed(self.never_read)}
+        holds a rulebook to (exact, compared with the threshold as written)."""
+        return Decimal(100) if not self.rules else Decimal(100 * self.applied) / Decimal(self.rules)
 
 
 def coverage(book: Rulebook) -> Coverage:

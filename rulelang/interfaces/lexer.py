@@ -7,8 +7,9 @@ from __future__ import annotations
 from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace
 
-STATEMENTS = ("rulebook", "according", "enum", "table", "parameter", "amend", "definition", "output", "rule",
-              "repeal", "exception", "warning", "data", "example")
+from ..language.literate import STATEMENT_KEYWORDS
+
+STATEMENTS = tuple(sorted(STATEMENT_KEYWORDS))
 CLAUSES = ("title", "version", "in", "force", "from", "until", "amends", "source", "to", "this", "key", "optional",
            "dated", "by", "history", "of", "field", "default", "value", "status", "cite", "row", "and", "over",
            "per", "paid", "defines", "when", "then", "says", "using", "on", "assuming", "given", "expect", "any",

@@ -25,9 +25,10 @@ from ..language.checker import CheckedRulebook, check
 from ..language.checker.model import BUILTIN_HELP, BUILTINS
 from ..language.diagnostics import Diagnostic, RulebookError
 from ..language.formatter import KEYWORDS
+from ..language.generator import generate
 from ..language.loader import display_path, load_chain, read_documents
 from ..language.parser import parse_rulebook
-from ..language.values import to_text
+from ..language.values import rows_text, to_text
 
 _WORD = re.compile(r"(?![0-9])\w+")
 
@@ -144,8 +145,8 @@ class Analysis:
         own = self.checked.chain[-1]
         sections: dict = {}
         for statement in own.statements:
-            kind, name = _kind_and_name(statement)
-            if kind is None:
+            kind, name = s.statement_kind(statement), s.statement_name(statement)
+            if kind in ("statement", "rulebook header", "according to", "repeal"):
                 continue
             heading = statement.provision.heading
             sections.setdefault((statement.provision.line, heading), []).append((kind, name, statement.span.line))
@@ -156,18 +157,6 @@ def _code_part(line: str) -> str:
     """A code line without its strings and comment (so `"belopp"` is no reference)."""
     line = re.sub(r'"([^"\\\n]|\\["\\n])*"', lambda m: " " * len(m.group()), line)
     return line.split("#", 1)[0]
-
-
-def _kind_and_name(statement) -> tuple:
-    if isinstance(statement, s.RuleDecl):
-        return ("exception" if statement.is_exception else "rule"), statement.label
-    for cls, kind in ((s.ParameterDecl, "parameter"), (s.DefinitionDecl, "definition"), (s.OutputDecl, "output"),
-                      (s.TableDecl, "table"), (s.EnumDecl, "enum"), (s.DataDecl, "data"), (s.WarningDecl, "warning")):
-        if isinstance(statement, cls):
-            return kind, statement.name
-    if isinstance(statement, s.ExampleDecl):
-        return "example", statement.title
-    return None, None
 
 
 def _name_place(sources: dict, span: s.Span, name: str) -> Place:
@@ -190,17 +179,11 @@ def _parameter_hover(name: str, info) -> str:
         start = value.valid_from.isoformat() if value.valid_from else "…"
         end = value.valid_until.isoformat() if value.valid_until else "…"
         if info.key_types:
-            shown = "; ".join(f"{', '.join(str(k) if k is not None else 'any' for k in _keys(keys))}: "
-                              f"{to_text(v, info.type)}" for keys, v in value.value)
+            shown = "; ".join(rows_text(value.value, info.type))
         else:
             shown = to_text(value.value, info.type)
         lines.append(f"| {start} – {end} | {shown} | {value.decl.status} | {(value.decl.cite or '').replace('|', '/')} |")
     return "\n".join(lines)
-
-
-def _keys(keys: tuple) -> list:
-    return [enum if enum is not None else (None if low is None else f"{low} to {high}" if high is not None
-                                           else f"{low} and over") for low, high, enum in keys]
 
 
 def _rule_hover(label: str, info) -> str:
@@ -225,8 +208,6 @@ def _declarations(checked: CheckedRulebook, sources: dict) -> dict:
     for name, info in checked.parameters.items():
         add("parameter", name, info.decl.span, _parameter_hover(name, info))
     for (table, name), info in checked.definitions.items():
-        from ..language.generator import generate
-
         add("definition", name, info.decl.span, f"**definition {name}**" + (f" per {table}" if table else "")
             + f": {info.type}\n\n`{generate(info.decl.expr)}`\n\n§ {info.decl.provision.citation}")
     for name, info in checked.outputs.items():

@@ -22,7 +22,7 @@ from typing import Optional
 import attrs
 
 from . import literate
-from .diagnostics import RulebookError
+from .diagnostics import Diagnostic, RulebookError
 from .parser import parse_block
 from .syntax import Provision, Span
 
@@ -206,16 +206,16 @@ class Formatted:
     kept_blocks: tuple  # first lines of blocks left as written (they would not parse the same)
 
 
-def format_rulebook(text: str) -> Formatted:
+def format_rulebook(text: str, path: str = "<rulebook>") -> Formatted:
     """The rulebook's text with every `rulelang` block at the margin in canonical layout.
-    Raises RulebookError when a block does not parse (nothing is formatted then)."""
+    Raises RulebookError, at places in `path`, when a block does not parse (nothing is
+    formatted then)."""
     lines = text.split("\n")
     read = literate.document(text)
-    for problem in read.fence_problems:
-        from .diagnostics import Diagnostic
-
-        raise RulebookError([Diagnostic("error", problem.message, Span("", problem.line, problem.column,
-                                                                       problem.line, problem.column + 3))])
+    if read.fence_problems:
+        raise RulebookError([Diagnostic("error", problem.message, Span(path, problem.line, problem.column,
+                                                                       problem.line, problem.column + 3))
+                             for problem in read.fence_problems], {path: text})
     changed, kept = 0, []
     replacements = []
     for block in read.blocks:
@@ -225,7 +225,10 @@ def format_rulebook(text: str) -> Formatted:
             continue
         count = block.text.count("\n")  # the content ends with the line before the closing fence
         original = "\n".join(lines[start:start + count])
-        parse_block(original, "", start, _PROVISION)  # a block that does not parse is an error
+        try:  # a block that does not parse is an error
+            parse_block(original, path, start, _PROVISION)
+        except RulebookError as error:
+            raise RulebookError(error.diagnostics, {path: text}) from None
         new = format_block(original)
         if new == original:
             continue

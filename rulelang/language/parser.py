@@ -76,6 +76,7 @@ from .syntax import (
     TableDecl,
     Unary,
     WarningDecl,
+    statement_kind,
 )
 
 GRAMMAR_FILE = "grammar.lark"
@@ -812,23 +813,12 @@ def _rules_outside_blocks(loose: list, path: str) -> list:
         except RulebookError:
             continue
         if statements:
-            kinds = ", ".join(dict.fromkeys(_statement_word(st) for st in statements))
+            kinds = ", ".join(dict.fromkeys(statement_kind(st) for st in statements))
             found.append(Diagnostic(
                 "warning", f"this text reads as rulelang ({kinds}) but stands outside a ```rulelang block, "
                            "so it is not part of the rulebook; fence it as ```rulelang, or reword it as prose",
                 Span(path, text.first_line, 1, text.first_line, 2)))
     return found
-
-
-def _statement_word(statement) -> str:
-    """How a statement is named in a message: `rule`, `example`, `parameter`…"""
-    name = type(statement).__name__
-    if name == "RuleDecl" and statement.is_exception:
-        return "exception"
-    return {"RuleDecl": "rule", "Repeal": "repeal", "ExampleDecl": "example", "ParameterDecl": "parameter",
-            "ExceptionDecl": "exception", "OutputDecl": "output", "TableDecl": "table", "EnumDecl": "enum",
-            "DefinitionDecl": "definition", "DataDecl": "data", "WarningDecl": "warning",
-            "RulebookHeader": "rulebook header", "Attribution": "according to"}.get(name, "statement")
 
 
 def _provisions(sections: list, body: tuple, header: Optional[RulebookHeader], rulebook_id: str,

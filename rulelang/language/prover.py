@@ -29,6 +29,7 @@ import attrs
 
 from . import syntax as s
 from .checker import CheckedRulebook
+from .checker.dates import period
 from .diagnostics import Diagnostic
 from .generator import generate
 from .typesystem import BOOLEAN, DATE
@@ -58,7 +59,6 @@ class _Encoding:
         if dated_by:  # a dated record is evaluated on its own date: one variable
             self.inputs[dated_by] = (self.date, DATE)
         self.unknowns: dict = {}  # name → (variable, Unknown)
-        self.functions: dict = {}
         self.depth = 0
 
     # ---- sorts and constants
@@ -141,14 +141,9 @@ class _Encoding:
         return self.unknown(prefix + e.name, f"{kind} {e.name}", value_type)
 
     def inline(self, key: tuple, prefix: str):
+        """A definition's formula, read on the record `prefix` names."""
         info = self.checked.definitions[key]
-        if self.depth >= MAX_INLINE_DEPTH:
-            return self.unknown(prefix + info.decl.name, "definitions nested too deep", info.type)
-        self.depth += 1
-        try:
-            return self.term(info.decl.expr, prefix)
-        finally:
-            self.depth -= 1
+        return self.nested(lambda: self.term(info.decl.expr, prefix), info.type)
 
     def _fieldaccess(self, e: s.FieldAccess, prefix: str):
         kind, table, name = self.checked.resolved[id(e)]
@@ -261,10 +256,10 @@ class _Encoding:
                          self.missing_of(e.otherwise, prefix))
         return self.unknown(f"{prefix}{generate(e)} is none", "whether a computed value is none", BOOLEAN)
 
-    def nested(self, encode):
+    def nested(self, encode, value_type=BOOLEAN):
         """A definition's formula inlined one level deeper, or an unknown past the limit."""
         if self.depth >= MAX_INLINE_DEPTH:
-            return self.unknown("a definition nested too deep", "definitions nested too deep", BOOLEAN)
+            return self.unknown("a definition nested too deep", "definitions nested too deep", value_type)
         self.depth += 1
         try:
             return encode()
@@ -392,10 +387,6 @@ def _levels(checked: CheckedRulebook, output: str) -> list:
     return levels
 
 
-def _table_of(checked: CheckedRulebook, output: str) -> Optional[str]:
-    return checked.outputs[output].decl.table
-
-
 # ------------------------------------------------------------------------ witnesses
 
 
@@ -486,7 +477,7 @@ def prove(checked: CheckedRulebook) -> list[Diagnostic]:
 
     diagnostics: list[Diagnostic] = []
     for output in checked.outputs:
-        table = _table_of(checked, output)
+        table = checked.outputs[output].decl.table
         encoding = _Encoding(z3, checked, table)
         rules = _Rules(encoding, checked)
         for above, level in _levels(checked, output):
@@ -555,8 +546,8 @@ def _never_applies(z3, checked, encoding, rules, output) -> list:
             continue
         if not any(_meet(_period(info), _period(checked.rules[p])) for p in parents):
             found.append(Diagnostic("warning", f"exception {label} can never apply: its period "
-                                               f"{_period_text(_period(info))} never meets that of "
-                                               + ", ".join(f"{p} ({_period_text(_period(checked.rules[p]))})"
+                                               f"{period(*_period(info))} never meets that of "
+                                               + ", ".join(f"{p} ({period(*_period(checked.rules[p]))})"
                                                            for p in parents), info.decl.span))
             continue
         formula = z3.And(z3.Or(*[rules.in_force(p) for p in parents]), rules.applies(label))
@@ -565,8 +556,3 @@ def _never_applies(z3, checked, encoding, rules, output) -> list:
             found.append(Diagnostic("warning", f"exception {label} can never apply: no record meets its condition "
                                                "on a day the rule it overrides is in force", info.decl.span))
     return found
-
-
-def _period_text(period: tuple) -> str:
-    start, end = period
-    return f"{start or 'the beginning'} – {end or 'further notice'}"

@@ -373,11 +373,41 @@ class RowKey:
     span: Span = attrs.field(eq=False)
 
     def __str__(self) -> str:
-        if self.enum_value is not None:
-            return self.enum_value
-        if self.low is None:
-            return "any"
-        return f"{self.low} to {self.high}" if self.high is not None else f"{self.low} and over"
+        return row_key_text((self.low, self.high, self.enum_value))
+
+
+def statement_kind(statement) -> str:
+    """How a statement is named in messages, outlines and indexes: `rule`, `exception`,
+    `parameter`, `example`…"""
+    if isinstance(statement, RuleDecl):
+        return "exception" if statement.is_exception else "rule"
+    return _STATEMENT_KINDS.get(type(statement).__name__, "statement")
+
+
+def statement_name(statement) -> str:
+    """What a statement declares or is about: a rule's label, an example's title, a name."""
+    for attribute in ("label", "title", "name", "id"):
+        value = getattr(statement, attribute, None)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+_STATEMENT_KINDS = {"Repeal": "repeal", "ExampleDecl": "example", "ParameterDecl": "parameter",
+                    "OutputDecl": "output", "TableDecl": "table", "EnumDecl": "enum", "DefinitionDecl": "definition",
+                    "DataDecl": "data", "WarningDecl": "warning", "RulebookHeader": "rulebook header",
+                    "Attribution": "according to"}
+
+
+def row_key_text(key: tuple) -> str:
+    """A row key (low, high, enum value) as a rulebook writes it: `physical`, `0 to 6`,
+    `85 and over`, `any`."""
+    low, high, enum_value = key
+    if enum_value is not None:
+        return enum_value
+    if low is None:
+        return "any"
+    return f"{low} to {high}" if high is not None else f"{low} and over"
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Union
 
+from .syntax import row_key_text
 from .typesystem import Type
 
 Number = Union[int, Fraction]
@@ -107,6 +108,11 @@ def to_json(value, value_type: Type):
     if isinstance(value, dict):  # a record found in a history
         return value.get("__id__")
     return str(value)
+
+
+def rows_text(rows: tuple, value_type: Type) -> list:
+    """A keyed parameter's rows, each as `keys: value` (`0 to 6: 150.00 kr`)."""
+    return [f"{', '.join(row_key_text(key) for key in keys)}: {to_text(value, value_type)}" for keys, value in rows]
 
 
 def to_text(value, value_type: Type) -> str:

@@ -6,11 +6,8 @@ the readings with their alternatives; and an index of provisions and what each c
 from __future__ import annotations
 
 from ...language import syntax as s
-from ...language.values import to_text
-
-KINDS = {s.RuleDecl: "rule", s.ParameterDecl: "parameter", s.DefinitionDecl: "definition",
-         s.OutputDecl: "output", s.TableDecl: "table", s.EnumDecl: "enum", s.WarningDecl: "warning",
-         s.Repeal: "repeal", s.DataDecl: "data", s.ExampleDecl: "example"}
+from ...language.checker.dates import period
+from ...language.values import rows_text, to_text
 
 
 def _cell(text) -> str:
@@ -18,22 +15,10 @@ def _cell(text) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _period(value) -> str:
-    start = value.valid_from.isoformat() if value.valid_from else "the beginning"
-    end = value.valid_until.isoformat() if value.valid_until else "further notice"
-    return f"{start} – {end}"
-
-
 def _value(info, value) -> str:
     if not info.key_types:
         return to_text(value.value, info.type)
-    rows = []
-    for keys, row_value in value.value:
-        shown = ", ".join(enum if enum is not None else ("any" if low is None else
-                          f"{low} to {high}" if high is not None else f"{low} and over")
-                          for low, high, enum in keys)
-        rows.append(f"{shown}: {to_text(row_value, info.type)}")
-    return "<br>".join(_cell(row) for row in rows)
+    return "<br>".join(_cell(row) for row in rows_text(value.value, info.type))
 
 
 def _alternatives(info, checked) -> str:
@@ -63,7 +48,7 @@ def rulebook_page(book) -> str:
         for value in info.values:
             if value.decl.span.file != own.path:
                 continue
-            lines.append(f"| `{name}` | {_period(value)} | {_value(info, value)} | {value.decl.status} | "
+            lines.append(f"| `{name}` | {period(value.valid_from, value.valid_until)} | {_value(info, value)} | {value.decl.status} | "
                          f"{_cell(value.decl.cite or '')} | {value.decl.span.line} |")
             if value.decl.status == "interpretation" and (name, info) not in readings:
                 readings.append((name, info))
@@ -87,19 +72,11 @@ def rulebook_page(book) -> str:
               "Each section that carries statements, with what it declares (line numbers in the rulebook).", ""]
     carried: dict = {}
     for statement in own.statements:
-        kind = KINDS.get(type(statement))
-        if kind is None:
+        kind = s.statement_kind(statement)
+        if kind in ("statement", "example", "rulebook header", "according to"):
             continue
-        if isinstance(statement, s.RuleDecl):
-            kind = "exception" if statement.is_exception else "rule"
-            name = statement.label
-        elif isinstance(statement, s.ExampleDecl):
-            continue
-        elif isinstance(statement, s.Repeal):
-            name = statement.label
-        else:
-            name = statement.name
-        carried.setdefault(statement.provision.heading, []).append(f"{kind} `{name}` ({statement.span.line})")
+        carried.setdefault(statement.provision.heading, []).append(
+            f"{kind} `{s.statement_name(statement)}` ({statement.span.line})")
     for heading, items in carried.items():
         lines.append(f"- **{_cell(heading)}**: " + ", ".join(items))
     lines.append("")
