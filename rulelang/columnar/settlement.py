@@ -7,6 +7,7 @@ on Spark. Output appears whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
@@ -14,7 +15,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import attrs
 
@@ -102,8 +103,8 @@ class Settlement:
 WORTH_KEEPING = "amount <> 0 OR amount IS NULL OR error IS NOT NULL"
 
 
-def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = True) -> None:
-    """The table `lines`: the rows of the rules, with each line's provision. On DuckDB
+def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = True, into: str = "lines") -> None:
+    """The table `into` (`lines`): the rows of the rules, with each line's provision. On DuckDB
     (`enums`), component and provision are enums (the provision's text is long and repeats
     on millions of lines), in text order, so that sorting by them sorts by their text. Where
     a row went wrong, the problem names its source record."""
@@ -111,26 +112,103 @@ def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = 
     texts = sorted({text for _, _, text in provisions})
     as_component = as_provision = as_basis = "VARCHAR"
     if enums:
-        con.execute(f"CREATE TYPE component_name AS ENUM ({', '.join(text_literal(c) for c in components)})")
-        con.execute(f"CREATE TYPE provision_text AS ENUM ({', '.join(text_literal(t) for t in texts)})")
-        con.execute(f"CREATE TYPE basis_status AS ENUM ({', '.join(text_literal(b) for b in ('', *BASIS_ORDER))})")
-        as_component, as_provision, as_basis = "component_name", "provision_text", "basis_status"
+        as_component, as_provision, as_basis = (quote(f"{into}_{name}") for name in ("component", "provision", "basis"))
+        con.execute(f"CREATE TYPE {as_component} AS ENUM ({', '.join(text_literal(c) for c in components)})")
+        con.execute(f"CREATE TYPE {as_provision} AS ENUM ({', '.join(text_literal(t) for t in texts)})")
+        con.execute(f"CREATE TYPE {as_basis} AS ENUM ({', '.join(text_literal(b) for b in ('', *BASIS_ORDER))})")
     # The provisions, a few dozen rows, as a table written in the query.
     listed = ", ".join(f"({text_literal(c)}, {int(d)}, CAST({text_literal(t)} AS {as_provision}))"
                        for c, d, t in provisions) or f"(NULL, NULL, CAST(NULL AS {as_provision}))"
     table_of = "CASE l.component " + " ".join(f"WHEN {text_literal(c)} THEN {text_literal(t)}" for c, t in tables) + " END"
     # A line's basis is a rank of BASIS_ORDER; NULL (no parameter value) is written empty.
     statuses = " ".join(f"WHEN {rank} THEN {text_literal(status)}" for rank, status in enumerate(BASIS_ORDER))
-    con.execute(f"""CREATE TEMP TABLE lines AS
+    con.execute(f"""CREATE TEMP TABLE {quote(into)} AS
         SELECT l.clinic_id, CAST(l.component AS {as_component}) AS component, l.amount, p.provision,
                COALESCE(l.record_id, '') AS record_id,
                CAST(CASE l.basis {statuses} ELSE '' END AS {as_basis}) AS basis, l.error, l.source_line,
+               l.source_record,
                CASE WHEN l.error IS NOT NULL OR l.amount IS NULL THEN
                     {table_of} || ' record ' ||
                     COALESCE(l.source_record, l.record_id, l.clinic_id) || ': ' || l.component || ': ' ||
                     COALESCE(l.error, 'no value') END AS problem
         FROM {rows} AS l LEFT JOIN (VALUES {listed}) AS p(component, decided, provision)
           ON p.component = l.component AND p.decided = l.decided""")
+
+
+class EngineSession:
+    """One engine's session over one month of input: the intake reads and checks the data
+    once, then any number of rule plans give their line items over the same checked tables
+    (a settlement runs one; an impact two). On DuckDB, or on Spark (`engine`)."""
+
+    def __init__(self, checked, engine: str, sources: dict, bounds: tuple, month_only: set, spill: str,
+                 progress: Optional[Callable[[str, float], None]], steps: int):
+        self.con = bounded_database(spill)
+        self.spill = spill
+        self.intake = Intake(self.con, checked, sources, bounds, month_only)
+        self.report = ProgressReport(self.con, progress, len(self.intake.table_order()) + steps)
+        self.spark = None  # Spark's tables, when Spark settles
+        if engine == "spark":
+            from .spark import SparkIntake, SparkTables, spark_session
+            self.spark = SparkTables(spark_session())
+            if all(source.kind == "parquet" for source in sources.values()):
+                self.intake = SparkIntake(self.spark, checked, sources, bounds, month_only)
+
+    @property
+    def db(self):
+        """Where the data is: DuckDB, or Spark's tables."""
+        return self.spark or self.con
+
+    def check_input(self) -> None:
+        """Read and check every table; records that cannot be used go to `rejected`."""
+        try:
+            self.intake.run(self.report.begin)
+        except DataError as error:
+            raise SettlementError(error.format()) from None
+        if self.spark is not None and self.intake.con is self.con:
+            # Checked by DuckDB (CSV, records in memory): the clean tables go over as Parquet.
+            for table in [*self.intake.table_order(), "rejected"]:
+                path = Path(self.spill) / f"checked-{table}.parquet"
+                self.con.execute(f"COPY {quote(table)} TO {text_literal(str(path))} (FORMAT parquet)")
+                self.spark.register(table, self.spark.spark.read.parquet(str(path)), materialised=False)
+
+    def lines(self, lowering: Lowering, sql: str, into: str = "lines") -> None:
+        """The table `into`: the plan's line items (collect_lines), checked (check_errors)."""
+        if self.spark is None:
+            collect_lines(self.con, f"({sql})", lowering.provisions(), lowering.component_tables(), into=into)
+        else:
+            # Spark filters before anything is kept; DuckDB keeps every row and filters when
+            # reading it (see WORTH_KEEPING). Payees named by no table are found among the
+            # lines, zero ones included (totals_sql): then none is dropped.
+            keep = WORTH_KEEPING if lowering.payee_table() is not None else "TRUE"
+            self.spark.execute(f"CREATE TEMP TABLE {quote('raw_' + into)} AS SELECT * FROM ({sql}) WHERE {keep}")
+            collect_lines(self.spark, quote("raw_" + into), lowering.provisions(), lowering.component_tables(),
+                          enums=False, into=into)
+        check_errors(self.db, into)
+
+    def close(self) -> None:
+        self.report.stop()
+        self.con.close()
+        if self.spark is not None:
+            self.spark.close()
+
+
+@contextlib.contextmanager
+def engine_session(*args) -> Iterator[EngineSession]:
+    """An EngineSession (its arguments), closed at the end; what Spark raises over the data
+    is a SettlementError (exit 2 for an amount too large, 1 otherwise)."""
+    session = EngineSession(*args)
+    try:
+        yield session
+    except Exception as error:
+        if session.spark is None:
+            raise
+        from .spark import is_overflow, is_spark_error, spark_error
+        if not is_spark_error(error):
+            raise
+        raise SettlementError(f"Spark could not settle the month: {spark_error(error)}",
+                              2 if is_overflow(error) else 1) from None
+    finally:
+        session.close()
 
 
 # ------------------------------------------------------------------------ running
@@ -217,40 +295,13 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
     temporary files."""
     first, last = month_bounds(month)
     out, totals_out, rejected_out = files.targets
-    con = bounded_database(spill)
     month_only = lowering.month_only_tables() - checks.read_whole
-    intake = Intake(con, book.checked, sources, (first, last), month_only)
-    report = ProgressReport(con, progress, len(intake.table_order()) + 2)
-    spark = None  # Spark's tables, when Spark settles
-    try:
-        if engine == "spark":
-            from .spark import SparkIntake, SparkTables, spark_session
-            spark = SparkTables(spark_session())
-            if all(source.kind == "parquet" for source in sources.values()):
-                intake = SparkIntake(spark, book.checked, sources, (first, last), month_only)
-        db = spark or con  # where the data is
-        try:
-            intake.run(report.begin)
-        except DataError as error:
-            raise SettlementError(error.format()) from None
-        if spark is not None and intake.con is con:
-            # Checked by DuckDB (CSV, records in memory): the clean tables go over as Parquet.
-            for table in [*intake.table_order(), "rejected"]:
-                path = Path(spill) / f"checked-{table}.parquet"
-                con.execute(f"COPY {quote(table)} TO {text_literal(str(path))} (FORMAT parquet)")
-                spark.register(table, spark.spark.read.parquet(str(path)), materialised=False)
+    with engine_session(book.checked, engine, sources, (first, last), month_only, spill, progress, 2) as session:
+        db, report, intake = session.db, session.report, session.intake
+        session.check_input()
         phases["intake"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin(f"settling {month} on {engine}")
-        if spark is None:
-            collect_lines(con, f"({sql})", lowering.provisions(), lowering.component_tables())
-        else:
-            # Spark filters before anything is kept; DuckDB keeps every row in `lines` and
-            # filters when reading it (see WORTH_KEEPING). Payees named by no table are
-            # found among the lines, zero ones included (totals_sql): then none is dropped.
-            keep = WORTH_KEEPING if lowering.payee_table() is not None else "TRUE"
-            spark.execute(f"CREATE TEMP TABLE raw_lines AS SELECT * FROM ({sql}) WHERE {keep}")
-            collect_lines(spark, "raw_lines", lowering.provisions(), lowering.component_tables(), enums=False)
-        check_errors(db)
+        session.lines(lowering, sql)
         # One pass over the lines: their sums per clinic, component and basis, which the
         # totals file and the summary are made from.
         db.execute("CREATE TEMP TABLE sums AS SELECT clinic_id, CAST(component AS VARCHAR) AS component, "
@@ -279,19 +330,6 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
         totals, components, bases = (summed(sums, by) for by in (0, 1, 2))
         lines = sum(count for _, _, count in totals)
         report.finish()
-    except Exception as error:
-        if spark is None:
-            raise
-        from .spark import is_overflow, is_spark_error, spark_error
-        if not is_spark_error(error):
-            raise
-        raise SettlementError(f"Spark could not settle the month: {spark_error(error)}",
-                              2 if is_overflow(error) else 1) from None
-    finally:
-        report.stop()
-        con.close()
-        if spark is not None:
-            spark.close()
     phases["output"] = time.perf_counter() - mark
     return [intake.counts[t] for t in intake.table_order()], totals, components, lines, bases, raised
 
@@ -344,23 +382,24 @@ def raised_warnings(con, book: Rulebook, sql: Optional[str]) -> list:
     return raised
 
 
-def check_errors(con) -> None:
+def check_errors(con, lines: str = "lines") -> None:
     """A rulebook that fails on some records (a conflict, a date without a value) fails the run."""
-    problems = con.execute("SELECT problem, error FROM lines WHERE problem IS NOT NULL "
+    lines = quote(lines)
+    problems = con.execute(f"SELECT problem, error FROM {lines} WHERE problem IS NOT NULL "
                            "ORDER BY problem LIMIT 20").fetchall()
     if problems:
-        (count,) = con.execute("SELECT count(*) FROM lines WHERE problem IS NOT NULL").fetchone()
+        (count,) = con.execute(f"SELECT count(*) FROM {lines} WHERE problem IS NOT NULL").fetchone()
         data_side = all(e in ("no rule in force", "a value is missing", AMOUNT_TOO_LARGE) or e is None
                         for _, e in problems)
         raise SettlementError(f"{count} amount(s) could not be settled; explain a record to see why:\n  "
                               + "\n  ".join(problem for problem, _ in problems), 2 if data_side else 1)
     missing_payee, undocumented = con.execute(
         "SELECT count(*) FILTER (WHERE clinic_id IS NULL), count(*) FILTER (WHERE provision IS NULL) "
-        "FROM lines WHERE amount <> 0").fetchone()
+        f"FROM {lines} WHERE amount <> 0").fetchone()
     if missing_payee:
         raise SettlementError(f"{missing_payee} line(s) have an amount but no clinic to pay it to", 1)
     if undocumented:  # every deciding rule has a provision (`Lowering.provisions`): a bug
-        components = con.execute("SELECT DISTINCT CAST(component AS VARCHAR) FROM lines "
+        components = con.execute(f"SELECT DISTINCT CAST(component AS VARCHAR) FROM {lines} "
                                  "WHERE provision IS NULL AND amount <> 0").fetchall()
         raise AssertionError(f"no provision for {components}")
 
