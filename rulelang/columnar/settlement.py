@@ -143,15 +143,21 @@ class EngineSession:
     def __init__(self, checked, engine: str, sources: dict, bounds: tuple, month_only: set, spill: str,
                  progress: Optional[Callable[[str, float], None]], steps: int):
         self.con = bounded_database(spill)
-        self.spill = spill
-        self.intake = Intake(self.con, checked, sources, bounds, month_only)
-        self.report = ProgressReport(self.con, progress, len(self.intake.table_order()) + steps)
+        self.spill, self.bounds = spill, bounds
         self.spark = None  # Spark's tables, when Spark settles
         if engine == "spark":
-            from .spark import SparkIntake, SparkTables, spark_session
+            from .spark import SparkTables, spark_session
             self.spark = SparkTables(spark_session())
-            if all(source.kind == "parquet" for source in sources.values()):
-                self.intake = SparkIntake(self.spark, checked, sources, bounds, month_only)
+        self.intake = self.intake_of(checked, sources, month_only)
+        self.report = ProgressReport(self.con, progress, len(self.intake.table_order()) + steps)
+
+    def intake_of(self, checked, sources: dict, month_only: set) -> Intake:
+        """The intake of these tables: on Spark when Spark settles and every table is Parquet,
+        else on DuckDB (then the checked tables go over to Spark, see check_input)."""
+        if self.spark is not None and all(source.kind == "parquet" for source in sources.values()):
+            from .spark import SparkIntake
+            return SparkIntake(self.spark, checked, sources, self.bounds, month_only)
+        return Intake(self.con, checked, sources, self.bounds, month_only)
 
     @property
     def db(self):

@@ -13,6 +13,7 @@ from typing import Iterator, Optional
 
 import attrs
 
+from ..language.checker.dates import in_force
 from ..language.diagnostics import EvaluationError
 from ..language.generator import Worked
 from ..language.syntax import Span, row_key_text
@@ -128,8 +129,7 @@ class Frame:
             raise self.data_error(f"no date to pick the value of {name} by; give --on DATE", syntax_node.span)
         chosen = None
         for candidate in param.values:
-            if (candidate.valid_from is None or candidate.valid_from <= date) and \
-                    (candidate.valid_until is None or date <= candidate.valid_until):
+            if in_force(candidate.valid_from, candidate.valid_until, date):
                 chosen = candidate
                 break
         if chosen is None:
@@ -561,5 +561,4 @@ def headline(root: Explanation, basis: Optional[str], grouped: dict) -> str:
 def _in_force(rule: CompiledRule, date: Optional[dt.date]) -> bool:
     if date is None:
         return rule.valid_from is None and rule.valid_until is None
-    return (rule.valid_from is None or rule.valid_from <= date) and \
-        (rule.valid_until is None or date <= rule.valid_until)
+    return in_force(rule.valid_from, rule.valid_until, date)

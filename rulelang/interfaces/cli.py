@@ -92,6 +92,32 @@ def _parser() -> argparse.ArgumentParser:
                           help="set a parameter for this run (repeatable), e.g. a reading's alternative")
     settle.add_argument("--format", choices=("text", "json"), default="text")
 
+    diff = verbs.add_parser("diff", help="what changed between two rulebooks, or two revisions of one (ID@REVISION)")
+    diff.add_argument("old", metavar="OLD", help="a rulebook id or file; ID@REVISION for a git revision")
+    diff.add_argument("new", metavar="NEW")
+    diff.add_argument("--format", choices=("text", "json", "html"), default="text")
+    diff.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
+
+    impact = verbs.add_parser("impact", help="the money a change moves in a month, per clinic and component")
+    impact.add_argument("old", metavar="OLD", help="a rulebook id or file; ID@REVISION for a git revision")
+    impact.add_argument("new", metavar="NEW", help="the changed rulebook (may be OLD, with --assume)")
+    impact.add_argument("--data", required=True, metavar="PATH")
+    impact.add_argument("--month", required=True, metavar="YYYY-MM")
+    impact.add_argument("--assume", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a parameter of NEW for the run (repeatable)")
+    impact.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
+    impact.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
+    impact.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    impact.add_argument("--largest", type=_count, default=10, metavar="N",
+                        help="list the N lines that changed most (default 10)")
+
+    readings = verbs.add_parser("readings", help="a rulebook's readings of its sources, and with data the money each moves")
+    readings.add_argument("rulebook", metavar="RULEBOOK")
+    readings.add_argument("--data", metavar="PATH")
+    readings.add_argument("--month", metavar="YYYY-MM")
+    readings.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    readings.add_argument("--format", choices=("text", "json"), default="text")
+
     demo = verbs.add_parser("demo-data", help="write a synthetic region in the settlement format")
     demo.add_argument("--out", required=True, metavar="DIR")
     demo.add_argument("--persons", type=_positive, default=None, metavar="N")
@@ -124,6 +150,12 @@ def _months(text: str) -> tuple:
         return month_range(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (0, 1, 2, …)")
+    return int(text)
 
 
 def _positive(text: str) -> int:
@@ -409,26 +441,41 @@ def _progress(message: str, done: float) -> None:
     _status(f"[{'#' * filled}{'-' * (PROGRESS_WIDTH - filled)}] {done:4.0%}  {message}")
 
 
-def cmd_settle(args) -> int:
-    from ..columnar.lowering import NotLowerable
-    from ..columnar.settlement import SettlementError, settle
-    from . import render  # imported by the verbs that print what they compute
+class _Failed(Exception):
+    """A run on an engine failed; its message is printed and `exit_code` returned."""
 
-    book = _load(args.rulebook)
+    def __init__(self, exit_code: int):
+        self.exit_code = exit_code
+
+
+def _on_engine(book: Rulebook, engine: str, run):
+    """`run()` on a columnar engine, with progress on a terminal; its failures printed as
+    errors (_Failed carries the exit status)."""
+    from ..columnar.lowering import NotLowerable
+    from ..columnar.settlement import SettlementError
+
     try:
-        watched = sys.stderr.isatty()
-        result = settle(book, args.month, Path(args.data), Path(args.out) if args.out else None,
-                        args.engine, _progress if watched else None, _assumed(book, args))
+        return run(_progress if sys.stderr.isatty() else None)
     except SettlementError as error:
         message = str(error)
         # Input errors already say `FILE: error: …` (or `FILE: record ID: error: …`).
         _err(message if ": error: " in message.split("\n", 1)[0] else f"rulelang: error: {message}")
-        return error.exit_code
+        raise _Failed(error.exit_code) from None
     except NotLowerable as error:
-        _err(f"rulelang: error: {book.id} cannot be settled on {args.engine}: {error}")
-        return EXIT_RULEBOOK
+        _err(f"rulelang: error: {book.id} cannot be settled on {engine}: {error}")
+        raise _Failed(EXIT_RULEBOOK) from None
     finally:
         _status("")
+
+
+def cmd_settle(args) -> int:
+    from ..columnar.settlement import settle
+    from . import render  # imported by the verbs that print what they compute
+
+    book = _load(args.rulebook)
+    assumed = _assumed(book, args)
+    result = _on_engine(book, args.engine, lambda progress: settle(
+        book, args.month, Path(args.data), Path(args.out) if args.out else None, args.engine, progress, assumed))
     if args.format == "json":
         _out(render.to_json_text(result.to_dict()), raw=True)
     else:
@@ -438,6 +485,94 @@ def cmd_settle(args) -> int:
     rejected = sum(c.rejected for c in result.counts)
     if rejected:
         _err(f"rulelang: {rejected} record(s) could not be used; each is in {result.rejected_out} with its reason")
+    return EXIT_OK
+
+
+def cmd_impact(args) -> int:
+    from ..columnar.impact import Side, impact
+    from .render.impact import impact_csv, impact_html, impact_text
+
+    old, new = _load(args.old), _load(args.new)
+    assumed = _assumed(new, args)
+    result = _on_engine(new, args.engine, lambda progress: impact(
+        Side(old, args.old), Side(new, args.new, assumed), args.month, Path(args.data), args.engine, args.largest,
+        progress))
+    document = result.to_dict()
+    if args.format == "json":
+        from . import render
+        text = render.to_json_text(document)
+    else:
+        text = {"text": impact_text, "csv": impact_csv, "html": impact_html}[args.format](document)
+    _report(text, args.out, raw=args.format != "text")
+    if result.rejected:
+        _err(f"rulelang: {result.rejected} record(s) could not be used; settle writes each with its reason")
+    return EXIT_OK
+
+
+def _report(text: str, out: Optional[str], raw: bool) -> None:
+    """A report to standard output, or whole to the file `out`."""
+    if out is None:
+        _out(text, raw=raw)
+        return
+    from ..columnar.outputset import OutputSet
+
+    try:
+        with OutputSet([Path(out)]) as files:
+            files.temporary(Path(out)).write_text(text, encoding="utf-8")
+            files.commit()
+    except OSError as error:
+        raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
+    _err(f"rulelang: wrote {out}")
+
+
+def cmd_diff(args) -> int:
+    from ..language.diff import diff
+    from . import render
+    from .render.diff import diff_html, diff_text
+
+    old, new = _load(args.old), _load(args.new)
+    document = {"old": args.old, "new": args.new, "versions": {"old": old.version, "new": new.version},
+                "changes": [change.to_dict() for change in diff(old.checked, new.checked)]}
+    text = {"json": render.to_json_text, "html": diff_html, "text": diff_text}[args.format](document)
+    _report(text, args.out, raw=args.format != "text")
+    return EXIT_OK
+
+
+def cmd_readings(args) -> int:
+    from ..columnar.impact import price_readings
+    from ..columnar.settlement import month_bounds
+    from ..language.assumptions import readings
+    from ..language.values import format_money
+    from . import render
+
+    book = _load(args.rulebook)
+    if args.data is not None and args.month is None:
+        raise UsageError("--data needs --month YYYY-MM: the month whose money the readings move")
+    on = None
+    if args.month is not None:
+        from ..columnar.settlement import SettlementError
+        try:
+            on = month_bounds(args.month)[1]
+        except SettlementError as error:
+            raise UsageError(str(error)) from None
+    found = readings(book.checked, on)
+    priced = None
+    if args.data is not None:
+        priced = _on_engine(book, args.engine, lambda progress: price_readings(
+            book, [r for r in found if r.priceable], args.month, Path(args.data), args.engine, progress))
+    entries = []
+    for reading in found:
+        entry = {"name": reading.name, "default": reading.default, "alternatives": list(reading.alternatives),
+                 "cite": reading.cite, "provision": reading.provision, "source": reading.source}
+        if priced is not None:
+            entry["impact"] = {alternative: format_money(priced.get(reading.name, {}).get(alternative, 0))
+                               for alternative in reading.alternatives}
+        entries.append(entry)
+    document = {"rulebook": book.id, "version": book.version, "month": args.month, "readings": entries}
+    if args.format == "json":
+        _out(render.to_json_text(document), raw=True)
+    else:
+        _out(render.readings_text(document))
     return EXIT_OK
 
 
@@ -542,7 +677,8 @@ def cmd_demo_data(args) -> int:
 
 
 COMMANDS = {"check": cmd_check, "test": cmd_test, "eval": cmd_eval, "explain": cmd_explain,
-            "settle": cmd_settle, "demo-data": cmd_demo_data, "example-data": cmd_example_data, "fmt": cmd_fmt, "lsp": cmd_lsp}
+            "settle": cmd_settle, "impact": cmd_impact, "readings": cmd_readings,
+            "diff": cmd_diff, "demo-data": cmd_demo_data, "example-data": cmd_example_data, "fmt": cmd_fmt, "lsp": cmd_lsp}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -553,6 +689,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return int(exit_.code or 0) and EXIT_USAGE
     try:
         return run_deep(COMMANDS[args.verb], args)
+    except _Failed as failed:
+        return failed.exit_code
     except (UsageError, NotFound) as error:
         _err(f"rulelang: error: {error}")
         return EXIT_USAGE

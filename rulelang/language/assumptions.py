@@ -5,12 +5,18 @@ what a rulebook would write; explanations show an assumed value with the status 
 
 from __future__ import annotations
 
+import datetime as dt
 from fractions import Fraction
+from typing import Optional
+
+import attrs
 
 from . import syntax as s
 from .checker import CheckedRulebook
+from .checker.dates import in_force
 from .diagnostics import RulebookError, did_you_mean
 from .parser import parse_block
+from .values import to_text
 
 ASSUMED_FOR_THE_RUN = "assumed for this run (--assume)"
 
@@ -62,3 +68,51 @@ def _value(checked: CheckedRulebook, name: str, value_type, value_text: str, tex
     if expr.kind == kind or kind == "boolean" and expr.kind == "boolean":
         return expr.value
     raise wrong
+
+
+# ------------------------------------------------------------------------ readings
+
+
+@attrs.frozen
+class Reading:
+    """A question the sources leave open, answered by a parameter whose value has the status
+    `interpretation`: its answer in force, the other answers a run may assume, and where the
+    answer is written."""
+
+    name: str
+    default: str  # the value in force (on the date asked, else the latest), as a rulebook writes it
+    alternatives: tuple  # the other values of a yes/no or enum reading; empty for a number
+    cite: str
+    provision: str
+    source: str  # FILE:LINE of the value
+
+    @property
+    def priceable(self) -> bool:
+        """Whether each alternative can be settled for its money (`readings --data`)."""
+        return bool(self.alternatives)
+
+
+def readings(checked: CheckedRulebook, on: Optional[dt.date] = None, own_only: bool = False) -> list[Reading]:
+    """Every reading of the rulebook and what it amends (`own_only`: of its own file), in
+    declaration order: a parameter with one value per period whose value in force on `on`
+    (or latest) is an interpretation."""
+    found = []
+    own = checked.chain[-1].path
+    for name, info in checked.parameters.items():
+        if info.key_types or not info.values:
+            continue
+        value = next((v for v in info.values if in_force(v.valid_from, v.valid_until, on)), None) \
+            if on is not None else info.values[-1]
+        if value is None or value.decl.status != "interpretation" or own_only and value.decl.span.file != own:
+            continue
+        kind = info.type.kind
+        if kind == "boolean":
+            others = (to_text(not value.value, info.type),)
+        elif kind == "enum":
+            others = tuple(v for v in checked.enums[info.type.name].values if v != value.value)
+        else:
+            others = ()
+        found.append(Reading(name, to_text(value.value, info.type), others, value.decl.cite or "",
+                             info.decl.provision.heading, f"{value.decl.span.file}:{value.decl.span.line}"))
+    return found
+

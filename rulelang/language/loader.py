@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -42,23 +43,26 @@ RULEBOOK_ID = re.compile(r"^[\w-]+(/[\w-]+)*$")
 
 
 def locate(reference: str, roots: Optional[Iterable[Path]] = None,
-           allow_path: bool = True) -> tuple[Path, Optional[str]]:
+           allow_path: bool = True, revision: Optional[Revision] = None) -> tuple[Path, Optional[str]]:
     """A rulebook's file and, when found by id, that id. With `allow_path` (a rulebook named
     on the command line or in the API) a path to a file is taken as it is; a reference inside
-    a rulebook (`amends`) is an id and resolves only under the search roots."""
+    a rulebook (`amends`) is an id and resolves only under the search roots. With a
+    `revision`, the file is one that existed at that revision."""
+    exists = (lambda path: path.is_file()) if revision is None else (lambda path: revision.read(path) is not None)
     if allow_path:
         candidate = Path(reference)
-        if candidate.is_file():
+        if exists(candidate):
             return candidate, None
     if not RULEBOOK_ID.match(reference):
         raise NotFound(f"{reference!r} is not a rulebook id (names of letters, digits, _ and - separated by /, "
                        "such as stockholm/hlv-2021)")
     for root in roots if roots is not None else search_roots():
         path = root / (reference + SUFFIX)
-        if path.is_file() and path.resolve().is_relative_to(root.resolve()):
+        if path.resolve().is_relative_to(root.resolve()) and exists(path):
             return path, reference
     looked = ", ".join(str(r) for r in (roots if roots is not None else search_roots()))
-    raise NotFound(f"no rulebook {reference!r} (looked for {reference}{SUFFIX} in {looked or 'no directory'})")
+    at = f" at revision {revision.name}" if revision is not None else ""
+    raise NotFound(f"no rulebook {reference!r}{at} (looked for {reference}{SUFFIX} in {looked or 'no directory'})")
 
 
 def all_rulebook_ids(roots: Optional[Iterable[Path]] = None) -> list[str]:
@@ -69,6 +73,70 @@ def all_rulebook_ids(roots: Optional[Iterable[Path]] = None) -> list[str]:
             if path.name.lower() != "readme.md":
                 ids.add(path.relative_to(root).with_suffix("").as_posix())
     return sorted(ids)
+
+
+# `stockholm/hlv-2021@HEAD~1`: a rulebook as it was at a git revision of the folder it is in.
+REVISION = re.compile(r"^(?P<reference>[^@]+)@(?P<revision>[\w./~^{}:-]+)$")
+
+
+def split_revision(reference: str) -> tuple[str, Optional[str]]:
+    """(rulebook id or path, git revision or None) of `ID@REVISION`."""
+    match = REVISION.match(reference)
+    if match is None or match.group("revision").startswith("-"):
+        return reference, None
+    return match.group("reference"), match.group("revision")
+
+
+def _git(folder: Path, *arguments: str) -> Optional[str]:
+    """Standard output of a git command run in `folder`; None when git fails or is absent."""
+    try:
+        done = subprocess.run(["git", "-C", str(folder), *arguments], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else None
+
+
+@attrs.frozen
+class Revision:
+    """A git revision of the repository a rulebook lives in: its files are read from there."""
+
+    name: str  # as the user wrote it (HEAD~1, v2021.2, a commit)
+    commit: str  # the commit it names, in full
+
+    def read(self, path: Path) -> Optional[str]:
+        """The file's text at this revision; None when it did not exist then."""
+        top = _git(path.parent if path.parent.exists() else Path.cwd(), "rev-parse", "--show-toplevel")
+        if top is None:
+            return None
+        relative = path.resolve().relative_to(Path(top.strip()).resolve()).as_posix() \
+            if path.resolve().is_relative_to(Path(top.strip()).resolve()) else None
+        if relative is None:
+            return None
+        try:
+            done = subprocess.run(["git", "-C", top.strip(), "show", f"{self.commit}:{relative}"],
+                                  capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if done.returncode != 0:
+            return None
+        try:
+            return done.stdout.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise RulebookError([Diagnostic("error", f"the file is not UTF-8 text at {self.name} ({error.reason})",
+                                            Span(f"{display_path(path)}@{self.name}", 1, 1, 1, 1))]) from None
+
+
+def resolve_revision(name: str, near: Path) -> Revision:
+    """The commit `name` names in the git repository that holds `near`; NotFound otherwise."""
+    folder = near if near.is_dir() else near.parent
+    while not folder.exists():
+        folder = folder.parent
+    if _git(folder, "rev-parse", "--show-toplevel") is None:
+        raise NotFound(f"@{name}: {display_path(near)} is not in a git repository (or git is not installed)")
+    commit = _git(folder, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}")
+    if commit is None:
+        raise NotFound(f"@{name}: no such git revision in the repository of {display_path(near)}")
+    return Revision(name, commit.strip())
 
 
 def display_path(path: Path) -> str:
@@ -126,20 +194,30 @@ def read_documents(header, path: Path) -> dict:
 
 
 def load_chain(reference: str) -> list[RulebookSyntax]:
-    """The rulebook and every rulebook it amends, the oldest first."""
+    """The rulebook and every rulebook it amends, the oldest first. `ID@REVISION` (or
+    `PATH@REVISION`) reads the rulebook, and the rulebooks it amends, as they were at that git
+    revision; their files are then named `FILE@REVISION` in diagnostics and citations."""
     chain: list[RulebookSyntax] = []
     seen: list[str] = []
-    current: Optional[str] = reference
+    current: Optional[str]
+    current, revision_name = split_revision(reference)
+    revision = None
+    if revision_name is not None:
+        near = Path(current) if Path(current).exists() else (search_roots() or [Path.cwd()])[0]
+        revision = resolve_revision(revision_name, near)
     amended_at: Optional[Span] = None
     while current is not None:
         try:
-            path, found_id = locate(current, allow_path=amended_at is None)
+            path, found_id = locate(current, allow_path=amended_at is None, revision=revision)
         except NotFound as error:
             if amended_at is None:
                 raise
             raise RulebookError([Diagnostic("error", str(error), amended_at)]) from None
-        text = read(path)
-        syntax = parse_rulebook(text, display_path(path))
+        if revision is None:
+            text, shown_as = read(path), display_path(path)
+        else:
+            text, shown_as = revision.read(path) or "", f"{display_path(path)}@{revision.name}"
+        syntax = parse_rulebook(text, shown_as)
         header = syntax.header
         if header is None:
             raise RulebookError([Diagnostic(

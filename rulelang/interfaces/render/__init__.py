@@ -11,8 +11,8 @@ from ...evaluation.explanation import Explanation
 from .explanation_html import explanation_html
 from .explanation_text import explanation_text
 
-__all__ = ["explanation_html", "explanation_json", "explanation_text", "results_document", "results_text",
-           "settlement_text", "to_json_text"]
+__all__ = ["explanation_html", "explanation_json", "explanation_text", "readings_text", "results_document",
+           "results_text", "settlement_text", "to_json_text"]
 
 
 def to_json_text(document) -> str:
@@ -98,3 +98,33 @@ def settlement_text(summary: dict) -> str:
     lines.append(f"line items: {summary['output']}; totals: {summary['totals_output']}; "
                  f"rejected records: {summary['rejected_output']}")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------ readings
+
+
+def readings_text(document: dict) -> str:
+    """Every reading: its answer, the alternatives, where it is written, and with data the
+    money each alternative moves in the month."""
+    d = document
+    if not d["readings"]:
+        return f"{d['rulebook']} {d['version']}: no readings (no parameter has the status interpretation)\n"
+    priced = any("impact" in r for r in d["readings"])
+    lines = [f"{d['rulebook']} {d['version']}: {len(d['readings'])} reading(s)"
+             + (f" in force in {d['month']}" if d["month"] else "")
+             + ("; the money each alternative moves that month, against the rulebook's own answer" if priced else ""),
+             ""]
+    for reading in d["readings"]:
+        lines.append(f"{reading['name']} = {reading['default']}   [{reading['source']}]")
+        lines.append(f"  § {reading['provision']}")
+        if reading["cite"]:
+            lines.append(f"  cite: {reading['cite']}")
+        if not reading["alternatives"]:
+            lines.append(f"  alternatives: any other value; price one with: rulelang impact {d['rulebook']} "
+                         f"{d['rulebook']} --data DATA --month YYYY-MM --assume {reading['name']}=VALUE")
+        for alternative in reading["alternatives"]:
+            moved = reading.get("impact", {}).get(alternative)
+            money = "" if moved is None else f": {moved if moved.startswith('-') else '+' + moved} kr"
+            lines.append(f"  alternative {alternative}{money}")
+        lines.append("")
+    return "\n".join(lines)

@@ -20,6 +20,11 @@ def overlap(a_from, a_until, b_from, b_until) -> bool:
     return lo <= hi
 
 
+def in_force(valid_from, valid_until, date) -> bool:
+    """Whether a period (None: open at that end) holds `date`."""
+    return (valid_from is None or valid_from <= date) and (valid_until is None or date <= valid_until)
+
+
 def period(valid_from, valid_until) -> str:
     start = valid_from.isoformat() if valid_from else "the beginning"
     end = valid_until.isoformat() if valid_until else "further notice"
