@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 
-from .explanation_html import STYLE
+from .explanation_html import html_page
 
 TITLES = {"table": "tables", "output": "outputs", "parameter": "parameters", "reading": "readings",
           "definition": "definitions", "rule": "rules", "exception": "exceptions",
@@ -112,7 +112,4 @@ def diff_html(document: dict) -> str:
                     f'{_side(change["old"], change["new"], "old")}{_side(change["new"], change["old"], "new")}</tr>')
     if kind is not None:
         body.append("</table>")
-    return ('<!DOCTYPE html>\n<html lang="sv"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{STYLE}{DIFF_STYLE}</style></head><body>"
-            + "".join(body) + "</body></html>\n")
+    return html_page(_e(title), "".join(body), DIFF_STYLE)

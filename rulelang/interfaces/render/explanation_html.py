@@ -88,10 +88,15 @@ def explanation_html(root: Explanation, title: str = "", full: bool = False) -> 
     page = _Page()
     heading = e(title or root.label)
     body = [_headline(root), _path(path, page), _tree_section(root, page, full)]
+    return html_page(heading, "".join(body) + f"<script>{SCRIPT}</script>")
+
+
+def html_page(title: str, body: str, style: str = "") -> str:
+    """A self-contained page: the reviewer's style (and `style`), nothing fetched. `title`
+    and `body` are HTML, escaped by the caller."""
     return ("<!DOCTYPE html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{heading}</title><style>{STYLE}</style></head><body>"
-            + "".join(body) + f"<script>{SCRIPT}</script></body></html>\n")
+            f"<title>{title}</title><style>{STYLE}{style}</style></head><body>{body}</body></html>\n")
 
 
 class _Page:

@@ -9,7 +9,7 @@ import html
 import io
 from decimal import Decimal
 
-from .explanation_html import STYLE
+from .explanation_html import html_page
 
 CHART_CLINICS = 60  # the chart shows the clinics with the largest changes; the table has all
 TEXT_CLINICS = 10
@@ -183,7 +183,4 @@ def impact_html(document: dict) -> str:
                     f'<td class="num">{_e(row["old"])}</td><td class="num">{_e(row["new"])}</td>'
                     f'{_delta_cell(row["delta"])}</tr>')
     body.append("</table></details>")
-    return ('<!DOCTYPE html>\n<html lang="sv"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{STYLE}{IMPACT_STYLE}</style></head><body>"
-            + "".join(body) + "</body></html>\n")
+    return html_page(_e(title), "".join(body), IMPACT_STYLE)
