@@ -371,3 +371,19 @@ def test_pricing_an_amendment_in_two_commands(amended, region):
 def test_a_revision_that_is_not_there_is_a_usage_error(amended, reference, said):
     code, _, err = run_cli("diff", reference, NEW)
     assert code == 2 and said in err and "Traceback" not in err
+
+
+def test_rulebooks_declaring_different_tables_each_read_the_data_in_the_same_session(region, tmp_path):
+    # A copy of the 2016 model whose clinics have one more (optional) field: its intake is its
+    # own, so the data is read for each side; the rules are the same, so nothing moves.
+    text = (ROOT / "rulebooks" / "stockholm" / "hlv-2016.md").read_text(encoding="utf-8")
+    field = "  field pilot: boolean default false\n"
+    assert field in text
+    changed = tmp_path / "hlv-2016-wider.md"
+    changed.write_text(text.replace(field, field + "  field region_note: text optional\n"), encoding="utf-8")
+    report = _impact_json(OLD, changed, "--data", region, "--month", MONTH)
+    assert report["data_reads"] == 2
+    assert report["total_delta"] == "0.00" and report["lines_changed"] == 0
+    code, out, _ = run_cli("diff", OLD, changed)
+    assert code == 0 and "\n      + field region_note: text optional\n" in out
+    assert "field pilot: boolean default false" not in out  # only what differs

@@ -182,7 +182,7 @@ def impact(old: Side, new: Side, month: str, data: Path, engine: str = "duckdb",
                 except SettlementError as error:
                     raise SettlementError(f"under {side.name}: {error}", error.exit_code) from None
             phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
-            compared = compare(session.db, old, new, plans[0][0], plans[1][0], largest)
+            compared = compare(session.db, old, new, plans[0][0], plans[1][0], largest, enums=session.spark is None)
             session.report.finish()
     phases["compare"] = time.perf_counter() - mark
     components, clinics, lines_changed, changed = compared
@@ -194,35 +194,48 @@ def impact(old: Side, new: Side, month: str, data: Path, engine: str = "duckdb",
                   rejected, time.perf_counter() - started, phases)
 
 
-def keyed_lines(lines: str, component_tables: list) -> str:
-    """A side's paying lines with what identifies a line on both sides: the component, the
-    table its records come from, and the record's place in its input file."""
-    table_of = ("CASE CAST(component AS VARCHAR) "
-                + " ".join(f"WHEN {text_literal(c)} THEN {text_literal(t)}" for c, t in component_tables) + " END")
-    return (f"SELECT clinic_id, CAST(component AS VARCHAR) AS component, {table_of} AS tbl, source_line, amount, "
-            f"COALESCE(NULLIF(record_id, ''), source_record, clinic_id) AS record "
+# A line's key on both sides packs (component and its table, numbered) with the record's
+# place in its input file into one integer: a join on one integer column is several times
+# faster than on text (9 s against 3 s for a national month).
+PLACE_BITS = 40
+
+
+def keyed_lines(lines: str, lowering, numbers: dict, enums: bool) -> str:
+    """A side's paying lines: the packed key, the payee and the amount in öre. `numbers`:
+    (component, table) → its number, the same on both sides. With DuckDB's `enums` the
+    component is an enum in name order (collect_lines): its number is looked up by the
+    enum's code; otherwise by its text."""
+    tables = dict(lowering.component_tables())
+    if enums:
+        codes = [numbers[(c, tables[c])] for c in sorted({c for c, _, _ in lowering.provisions()})]
+        number = f"CAST([{', '.join(str(code) for code in codes)}][enum_code(component) + 1] AS BIGINT)"
+    else:
+        number = ("CAST(CASE component " + " ".join(f"WHEN {text_literal(c)} THEN {numbers[(c, t)]}"
+                                                    for c, t in tables.items()) + " END AS BIGINT)")
+    return (f"SELECT {number} * {2 ** PLACE_BITS} + source_line AS k, clinic_id, amount "
             f"FROM {quote(lines)} WHERE amount <> 0")
 
 
-def compare(db, old: Side, new: Side, old_lowering, new_lowering, largest: int) -> tuple:
+def compare(db, old: Side, new: Side, old_lowering, new_lowering, largest: int, enums: bool = True) -> tuple:
     """(components, clinics × components, number of changed lines, the largest changes),
     computed where the lines are; only sums and the listed lines come back."""
+    pairs = sorted({pair for lowering in (old_lowering, new_lowering) for pair in lowering.component_tables()})
+    numbers = {pair: number for number, pair in enumerate(pairs, 1)}
     db.execute(
-        "CREATE TEMP TABLE changed AS SELECT "
-        "COALESCE(o.component, n.component) AS component, COALESCE(n.record, o.record) AS record_id, "
+        "CREATE TEMP TABLE changed AS SELECT COALESCE(o.k, n.k) AS k, "
         "o.clinic_id AS old_clinic, n.clinic_id AS new_clinic, "
-        "CAST(COALESCE(o.amount, 0) AS BIGINT) AS old_amount, CAST(COALESCE(n.amount, 0) AS BIGINT) AS new_amount, "
-        "COALESCE(o.source_line, n.source_line) AS source_line "
-        f"FROM ({keyed_lines('old_lines', old_lowering.component_tables())}) AS o "
-        f"FULL OUTER JOIN ({keyed_lines('new_lines', new_lowering.component_tables())}) AS n "
-        "ON o.component = n.component AND o.tbl = n.tbl AND o.source_line = n.source_line "
+        "CAST(COALESCE(o.amount, 0) AS BIGINT) AS old_amount, CAST(COALESCE(n.amount, 0) AS BIGINT) AS new_amount "
+        f"FROM ({keyed_lines('old_lines', old_lowering, numbers, enums)}) AS o "
+        f"FULL OUTER JOIN ({keyed_lines('new_lines', new_lowering, numbers, enums)}) AS n ON o.k = n.k "
         "WHERE COALESCE(o.amount, 0) <> COALESCE(n.amount, 0) OR o.clinic_id IS DISTINCT FROM n.clinic_id")
     (lines_changed,) = db.execute("SELECT count(*) FROM changed").fetchone()
     rows = db.execute(
-        "SELECT component, record_id, old_clinic, new_clinic, old_amount, new_amount FROM changed "
-        "ORDER BY abs(new_amount - old_amount) DESC, component, source_line "
-        f"LIMIT {int(largest)}").fetchall() if largest > 0 else []
-    changed = [ChangedLine(c, str(r), o, n, int(a), int(b)) for c, r, o, n, a, b in rows]
+        "SELECT k, old_clinic, new_clinic, old_amount, new_amount FROM changed "
+        f"ORDER BY abs(new_amount - old_amount) DESC, k LIMIT {int(largest)}").fetchall() if largest > 0 else []
+    listed = [(pairs[(int(k) >> PLACE_BITS) - 1][0], int(k) & (2 ** PLACE_BITS - 1)) for k, *_ in rows]
+    records = listed_records(db, listed)
+    changed = [ChangedLine(component, records.get((component, place), ""), o, n, int(a), int(b))
+               for (component, place), (_, o, n, a, b) in zip(listed, rows)]
     sums = {}
     for side, lines in (("old", "old_lines"), ("new", "new_lines")):
         sums[side] = {(clinic, component): int(amount) for clinic, component, amount in db.execute(
@@ -243,6 +256,21 @@ def compare(db, old: Side, new: Side, old_lowering, new_lowering, largest: int) 
     components = [(component, sum(o for c, k, o, _ in clinics if k == component),
                    sum(n for c, k, _, n in clinics if k == component)) for component in names]
     return components, clinics, int(lines_changed), changed
+
+
+def listed_records(db, listed: list) -> dict:
+    """(component, place in the input file) → the record to explain (for a clinic-level
+    line, the clinic), for the few listed lines, looked up on either side."""
+    if not listed:
+        return {}
+    places = ", ".join(str(place) for place in sorted({place for _, place in listed}))
+    found = {}
+    for lines in ("old_lines", "new_lines"):
+        for component, place, record in db.execute(
+                f"SELECT CAST(component AS VARCHAR), source_line, COALESCE(NULLIF(record_id, ''), source_record, "
+                f"clinic_id) FROM {quote(lines)} WHERE source_line IN ({places}) AND amount <> 0").fetchall():
+            found.setdefault((component, int(place)), str(record))
+    return found
 
 
 def price_readings(book: Rulebook, readings: list, month: str, data: Path, engine: str = "duckdb",

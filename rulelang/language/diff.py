@@ -79,7 +79,8 @@ def _output(info) -> dict:
 def _table(info) -> dict:
     decl = info.decl
     return {"key": decl.key, "dated_by": decl.dated_by,
-            "fields": [f"{f.name}: {f.type_name}{'?' if f.optional else ''}" for f in decl.fields],
+            "fields": [f"{f.name}: {f.type_name}" + (f" default {generate(f.default)}" if f.default is not None
+                                                     else " optional" if f.optional else "") for f in decl.fields],
             "source": _where(decl.span)}
 
 

@@ -29,6 +29,8 @@ def attribute_lines(described: dict, cited: bool = False) -> list:
                 lines.append(f"{v['period']}: {v['value']} ({v['status'] or 'no status'}{cite}){where}")
         elif key == "quotes":
             lines += [f"quote: \"{quote}\"" for quote in value]
+        elif key == "fields":
+            lines += [f"field {field}" for field in value]
         elif isinstance(value, list):
             lines.append(f"{key}: {', '.join(str(v) for v in value) or '(none)'}")
         elif value is not None:
