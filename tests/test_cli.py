@@ -287,7 +287,8 @@ def test_eval_json_matches_the_contract_shape_and_values(capsys):
     results = document["results"]
     assert len(results) == 41  # 4 outputs × 5 visits + 1 × 3 persons + 6 × 3 clinics
     for result in results:
-        assert set(result) == {"table", "record", "output", "value", "provision"}
+        # The contract's fields, then whom the value pays, the date it was valued on and the rule's place.
+        assert list(result) == ["table", "record", "output", "value", "provision", "payee", "date", "source"]
         assert result["table"] == TABLE_OF.get(result["output"], "visits")
         if result["output"] in CLINIC_ELIGIBILITY:
             assert isinstance(result["value"], bool), result

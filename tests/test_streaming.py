@@ -44,10 +44,15 @@ def both(book: str, data, on: str) -> tuple:
 @pytest.mark.parametrize("book", sorted(EXAMPLES))
 def test_every_rulebook_streams_what_the_interpreter_gives(book):
     data, on = EXAMPLES[book]
-    plan(rulelang.load(book), dt.date.fromisoformat(on))  # it lowers: the stream is the plan's
+    loaded = rulelang.load(book)
+    plan(loaded, dt.date.fromisoformat(on))  # it lowers: the stream is the plan's
     whole, lines, codes, errors = both(book, data, on)
     assert codes == (0, 0), errors
     assert lines == whole and len(lines) >= 3
+    # Each result says whom it pays, the date it was evaluated on and the deciding rule's place.
+    assert list(lines[0]) == ["table", "record", "output", "value", "provision", "payee", "date", "source"]
+    assert all(r["date"] for r in lines) and all(":" in r["source"] for r in lines)
+    assert any(r["payee"] for r in lines) == any(o.payee is not None for o in loaded.program.outputs.values())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))

@@ -76,7 +76,7 @@ class ChangedLine:
         return self.new - self.old
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Impact:
     """What changing OLD to NEW does to one month's settlement."""
 
@@ -95,6 +95,10 @@ class Impact:
     rejected: int  # records the intake could not use (as settle reports them)
     seconds: float
     phases: dict = attrs.Factory(dict)
+
+    def __repr__(self) -> str:
+        return (f"<Impact {self.old} → {self.new} {self.month}: {self.lines_changed} lines changed, "
+                f"delta {self.total_new - self.total_old} öre>")
 
     @property
     def total_old(self) -> int:

@@ -338,8 +338,9 @@ class Lowering:
     def results_sql(self, on: Optional[dt.date]) -> str:
         """Every output of every record, as `eval` gives them: one row per record and output,
         (output number in the rulebook, the record's place, its id, the value as text, the
-        value's denominator, the number of the deciding rule, any error). Records of a dated
-        table are evaluated on their own dates, the others on `on`."""
+        value's denominator, the number of the deciding rule, any error, the payee, the date
+        evaluated on as text). Records of a dated table are evaluated on their own dates, the
+        others on `on`."""
         selects = []
         for number, output in enumerate(self.program.outputs.values()):
             decl = self.checked.tables[output.table].decl
@@ -347,6 +348,10 @@ class Lowering:
                 raise NotLowerable(f"{output.name} is evaluated per record of {output.table}, which needs --on")
             query = self.table_query(output.table, None if decl.dated_by else on)
             self.ensure(query, ("output", output.name))
+            payee = "CAST(NULL AS VARCHAR)"
+            if output.payee is not None:
+                self.ensure_payee(query, output.name)
+                payee = f"CAST({query.columns[('payee', output.name)].sql} AS VARCHAR)"
             value = query.columns[("output", output.name)]
             by = query.columns[("output_by", output.name)]
             error = query.columns[("output_error", output.name)]
@@ -364,7 +369,8 @@ class Lowering:
             selects.append(
                 f"SELECT {number} AS output_no, CAST(t.__line AS BIGINT) AS place, t.__id AS record_id, "
                 f"{text} AS value, {den} AS den, CAST(COALESCE({by.sql}, 0) AS INTEGER) AS decided, "
-                f"{error.sql} AS error FROM {query.current} AS t")
+                f"{error.sql} AS error, {payee} AS payee, strftime({query.date().sql}, '%Y-%m-%d') AS on_date "
+                f"FROM {query.current} AS t")
         if not selects:
             raise NotLowerable("the rulebook has no outputs")
         return self.with_layers("\nUNION ALL\n".join(selects))
@@ -416,14 +422,15 @@ class Lowering:
         return sorted(self.program.rules).index(label) + 1
 
     def result_provisions(self) -> list:
-        """(output number, number of the deciding rule, provision) for every output and rule
-        that can decide it, and (output number, 0, the output's own provision)."""
+        """(output number, number of the deciding rule, provision, FILE:LINE) for every output
+        and rule that can decide it, and (output number, 0, the output's own provision and
+        FILE:LINE)."""
         rows = []
         for number, output in enumerate(self.program.outputs.values()):
-            rows.append((number, 0, output.provision))
+            rows.append((number, 0, output.provision, output.source))
             for label, rule in self.program.rules.items():
                 if output.name in self.checked.rules[label].outputs:
-                    rows.append((number, self.rule_code(label), rule.provision))
+                    rows.append((number, self.rule_code(label), rule.provision, rule.source))
         return rows
 
     def provisions(self) -> list:

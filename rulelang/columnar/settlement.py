@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 import attrs
 
 from ..evaluation.explanation import BASIS_ORDER
-from ..language.diagnostics import DataError
+from ..language.diagnostics import DataError, Error
 from ..language.values import AMOUNT_TOO_LARGE, to_text
 from .intake import REJECT_COLUMNS, Intake, bounded_database, find_sources
 from .lowering import Lowering, pays_itself
@@ -35,7 +35,7 @@ LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "recor
 TOTALS_COLUMNS = ("clinic_id", "month", "component", "amount", "lines")
 
 
-class SettlementError(Exception):
+class SettlementError(Error):
     """The settlement cannot run: unreadable input, or a rulebook that fails on the data."""
 
     def __init__(self, message: str, exit_code: int = 2):
@@ -52,7 +52,7 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     return first, last
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Settlement:
     """The outcome of one run: where the files are, and the counts and totals to report."""
 
@@ -72,6 +72,10 @@ class Settlement:
     warnings: list = attrs.Factory(list)  # the rulebook's warnings that hold for this input
     totals_out: Optional[Path] = None
     assumptions: dict = attrs.Factory(dict)  # parameter → value as text, set for the run (--assume)
+
+    def __repr__(self) -> str:
+        return (f"<Settlement {self.rulebook} {self.month} on {self.engine}: {len(self.totals)} clinics, "
+                f"{self.lines} lines, to {self.out}>")
 
     def to_dict(self) -> dict:
         from ..language.values import format_money

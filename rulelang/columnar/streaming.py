@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from ..evaluation.evaluator import Result
 from ..language.diagnostics import DataError, EvaluationError
-from ..language.values import to_json
 from .intake import Intake, bounded_database, find_sources
 from .lowering import Lowering, NotLowerable
 from .outputset import scratch_directory
@@ -43,11 +42,11 @@ def stream_results(book: Rulebook, data, on: Optional[dt.date],
     Raises NotLowerable (before reading anything), DataError for refused input, and
     EvaluationError at the first record that cannot be valued."""
     outputs = list(book.program.outputs.values())
-    for number, record_id, text, den, rule, _ in _rows(book, data, on, progress):
+    for number, record_id, text, den, rule, _, payee, on_date in _rows(book, data, on, progress):
         output = outputs[number]
         yield Result(output.table, record_id, output.name, _value(text, den, output.type.kind), output.type,
                      rule.provision if rule else output.provision, rule.source if rule else output.source,
-                     None, None)
+                     payee, dt.date.fromisoformat(on_date) if on_date else None)
 
 
 def stream_json_lines(book: Rulebook, data, on: Optional[dt.date],
@@ -56,17 +55,20 @@ def stream_json_lines(book: Rulebook, data, on: Optional[dt.date],
     writes; DuckDB writes the line itself for all but exact fractions, so a region's millions
     of results pass through Python as text."""
     outputs = list(book.program.outputs.values())
-    for number, record_id, text, den, rule, line in _rows(book, data, on, progress, lines=True):
+    for number, record_id, text, den, rule, line, payee, on_date in _rows(book, data, on, progress, lines=True):
         if line is None:
             output = outputs[number]
-            value = to_json(_value(text, den, output.type.kind), output.type)
-            line = json.dumps({"table": output.table, "record": record_id, "output": output.name, "value": value,
-                               "provision": rule.provision if rule else output.provision}, ensure_ascii=False)
+            line = json.dumps(Result(output.table, record_id, output.name, _value(text, den, output.type.kind),
+                                     output.type, rule.provision if rule else output.provision,
+                                     rule.source if rule else output.source, payee,
+                                     dt.date.fromisoformat(on_date) if on_date else None).to_dict(),
+                              ensure_ascii=False)
         yield line + "\n"
 
 
 def _rows(book: Rulebook, data, on, progress, lines: bool = False) -> Iterator[tuple]:
-    """(output number, record id, value text, denominator, deciding rule, JSON line or None)."""
+    """(output number, record id, value text, denominator, deciding rule, JSON line or None,
+    payee, date evaluated on as text)."""
     lowering, sql = plan(book, on)
     sources = find_sources(data, book.checked)
     outputs = list(book.program.outputs.values())
@@ -83,16 +85,17 @@ def _rows(book: Rulebook, data, on, progress, lines: bool = False) -> Iterator[t
             report.begin("evaluating")
             ordered = f"SELECT * FROM ({sql}) ORDER BY output_no, place"
             query = (_lines_sql(ordered, outputs, lowering.result_provisions()) if lines else
-                     f"SELECT output_no, record_id, value, den, decided, error, NULL AS line FROM ({ordered})")
+                     f"SELECT output_no, record_id, value, den, decided, error, NULL AS line, payee, on_date "
+                     f"FROM ({ordered})")
             cursor = con.execute(query)
             while True:
                 rows = cursor.fetchmany(BATCH)
                 if not rows:
                     break
-                for number, record_id, text, den, decided, error, line in rows:
+                for number, record_id, text, den, decided, error, line, payee, on_date in rows:
                     if error is not None or text is None:
                         _fail(book, data, on, outputs[number], record_id, error)
-                    yield number, record_id, text, den, rules.get(decided), line
+                    yield number, record_id, text, den, rules.get(decided), line, payee, on_date
             report.finish()
         finally:
             report.stop()
@@ -105,8 +108,9 @@ def _lines_sql(ordered: str, outputs: list, provisions: list) -> str:
     as they are; the provision's text is a constant per output and rule, not a join. An exact
     fraction (a decimal output) is left to Python (`line` NULL)."""
     texts: dict = {}
-    for number, code, provision in provisions:
-        texts.setdefault(number, []).append((code, json.dumps(provision, ensure_ascii=False)))
+    for number, code, provision, source in provisions:
+        texts.setdefault(number, []).append(
+            (code, json.dumps(provision, ensure_ascii=False), json.dumps(source, ensure_ascii=False)))
     kinds = []
     for number, output in enumerate(outputs):
         kind = output.type.kind
@@ -121,12 +125,22 @@ def _lines_sql(ordered: str, outputs: list, provisions: list) -> str:
             value = "to_json(r.value)"
         head = text_literal(json.dumps({"table": output.table}, ensure_ascii=False)[:-1] + ', "record": ')
         middle = text_literal(', "output": ' + json.dumps(output.name, ensure_ascii=False) + ', "value": ')
+        # The provision, then the payee and date of the row, then the rule's FILE:LINE: the
+        # order of Result.to_dict.
         provision = "CASE r.decided " + " ".join(
-            f"WHEN {code} THEN {text_literal(PROVISION_KEY + text + '}')}" for code, text in texts[number]) + " END"
-        kinds.append(f"WHEN {number} THEN {head} || to_json(r.record_id) || {middle} || {value} || {provision}")
+            f"WHEN {code} THEN {text_literal(PROVISION_KEY + text + ', ' + chr(34) + 'payee' + chr(34) + ': ')}"
+            for code, text, _ in texts[number]) + " END"
+        source = "CASE r.decided " + " ".join(
+            f"WHEN {code} THEN {text_literal(', ' + chr(34) + 'source' + chr(34) + ': ' + where + '}')}"
+            for code, _, where in texts[number]) + " END"
+        payee_and_date = ("COALESCE(to_json(r.payee), 'null') || ', \"date\": ' || "
+                          "COALESCE(to_json(r.on_date), 'null')")
+        kinds.append(f"WHEN {number} THEN {head} || to_json(r.record_id) || {middle} || {value} || {provision} "
+                     f"|| {payee_and_date} || {source}")
     line = f"CASE r.output_no {' '.join(kinds)} END"
     return (f"SELECT r.output_no, r.record_id, r.value, r.den, r.decided, r.error, "
-            f"CASE WHEN r.error IS NULL AND r.value IS NOT NULL THEN {line} END AS line FROM ({ordered}) AS r")
+            f"CASE WHEN r.error IS NULL AND r.value IS NOT NULL THEN {line} END AS line, r.payee, r.on_date "
+            f"FROM ({ordered}) AS r")
 
 
 def _value(text: str, den: Optional[str], kind: str):

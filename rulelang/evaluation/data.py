@@ -14,7 +14,7 @@ import attrs
 ID_FIELD = "__id__"  # a record's id (its key, or #line) in the records evaluation reads
 
 
-@attrs.define
+@attrs.define(repr=False)
 class TableData:
     """The records of one table, by id, with a per-key index for history tables."""
 
@@ -24,6 +24,9 @@ class TableData:
     by_id: dict
     history: Optional[dict] = None  # key → records sorted by start
 
+    def __repr__(self) -> str:
+        return f"<TableData {self.name}: {len(self.records)} records from {self.file}>"
+
     def find(self, record_id: str) -> Optional[dict]:
         """A record by its id as written (`V1`, `1494`): the key, or `#N` for a table without one."""
         found = self.by_id.get(record_id)
@@ -32,10 +35,14 @@ class TableData:
         return found
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Dataset:
     tables: dict
     files: list
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}: {len(table.records)} records" for name, table in self.tables.items())
+        return f"<Dataset {shown or 'no tables'}>"
 
     def table(self, name: str) -> Optional[TableData]:
         return self.tables.get(name)

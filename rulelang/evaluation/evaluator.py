@@ -28,7 +28,7 @@ ASSUMED_CITE = "assumed by the example"
 _EMPTY = object()  # a rule that gives no value here
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Result:
     """One output of one record: its value, in contract JSON form too, and the deciding provision."""
 
@@ -41,6 +41,16 @@ class Result:
     source: str
     payee: Optional[str]
     date: Optional[dt.date]
+
+    def __repr__(self) -> str:
+        return f"<Result {self.table} {self.record} {self.output} = {self.text_value}>"
+
+    def to_dict(self) -> dict:
+        """As `eval --format json` gives it (CONTRACT): the value in JSON form, then the
+        payee, the date it was evaluated on and the deciding rule's FILE:LINE."""
+        return {"table": self.table, "record": self.record, "output": self.output, "value": self.json_value,
+                "provision": self.provision, "payee": self.payee,
+                "date": self.date.isoformat() if self.date else None, "source": self.source}
 
     @property
     def json_value(self):

@@ -23,7 +23,7 @@ RANK = {status: rank for rank, status in enumerate(BASIS_ORDER)}
 NO_USES: dict = {}  # shared by the many nodes that rest on no parameter; never mutated
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, repr=False)
 class Explanation:
     kind: str  # output, rule, exception, default, condition, formula, input, parameter,
     #            definition, lookup, rounding, criteria, criterion, aggregate
@@ -37,6 +37,9 @@ class Explanation:
     quote: Optional[str] = None  # the words of the source the rulebook quotes for it
     worked: object = None  # a generator.Worked: the formula with values, and its steps
     uses: dict = NO_USES  # parameter name → status of the value used; not in JSON
+
+    def __repr__(self) -> str:
+        return f"<Explanation {self.kind} {self.label} = {self.value!r}, {len(self.children)} children>"
 
     def to_dict(self) -> dict:
         node: dict = {}

@@ -6,6 +6,12 @@
     result = book.evaluate_record(data, "tilläggsersättning", "V1")
     result.value, result.json_value, result.provision
     book.explain(data, "tilläggsersättning", "V1").to_dict()
+    rulelang.render(book.explain(data, "avdrag", "V1"), "html")
+    book.settle("2021-09", "demo")                                   # a month of a region
+
+Everything a caller can get wrong raises a `rulelang.Error` (RulebookError, DataError,
+EvaluationError, NotFound, InvalidArgument, SettlementError, AssumptionError); dates are
+`datetime.date` or ISO text (`"2021-09-30"`).
 """
 
 from __future__ import annotations
@@ -21,10 +27,24 @@ from ..evaluation.explanation import Explanation
 from ..language.assumptions import ASSUMED_FOR_THE_RUN, assumptions
 from ..language.checker import CheckedRulebook, check
 from ..language.deep import run_deep
-from ..language.diagnostics import DataError, EvaluationError, NotFound, RecordProblem
-from ..language.loader import load_chain
+from ..language.diagnostics import DataError, EvaluationError, InvalidArgument, NotFound, RecordProblem
+from ..language.loader import load_chain, load_text_chain
 
 DataSource = Union[str, Path, dict, Dataset]
+DateLike = Union[dt.date, str, None]
+Assumed = Optional[dict]  # parameter name → value as a rulebook writes it ("350 kr", "true")
+
+
+def as_date(on: DateLike) -> Optional[dt.date]:
+    """A date given as `datetime.date` or ISO text; InvalidArgument for anything else."""
+    if on is None or type(on) is dt.date:
+        return on
+    if isinstance(on, str) and len(on) == 10:
+        try:
+            return dt.date.fromisoformat(on)
+        except ValueError:
+            pass
+    raise InvalidArgument(f"{on!r} is not a date: give a datetime.date or the text YYYY-MM-DD")
 
 
 class Rulebook:
@@ -34,6 +54,10 @@ class Rulebook:
         self.checked = checked
         self.program = program
 
+    def __repr__(self) -> str:
+        return (f"<Rulebook {self.id} {self.version}: {len(self.program.outputs)} outputs, "
+                f"{len(self.program.rules)} rules, {len(self.program.parameters)} parameters>")
+
     @classmethod
     def load(cls, reference: str) -> "Rulebook":
         """Load by id (`stockholm/hlv-2021`) or file path.
@@ -41,6 +65,13 @@ class Rulebook:
         Raises NotFound when there is no such rulebook and RulebookError when it has errors.
         """
         checked = check(load_chain(reference))
+        return cls(checked, compile_rulebook(checked))
+
+    @classmethod
+    def loads(cls, text: str, name: str = "<string>") -> "Rulebook":
+        """A rulebook from its text (a literate Markdown rulebook); `name` is how errors and
+        explanations name its file. What it amends is found by id, as for a file."""
+        checked = check(load_text_chain(text, name))
         return cls(checked, compile_rulebook(checked))
 
     # ---- facts
@@ -90,39 +121,57 @@ class Rulebook:
 
         return load_dataset(source, self.checked, focus)
 
-    def evaluator(self, data: DataSource, on: Optional[dt.date] = None, focus: Optional[tuple] = None,
+    def evaluator(self, data: DataSource, on: DateLike = None, focus: Optional[tuple] = None,
                   assumptions: Optional[dict] = None) -> Evaluator:
         """An evaluator over `data`; `assumptions` (see `assume`) replace parameters' values."""
+        on = as_date(on)
         if assumptions:
             return Evaluator(self.program, self.dataset(data, focus), on, assumptions, ASSUMED_FOR_THE_RUN)
         return Evaluator(self.program, self.dataset(data, focus), on)
 
-    def assume(self, given: list) -> dict:
-        """`NAME=VALUE` texts as assumptions for a run, type-checked like rulebook values
-        (language/assumptions.py); AssumptionError naming the fix."""
-        return assumptions(self.checked, given)
+    def assume(self, given: Union[list, dict, None]) -> dict:
+        """`NAME=VALUE` texts (or {NAME: VALUE text}) as assumptions for a run, type-checked
+        like rulebook values (language/assumptions.py); AssumptionError naming the fix."""
+        if isinstance(given, dict):
+            given = [f"{name}={value}" for name, value in given.items()]
+        return assumptions(self.checked, given or [])
 
     # ---- evaluation
-    def evaluate(self, data: DataSource, *, on: Optional[dt.date] = None,
-                 outputs: Optional[list] = None) -> list[Result]:
-        """Every output (or those named) for every record of its table."""
-        return run_deep(lambda: list(self.evaluator(data, on).evaluate_all(outputs)))
+    def evaluate(self, data: DataSource, *, on: DateLike = None, outputs: Optional[list] = None,
+                 assume: Assumed = None) -> list[Result]:
+        """Every output (or those named) for every record of its table; records without a
+        date of their own (persons, clinics) are evaluated on `on`."""
+        evaluator = self.evaluator(data, on, assumptions=self.assume(assume))
+        return run_deep(lambda: list(evaluator.evaluate_all(outputs)))
 
     def evaluate_record(self, data: DataSource, output: str, record: str,
-                        on: Optional[dt.date] = None) -> Result:
-        evaluator = self.evaluator(data, on)
+                        on: DateLike = None, assume: Assumed = None) -> Result:
+        evaluator = self.evaluator(data, on, assumptions=self.assume(assume))
         return run_deep(evaluator.evaluate, output, self.record(evaluator, output, record))
 
     def explain(self, data: DataSource, output: str, record: str,
-                on: Optional[dt.date] = None) -> Explanation:
-        evaluator = self.evaluator(data, on)
+                on: DateLike = None, assume: Assumed = None) -> Explanation:
+        evaluator = self.evaluator(data, on, assumptions=self.assume(assume))
         return run_deep(evaluator.explain, output, self.record(evaluator, output, record))
 
-    def input_warnings(self, data: DataSource, on: dt.date) -> list:
+    def settle(self, month: str, data: Union[str, Path], out: Union[str, Path, None] = None,
+               engine: str = "duckdb", assume: Assumed = None):
+        """Settle a month of a region (a directory of tables): line items, totals and rejected
+        records written beside `out` (default `settlement-YYYY-MM.parquet`); returns the
+        Settlement (its `to_dict()` is `settle --format json`)."""
+        from ..columnar.settlement import settle  # the columnar engine: only when settling
+
+        return settle(self, month, Path(data), Path(out) if out is not None else None, engine,
+                      assumptions=self.assume(assume))
+
+    def input_warnings(self, data: DataSource, on: DateLike) -> list:
         """The rulebook's warnings (`warning … when … says …`) that hold for `data` as a whole on
         `on`: input that does not look like what a provision assumes. Each has `name`,
         `message`, `provision` and `source`."""
-        return self.evaluator(data, on).raised_warnings(on)
+        day = as_date(on)
+        if day is None:
+            raise InvalidArgument("input_warnings needs the date the input is checked on")
+        return self.evaluator(data, day).raised_warnings(day)
 
     def record(self, evaluator: Evaluator, output: str, record_id: str) -> dict:
         """The record of `output`'s table with this id; NotFound or DataError when there is none."""
@@ -139,7 +188,20 @@ class Rulebook:
 
 
 def load(reference: str) -> Rulebook:
+    """A rulebook by id (`stockholm/hlv-2021`, `stockholm/hlv-2021@HEAD`) or file path."""
     return Rulebook.load(reference)
 
 
-__all__ = ["Rulebook", "load", "Result", "Explanation", "DataError", "EvaluationError", "NotFound"]
+def loads(text: str, name: str = "<string>") -> Rulebook:
+    """A rulebook from its text; see Rulebook.loads."""
+    return Rulebook.loads(text, name)
+
+
+def settle(book: Rulebook, month: str, data: Union[str, Path], out: Union[str, Path, None] = None,
+           engine: str = "duckdb", assume: Assumed = None):
+    """A month's settlement; see Rulebook.settle."""
+    return book.settle(month, data, out, engine, assume)
+
+
+__all__ = ["Rulebook", "load", "loads", "settle", "Result", "Explanation", "DataError", "EvaluationError",
+           "NotFound"]

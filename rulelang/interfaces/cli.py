@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..language.deep import run_deep
-from ..language.diagnostics import DataError, EvaluationError, NotFound, RulebookError, did_you_mean
+from ..language.diagnostics import (
+    DataError,
+    EvaluationError,
+    InvalidArgument,
+    NotFound,
+    RulebookError,
+    did_you_mean,
+)
 from ..language.generator import generate
 from ..language.loader import all_rulebook_ids, display_path
 from .api import Rulebook
@@ -25,8 +32,7 @@ from .examples import example_evaluator, example_records, run_examples
 EXIT_OK, EXIT_RULEBOOK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-class UsageError(Exception):
-    pass
+UsageError = InvalidArgument  # bad usage: exit 2, as the API raises it
 
 
 def _date(text: str) -> dt.date:
@@ -359,8 +365,7 @@ def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
         _out(text, raw=True)
 
     def as_line(result) -> str:
-        return json.dumps({"table": result.table, "record": result.record, "output": result.output,
-                           "value": result.json_value, "provision": result.provision}, ensure_ascii=False) + "\n"
+        return json.dumps(result.to_dict(), ensure_ascii=False) + "\n"
 
     try:
         undated = [o.name for o in book.program.outputs.values()

@@ -14,7 +14,7 @@ import attrs
 from . import syntax as s
 from .checker import CheckedRulebook
 from .checker.dates import in_force
-from .diagnostics import RulebookError, did_you_mean
+from .diagnostics import Error, RulebookError, did_you_mean
 from .parser import parse_block
 from .values import to_text
 
@@ -24,7 +24,7 @@ EXAMPLES = {"money": "350 kr", "decimal": "1.2 or 10 %", "integer": "6", "boolea
             "date": "2021-09-01", "text": '"text"'}
 
 
-class AssumptionError(ValueError):
+class AssumptionError(Error, ValueError):
     """An assumption that names no parameter, or gives it a value of another type."""
 
 

@@ -66,7 +66,17 @@ class Diagnostic:
         return "\n".join(lines)
 
 
-class RulebookError(Exception):
+class Error(Exception):
+    """What rulelang raises for anything a user gave it (a rulebook, data, a name, a date):
+    one base for tools that embed it. A bug in rulelang is not an Error."""
+
+
+class InvalidArgument(Error, ValueError):
+    """An argument rulelang cannot use as given (a date that is no date, a month that is no
+    month): the caller's mistake, said with the fix."""
+
+
+class RulebookError(Error):
     """A rulebook that cannot be used: it carries every diagnostic found."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic], sources: Optional[dict] = None):
@@ -92,7 +102,7 @@ class RecordProblem:
         return f"{self.file}: record {self.record}: error: {self.message}"
 
 
-class DataError(Exception):
+class DataError(Error):
     """Input data that cannot be used as given; lists every bad record, not only the first."""
 
     def __init__(self, problems: Iterable[RecordProblem]):
@@ -103,7 +113,7 @@ class DataError(Exception):
         return "\n".join(p.format() for p in self.problems)
 
 
-class EvaluationError(Exception):
+class EvaluationError(Error):
     """A rulebook that fails on particular data: a conflict, no applicable rule, a missing value.
 
     `kind` is "rulebook" when the rulebook is at fault (exit 1) and "data" when the input is
@@ -126,5 +136,5 @@ class EvaluationError(Exception):
         return f"{self.span or '<rulebook>'}: error: {self.message}"
 
 
-class NotFound(LookupError):
+class NotFound(Error, LookupError):
     """A rulebook, output or record that is not there: a usage error (exit 2), not a rulebook error."""

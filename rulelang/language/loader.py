@@ -197,26 +197,40 @@ def load_chain(reference: str) -> list[RulebookSyntax]:
     """The rulebook and every rulebook it amends, the oldest first. `ID@REVISION` (or
     `PATH@REVISION`) reads the rulebook, and the rulebooks it amends, as they were at that git
     revision; their files are then named `FILE@REVISION` in diagnostics and citations."""
-    chain: list[RulebookSyntax] = []
-    seen: list[str] = []
-    current: Optional[str]
     current, revision_name = split_revision(reference)
     revision = None
     if revision_name is not None:
         near = Path(current) if Path(current).exists() else (search_roots() or [Path.cwd()])[0]
         revision = resolve_revision(revision_name, near)
+    return _chain(current, None, revision)
+
+
+def load_text_chain(text: str, name: str = "<string>") -> list[RulebookSyntax]:
+    """A rulebook given as text (named `name` in diagnostics) and every rulebook it amends,
+    found by id, the oldest first."""
+    return _chain(None, (text, name), None)
+
+
+def _chain(current: Optional[str], given: Optional[tuple], revision: Optional[Revision]) -> list[RulebookSyntax]:
+    """Follow `amends` from the rulebook `current` names (or the text `given`: (text, name))."""
+    chain: list[RulebookSyntax] = []
+    seen: list[str] = []
     amended_at: Optional[Span] = None
-    while current is not None:
-        try:
-            path, found_id = locate(current, allow_path=amended_at is None, revision=revision)
-        except NotFound as error:
-            if amended_at is None:
-                raise
-            raise RulebookError([Diagnostic("error", str(error), amended_at)]) from None
-        if revision is None:
-            text, shown_as = read(path), display_path(path)
+    while current is not None or given is not None:
+        found_id = None
+        if given is not None:
+            (text, shown_as), given, path = given, None, Path.cwd() / "rulebook.md"
         else:
-            text, shown_as = revision.read(path) or "", f"{display_path(path)}@{revision.name}"
+            try:
+                path, found_id = locate(current, allow_path=amended_at is None, revision=revision)
+            except NotFound as error:
+                if amended_at is None:
+                    raise
+                raise RulebookError([Diagnostic("error", str(error), amended_at)]) from None
+            if revision is None:
+                text, shown_as = read(path), display_path(path)
+            else:
+                text, shown_as = revision.read(path) or "", f"{display_path(path)}@{revision.name}"
         syntax = parse_rulebook(text, shown_as)
         header = syntax.header
         if header is None:

@@ -11,8 +11,48 @@ from ...evaluation.explanation import Explanation
 from .explanation_html import explanation_html
 from .explanation_text import explanation_text
 
-__all__ = ["explanation_html", "explanation_json", "explanation_text", "readings_text", "results_document",
-           "results_text", "settlement_text", "to_json_text"]
+__all__ = ["explanation_html", "explanation_json", "explanation_text", "readings_text", "render",
+           "results_document", "results_text", "settlement_text", "to_json_text"]
+
+FORMATS = {"explanation": ("text", "json", "html"), "settlement": ("text", "json"), "results": ("text", "json"),
+           "impact": ("text", "json", "csv", "html")}
+
+
+def render(thing, format: str = "text", *, full: bool = False, title: str = "") -> str:
+    """What the CLI prints, for an Explanation (text, json, html; `full`: the whole tree in
+    text and HTML), a Settlement (text, json), a list of Results (text, json) or an Impact
+    (text, json, csv, html)."""
+    from ...columnar.impact import Impact
+    from ...columnar.settlement import Settlement
+    from ...language.diagnostics import InvalidArgument
+
+    if isinstance(thing, Explanation):
+        kind = "explanation"
+    elif isinstance(thing, Settlement):
+        kind = "settlement"
+    elif isinstance(thing, Impact):
+        kind = "impact"
+    elif isinstance(thing, list) and all(isinstance(r, Result) for r in thing):
+        kind = "results"
+    else:
+        raise InvalidArgument(f"cannot render a {type(thing).__name__}: give an Explanation, a Settlement, "
+                              "an Impact or a list of Results")
+    if format not in FORMATS[kind]:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise InvalidArgument(f"{article} {kind} renders as {', '.join(FORMATS[kind])}, not {format!r}")
+    if kind == "explanation":
+        if format == "json":
+            return explanation_json(thing)
+        return explanation_html(thing, title, full) if format == "html" else explanation_text(thing, full)
+    if kind == "results":
+        return to_json_text({"results": [r.to_dict() for r in thing]}) if format == "json" else results_text(thing)
+    document = thing.to_dict()
+    if format == "json":
+        return to_json_text(document)
+    if kind == "settlement":
+        return settlement_text(document)
+    from .impact import impact_csv, impact_html, impact_text
+    return {"text": impact_text, "csv": impact_csv, "html": impact_html}[format](document)
 
 
 def to_json_text(document) -> str:
@@ -26,11 +66,7 @@ def to_json_text(document) -> str:
 def results_document(rulebook_id: str, version: str, results: Iterable[Result]) -> dict:
     return {
         "rulebook": {"id": rulebook_id, "version": version},
-        "results": [
-            {"table": r.table, "record": r.record, "output": r.output, "value": r.json_value,
-             "provision": r.provision}
-            for r in results
-        ],
+        "results": [r.to_dict() for r in results],
     }
 
 
