@@ -59,12 +59,12 @@ class Rulebook:
                 f"{len(self.program.rules)} rules, {len(self.program.parameters)} parameters>")
 
     @classmethod
-    def load(cls, reference: str) -> "Rulebook":
-        """Load by id (`stockholm/hlv-2021`) or file path.
+    def load(cls, reference: str, allow_path: bool = True) -> "Rulebook":
+        """Load by id (`stockholm/hlv-2021`) or, with `allow_path`, file path.
 
         Raises NotFound when there is no such rulebook and RulebookError when it has errors.
         """
-        checked = check(load_chain(reference))
+        checked = check(load_chain(reference, allow_path))
         return cls(checked, compile_rulebook(checked))
 
     @classmethod

@@ -124,6 +124,14 @@ def _parser() -> argparse.ArgumentParser:
     readings.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     readings.add_argument("--format", choices=("text", "json"), default="text")
 
+    serve = verbs.add_parser("serve", help="HTTP API and review workbench (binds to 127.0.0.1)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_positive, default=8000)
+    serve.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                       help="a data set requests may name (repeatable); requests never name paths")
+    serve.add_argument("--token", metavar="TOKEN",
+                       help="require Authorization: Bearer TOKEN (default: $RULELANG_TOKEN); needed off localhost")
+
     demo = verbs.add_parser("demo-data", help="write a synthetic region in the settlement format")
     demo.add_argument("--out", required=True, metavar="DIR")
     demo.add_argument("--persons", type=_positive, default=None, metavar="N")
@@ -543,6 +551,36 @@ def cmd_diff(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    import os
+
+    from .server import LOCAL, Service
+
+    data = {}
+    for given in args.data:
+        name, separator, path = given.partition("=")
+        if not separator:  # `--data demo`: the directory is its own name
+            name, path = Path(given).name, given
+        if not Path(path).is_dir():
+            raise UsageError(f"--data {given}: {path} is not a directory of tables")
+        data[name.strip()] = Path(path).resolve()
+    token = args.token or os.environ.get("RULELANG_TOKEN") or None
+    if args.host not in LOCAL and token is None:
+        raise UsageError(f"--host {args.host} serves other machines: give --token TOKEN (or RULELANG_TOKEN), "
+                         "or bind to 127.0.0.1")
+    try:
+        import uvicorn
+
+        from .http import create_app
+    except ImportError:
+        raise UsageError("serve needs FastAPI and uvicorn: pip install 'rulelang[serve]'") from None
+    app = create_app(Service(data, token))
+    _err(f"rulelang: serving on http://{args.host}:{args.port}/ (data: {', '.join(data) or 'none'}); "
+         "Ctrl-C stops")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
 def cmd_readings(args) -> int:
     from ..columnar.impact import price_readings
     from ..columnar.settlement import month_bounds
@@ -683,7 +721,7 @@ def cmd_demo_data(args) -> int:
 
 COMMANDS = {"check": cmd_check, "test": cmd_test, "eval": cmd_eval, "explain": cmd_explain,
             "settle": cmd_settle, "impact": cmd_impact, "readings": cmd_readings,
-            "diff": cmd_diff, "demo-data": cmd_demo_data, "example-data": cmd_example_data, "fmt": cmd_fmt, "lsp": cmd_lsp}
+            "diff": cmd_diff, "serve": cmd_serve, "demo-data": cmd_demo_data, "example-data": cmd_example_data, "fmt": cmd_fmt, "lsp": cmd_lsp}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

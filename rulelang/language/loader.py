@@ -193,7 +193,7 @@ def read_documents(header, path: Path) -> dict:
     return documents
 
 
-def load_chain(reference: str) -> list[RulebookSyntax]:
+def load_chain(reference: str, allow_path: bool = True) -> list[RulebookSyntax]:
     """The rulebook and every rulebook it amends, the oldest first. `ID@REVISION` (or
     `PATH@REVISION`) reads the rulebook, and the rulebooks it amends, as they were at that git
     revision; their files are then named `FILE@REVISION` in diagnostics and citations."""
@@ -202,7 +202,7 @@ def load_chain(reference: str) -> list[RulebookSyntax]:
     if revision_name is not None:
         near = Path(current) if Path(current).exists() else (search_roots() or [Path.cwd()])[0]
         revision = resolve_revision(revision_name, near)
-    return _chain(current, None, revision)
+    return _chain(current, None, revision, allow_path)
 
 
 def load_text_chain(text: str, name: str = "<string>") -> list[RulebookSyntax]:
@@ -211,7 +211,8 @@ def load_text_chain(text: str, name: str = "<string>") -> list[RulebookSyntax]:
     return _chain(None, (text, name), None)
 
 
-def _chain(current: Optional[str], given: Optional[tuple], revision: Optional[Revision]) -> list[RulebookSyntax]:
+def _chain(current: Optional[str], given: Optional[tuple], revision: Optional[Revision],
+           allow_path: bool = True) -> list[RulebookSyntax]:
     """Follow `amends` from the rulebook `current` names (or the text `given`: (text, name))."""
     chain: list[RulebookSyntax] = []
     seen: list[str] = []
@@ -222,7 +223,7 @@ def _chain(current: Optional[str], given: Optional[tuple], revision: Optional[Re
             (text, shown_as), given, path = given, None, Path.cwd() / "rulebook.md"
         else:
             try:
-                path, found_id = locate(current, allow_path=amended_at is None, revision=revision)
+                path, found_id = locate(current, allow_path=allow_path and amended_at is None, revision=revision)
             except NotFound as error:
                 if amended_at is None:
                     raise

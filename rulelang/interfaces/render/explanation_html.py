@@ -84,11 +84,15 @@ def e(value) -> str:
 
 def explanation_html(root: Explanation, title: str = "", full: bool = False) -> str:
     """A self-contained page: the decision path, then the whole tree (open with `full`)."""
+    return html_page(e(title or root.label), explanation_section(root, full))
+
+
+def explanation_section(root: Explanation, full: bool = False) -> str:
+    """The explanation as HTML to place in a page (the workbench's explanation view)."""
     path = decision_path(root)
     page = _Page()
-    heading = e(title or root.label)
     body = [_headline(root), _path(path, page), _tree_section(root, page, full)]
-    return html_page(heading, "".join(body) + f"<script>{SCRIPT}</script>")
+    return "".join(body) + f"<script>{SCRIPT}</script>"
 
 
 def html_page(title: str, body: str, style: str = "") -> str:

@@ -1,0 +1,242 @@
+"""`rulelang serve`: the HTTP API for other tools and the review workbench for lawyers, in
+one process (FastAPI on uvicorn).
+
+The API speaks the CLI's JSON (CONTRACT §4) and its error messages, as
+`application/problem+json`. It is safe by default: it binds to 127.0.0.1; it changes
+nothing (settlements are written to its own scratch directory); a request names rulebooks by
+id and data by the names given with `--data NAME=PATH`, never by path; bodies, records and
+listed lines are bounded; bound to another interface it needs a token. Rulebook text sent to
+`/check` is parsed and checked, never run as Python.
+
+The workbench pages are in `workbench.py`; this module holds the state they share with the
+API (rulebooks, data sets, settlements).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import itertools
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import attrs
+
+from ..language.diagnostics import (
+    DataError,
+    Error,
+    EvaluationError,
+    InvalidArgument,
+    NotFound,
+    RulebookError,
+)
+from ..language.loader import RULEBOOK_ID, all_rulebook_ids, locate
+from .api import Rulebook
+
+MAX_BODY = 4_000_000  # bytes of a request body
+MAX_RECORDS = 20_000  # records in one evaluate or explain request
+MAX_PAGE = 1_000  # line items in one page
+LOCAL = ("127.0.0.1", "localhost", "::1")
+
+
+class Unauthorised(Error):
+    """A request without the token the server was started with."""
+
+
+class TooLarge(Error):
+    """A request body or record count beyond the server's limits."""
+
+
+@attrs.define
+class SettlementRun:
+    """A settlement the server runs: its request, how far it is, and its outcome."""
+
+    id: str
+    rulebook: str
+    data: str
+    month: str
+    assume: dict
+    directory: Path
+    status: str = "queued"  # queued, running, done, failed
+    progress: float = 0.0
+    step: str = ""
+    error: Optional[str] = None
+    result: Any = None  # the Settlement, when done
+
+    @property
+    def out(self) -> Path:
+        return self.directory / f"settlement-{self.month}.parquet"
+
+    def to_dict(self) -> dict:
+        summary = self.result.to_dict() if self.result is not None else None
+        if summary is not None:  # where the server keeps its files is its own business
+            for key in ("output", "totals_output", "rejected_output"):
+                summary.pop(key, None)
+        return {"id": self.id, "rulebook": self.rulebook, "data": self.data, "month": self.month,
+                "assume": dict(self.assume), "status": self.status, "progress": round(self.progress, 3),
+                "step": self.step, "error": self.error, "summary": summary}
+
+
+class Service:
+    """What the server knows: the data sets it may read, the rulebooks it has loaded, the
+    settlements it has run. Shared by the API and the workbench."""
+
+    def __init__(self, data: Optional[dict] = None, token: Optional[str] = None):
+        self.data = {name: Path(path) for name, path in (data or {}).items()}
+        self.token = token
+        self.books: dict = {}
+        self.books_lock = threading.Lock()
+        self.runs: dict = {}
+        self.run_numbers = itertools.count(1)
+        self.scratch = tempfile.TemporaryDirectory(prefix="rulelang-serve-")
+        self.settling = threading.Lock()  # one settlement at a time: each uses the machine's cores
+
+    # ---- rulebooks
+    def rulebook_ids(self) -> list:
+        return all_rulebook_ids()
+
+    def rulebook(self, rulebook_id: str) -> Rulebook:
+        """A rulebook by id (never a path), loaded once and again when one of its files changes."""
+        if not RULEBOOK_ID.match(rulebook_id):
+            raise NotFound(f"{rulebook_id!r} is not a rulebook id (names of letters, digits, _ and - "
+                           "separated by /, such as stockholm/hlv-2021)")
+        path, _ = locate(rulebook_id, allow_path=False)
+        stamp = path.stat().st_mtime_ns
+        with self.books_lock:
+            cached = self.books.get(rulebook_id)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        book = Rulebook.load(rulebook_id, allow_path=False)
+        with self.books_lock:
+            self.books[rulebook_id] = (stamp, book)
+        return book
+
+    # ---- data sets
+    def data_set(self, name: str) -> Path:
+        if name not in self.data:
+            known = ", ".join(sorted(self.data)) or "none (start the server with --data NAME=PATH)"
+            raise NotFound(f"no data set {name!r}; the server has: {known}")
+        return self.data[name]
+
+    # ---- settlements
+    def start_settlement(self, rulebook_id: str, data: str, month: str, assume: Optional[dict] = None) -> SettlementRun:
+        from ..columnar.settlement import month_bounds, settle
+
+        book = self.rulebook(rulebook_id)
+        path = self.data_set(data)
+        try:
+            month_bounds(month)
+        except Error as error:
+            raise InvalidArgument(str(error)) from None
+        assumed = book.assume(assume or {})
+        number = next(self.run_numbers)
+        run = SettlementRun(f"s{number}", rulebook_id, data, month, dict(assume or {}),
+                            Path(self.scratch.name) / f"s{number}")
+        run.directory.mkdir()
+        self.runs[run.id] = run
+
+        def progress(step: str, done: float) -> None:
+            run.step, run.progress = step, done
+
+        def work() -> None:
+            with self.settling:
+                run.status = "running"
+                try:
+                    run.result = settle(book, month, path, run.out, "duckdb", progress, assumed)
+                    run.status, run.progress, run.step = "done", 1.0, "done"
+                except Error as error:
+                    run.status, run.error = "failed", str(error)
+                except Exception as error:  # a bug: reported on the run, not lost in a thread
+                    run.status, run.error = "failed", f"internal error: {type(error).__name__}: {error}"
+
+        threading.Thread(target=work, name=f"settlement {run.id}", daemon=True).start()
+        return run
+
+    def settlement(self, run_id: str) -> SettlementRun:
+        if run_id not in self.runs:
+            raise NotFound(f"no settlement {run_id!r}")
+        return self.runs[run_id]
+
+    def finished(self, run_id: str) -> SettlementRun:
+        run = self.settlement(run_id)
+        if run.status != "done":
+            raise InvalidArgument(f"settlement {run_id} is {run.status}" + (f": {run.error}" if run.error else ""))
+        return run
+
+    def lines(self, run_id: str, clinic: Optional[str] = None, component: Optional[str] = None,
+              basis: Optional[str] = None, record: Optional[str] = None, offset: int = 0,
+              limit: int = 100) -> dict:
+        """A page of a settlement's line items, in the file's order, filtered (every filter a
+        bound parameter, never SQL text)."""
+        import duckdb
+
+        run = self.finished(run_id)
+        if not 0 < limit <= MAX_PAGE or offset < 0:
+            raise InvalidArgument(f"limit is 1 to {MAX_PAGE} and offset 0 or more")
+        where, parameters = [], [str(run.out)]
+        for column, value in (("clinic_id", clinic), ("component", component), ("basis", basis),
+                              ("record_id", record)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                parameters.append(value)
+        condition = f"WHERE {' AND '.join(where)}" if where else ""
+        con = duckdb.connect()
+        try:
+            (total,) = con.execute(f"SELECT count(*) FROM read_parquet(?) {condition}", parameters).fetchone()
+            rows = con.execute(
+                "SELECT clinic_id, month, component, CAST(amount AS VARCHAR), provision, record_id, basis "
+                f"FROM read_parquet(?, file_row_number = true) {condition} ORDER BY file_row_number "
+                f"LIMIT {int(limit)} OFFSET {int(offset)}", parameters).fetchall()
+        finally:
+            con.close()
+        columns = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
+        return {"total": int(total), "offset": offset, "limit": limit,
+                "lines": [dict(zip(columns, row)) for row in rows]}
+
+    def explain_line(self, run_id: str, component: str, record: str, full: bool = True):
+        """The explanation of one line of a finished settlement: the record's evaluation on the
+        month's last day (a dated record on its own date), under the run's assumptions."""
+        from ..columnar.settlement import month_bounds
+
+        run = self.finished(run_id)
+        book = self.rulebook(run.rulebook)
+        if component not in book.program.outputs:
+            raise NotFound(f"rulebook {book.id} has no output {component!r}; it has: {', '.join(book.outputs)}")
+        table = book.program.outputs[component].table
+        evaluator = book.evaluator(self.data_set(run.data), month_bounds(run.month)[1], (table, record),
+                                   book.assume(run.assume))
+        return evaluator.explain(component, book.record(evaluator, component, record))
+
+
+def problem_status(error: Exception) -> int:
+    """The HTTP status of a rulelang error: the CLI's exit status, in HTTP's words."""
+    if isinstance(error, Unauthorised):
+        return 401
+    if isinstance(error, TooLarge):
+        return 413
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, RulebookError):
+        return 500  # a served rulebook that does not check: the server's side
+    if isinstance(error, EvaluationError) and error.kind == "rulebook":
+        return 409  # the rulebook fails on this data (a conflict, no rule applies)
+    if isinstance(error, (DataError, EvaluationError, InvalidArgument, Error)):
+        return 422
+    return 500
+
+
+def problem(status: int, title: str, detail: str) -> dict:
+    """An RFC 9457 problem document."""
+    return {"type": "about:blank", "title": title, "status": status, "detail": detail}
+
+
+def checked_date(text: Optional[str]) -> Optional[dt.date]:
+    from .api import as_date
+
+    return as_date(text)
+
+
+def token_matches(expected: Optional[str], given: Optional[str]) -> bool:
+    return expected is None or (given is not None and hmac.compare_digest(expected.encode(), given.encode()))

@@ -1,0 +1,235 @@
+"""`rulelang serve`: the HTTP API (FastAPI's TestClient), the CLI's JSON and messages over
+HTTP, safe by default, the OpenAPI document committed, and schemathesis against it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+from cli_support import run_cli
+from fastapi.testclient import TestClient
+
+from rulelang.interfaces.demo import write_demo_region
+from rulelang.interfaces.http import create_app
+from rulelang.interfaces.server import MAX_BODY, MAX_RECORDS, Service
+
+pytestmark = pytest.mark.usefixtures("at_repo_root")
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = "stockholm/hlv-2021"
+EXAMPLE = ROOT / "examples" / "stockholm-2021.json"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("served-region")
+    write_demo_region(directory, persons=2000, seed=5, file_format="parquet")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def client(region):
+    return TestClient(create_app(Service({"demo": region})))
+
+
+@pytest.fixture(scope="module")
+def records():
+    return json.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+
+def _unfiled(tree):
+    """An explanation without the names of the input files its records came from."""
+    if isinstance(tree, dict):
+        return {k: None if k == "file" else _unfiled(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_unfiled(v) for v in tree]
+    return tree
+
+
+def _problem(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"]
+    return body["detail"]
+
+
+# ------------------------------------------------------------------------ the CLI's JSON over HTTP
+
+
+def test_rulebooks_are_listed_with_titles_and_versions(client):
+    listed = {r["id"]: r for r in client.get("/rulebooks").json()["rulebooks"]}
+    assert listed[BOOK]["version"] == "2021.1" and listed[BOOK]["title"]
+    assert len(listed) == 6
+
+
+def test_a_rulebook_gives_outputs_tables_and_parameters_over_time(client):
+    described = client.get(f"/rulebooks/{BOOK}").json()
+    assert "avdrag" in {o["name"] for o in described["outputs"]}
+    assert {t["name"] for t in described["tables"]} >= {"visits", "persons", "clinics"}
+    (table,) = [p for p in described["parameters"] if p["name"] == "listningsersättning_per_ålder"]
+    assert [v["period"] for v in table["values"]] == ["2016-01-01 – 2021-01-31", "2021-02-01 – further notice"]
+    (deduction,) = [p for p in described["parameters"] if p["name"] == "avdrag_fysiskt_besök"]
+    assert deduction["values"][0]["status"] == "seed" and "300 kronor" in deduction["values"][0]["cite"]
+
+
+def test_evaluate_is_eval_json(client, records):
+    code, out, _ = run_cli("eval", BOOK, "--input", EXAMPLE, "--on", "2021-09-30", "--format", "json")
+    assert code == 0
+    answer = client.post(f"/rulebooks/{BOOK}/evaluate", json={"data": records, "on": "2021-09-30"})
+    assert answer.status_code == 200 and answer.json() == json.loads(out)
+
+
+def test_explain_is_explain_json_and_takes_assumptions(client, records):
+    code, out, _ = run_cli("explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V1",
+                           "--assume", "avdrag_fysiskt_besök=350 kr", "--format", "json")
+    assert code == 0
+    answer = client.post(f"/rulebooks/{BOOK}/explain", json={
+        "data": records, "output": "avdrag", "record": "V1", "assume": {"avdrag_fysiskt_besök": "350 kr"}})
+    # The same tree; the records' file is the request's (`<records>`) rather than the example's.
+    assert answer.status_code == 200 and _unfiled(answer.json()) == _unfiled(json.loads(out))
+    assert "<records>" in json.dumps(answer.json())
+    assert answer.json()["value"] == "-350.00" and answer.json()["basis"] == "assumed"
+
+
+def test_check_gives_every_diagnostic_with_its_place(client):
+    text = (ROOT / "rulebooks" / "stockholm" / "hlv-2021.md").read_text(encoding="utf-8")
+    assert client.post("/check", json={"text": text}).json() == {"diagnostics": []}
+    broken = text.replace("then -avdrag_fysiskt_besök", "then -avdrag_fysiskt_besok", 1)
+    found = client.post("/check", json={"text": broken}).json()["diagnostics"]
+    (diagnostic,) = [d for d in found if "avdrag_fysiskt_besok" in d["message"]]
+    assert diagnostic["severity"] == "error"
+    assert diagnostic["file"] == "<request>" and diagnostic["line"] > 1 and diagnostic["column"] > 1
+
+
+def test_errors_are_problems_with_the_clis_messages(client, records):
+    code, _, err = run_cli("explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V99")
+    detail = _problem(client.post(f"/rulebooks/{BOOK}/explain",
+                                  json={"data": records, "output": "avdrag", "record": "V99"}), 422)
+    # The CLI's message, word for word, naming the request's records where the CLI names its file.
+    assert code == 2 and detail.replace("<records>", str(EXAMPLE)) in err
+    assert "no rulebook 'stockholm/none'" in _problem(client.get("/rulebooks/stockholm/none"), 404)
+    assert "is not a date" in _problem(client.post(f"/rulebooks/{BOOK}/evaluate",
+                                                   json={"data": records, "on": "2021-09-31"}), 422)
+    assert "data" in _problem(client.post(f"/rulebooks/{BOOK}/evaluate", json={"on": "2021-09-30"}), 422)
+
+
+# ------------------------------------------------------------------------ safe by default
+
+
+@pytest.mark.parametrize("path", ["/rulebooks/..%2F..%2Fetc%2Fpasswd", "/rulebooks/%2Fetc%2Fpasswd",
+                                  "/rulebooks/rulebooks%2Fstockholm%2Fhlv-2021.md"])
+def test_a_request_names_rulebooks_by_id_never_by_path(client, path):
+    assert "is not a rulebook id" in _problem(client.get(path), 404) or client.get(path).status_code == 404
+
+
+def test_a_request_names_data_never_by_path(client, region):
+    detail = _problem(client.post("/settlements", json={"rulebook": BOOK, "data": str(region), "month": "2021-09"}),
+                      404)
+    assert "no data set" in detail and "demo" in detail
+    detail = _problem(client.post(f"/rulebooks/{BOOK}/evaluate", json={"data": str(EXAMPLE)}), 422)
+    assert "data" in detail
+
+
+def test_bodies_and_records_are_bounded(client):
+    big = {"visits": [{"visit_id": f"V{i}"} for i in range(MAX_RECORDS + 1)]}
+    assert "the limit is" in _problem(client.post(f"/rulebooks/{BOOK}/evaluate", json={"data": big}), 413)
+    too_long = b'{"text": "' + b"x" * (MAX_BODY + 1) + b'"}'
+    _problem(client.post("/check", content=too_long, headers={"content-type": "application/json"}), 413)
+
+
+def test_a_token_is_needed_when_the_server_has_one(region, records):
+    guarded = TestClient(create_app(Service({"demo": region}, token="s3cret")))
+    _problem(guarded.get("/rulebooks"), 401)
+    _problem(guarded.get("/rulebooks", headers={"authorization": "Bearer wrong"}), 401)
+    assert guarded.get("/rulebooks", headers={"authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_serve_refuses_another_interface_without_a_token(tmp_path):
+    code, _, err = run_cli("serve", "--host", "0.0.0.0")
+    assert code == 2 and "give --token" in err
+    code, _, err = run_cli("serve", "--data", f"demo={tmp_path / 'absent'}")
+    assert code == 2 and "is not a directory" in err
+
+
+# ------------------------------------------------------------------------ settlements
+
+
+def _settled(client, **request) -> dict:
+    run = client.post("/settlements", json={"rulebook": BOOK, "data": "demo", "month": "2021-09", **request})
+    assert run.status_code == 202, run.text
+    for _ in range(600):
+        state = client.get(f"/settlements/{run.json()['id']}").json()
+        if state["status"] in ("done", "failed"):
+            return state
+        time.sleep(0.1)
+    raise AssertionError("the settlement did not finish")
+
+
+def test_a_settlement_runs_and_its_totals_are_the_clis(client, region, tmp_path):
+    state = _settled(client)
+    assert state["status"] == "done" and state["progress"] == 1.0
+    code, _, err = run_cli("settle", BOOK, "--month", "2021-09", "--data", region, "--out", tmp_path / "s.parquet")
+    assert code == 0, err
+    with open(tmp_path / "s-totals.csv", encoding="utf-8", newline="") as handle:
+        expected = list(csv.DictReader(handle))
+    assert client.get(f"/settlements/{state['id']}/totals").json()["totals"] == expected
+    assert "output" not in state["summary"]  # where the server keeps files is not said
+    assert state["summary"]["total"] == f"{sum(__import__('decimal').Decimal(r['amount']) for r in expected):.2f}"
+
+
+def test_lines_are_paged_and_filtered_and_each_explains(client, region):
+    state = _settled(client)
+    run = state["id"]
+    page = client.get(f"/settlements/{run}/lines", params={"component": "avdrag", "limit": 5}).json()
+    assert page["total"] > 5 and len(page["lines"]) == 5
+    assert all(line["component"] == "avdrag" and line["amount"] == "-300.00" for line in page["lines"])
+    following = client.get(f"/settlements/{run}/lines", params={"component": "avdrag", "limit": 5, "offset": 5}).json()
+    assert {line["record_id"] for line in following["lines"]}.isdisjoint({line["record_id"] for line in page["lines"]})
+    record = page["lines"][0]["record_id"]
+    (only,) = client.get(f"/settlements/{run}/lines", params={"record": record, "component": "avdrag"}).json()["lines"]
+    tree = client.get(f"/settlements/{run}/explain", params={"component": "avdrag", "record": record}).json()
+    assert tree["value"] == only["amount"] and tree["basis"] == only["basis"]
+    code, out, _ = run_cli("explain", BOOK, "--input", region, "--output", "avdrag", "--record", record,
+                           "--on", "2021-09-30", "--format", "json")
+    assert code == 0 and json.loads(out) == tree
+    _problem(client.get(f"/settlements/{run}/lines", params={"limit": 5000}), 422)
+    _problem(client.get("/settlements/s999"), 404)
+
+
+def test_a_settlement_under_an_assumption_says_so(client):
+    state = _settled(client, assume={"avdrag_fysiskt_besök": "350 kr"})
+    assert state["summary"]["assumptions"] == {"avdrag_fysiskt_besök": "350.00 kr"}
+    bad = client.post("/settlements", json={"rulebook": BOOK, "data": "demo", "month": "2021-09",
+                                            "assume": {"avdrag_fysiskt_besök": "350"}})
+    assert "write a value such as 350 kr" in _problem(bad, 422)
+
+
+def test_diff_and_impact_are_the_clis(client, region):
+    code, out, _ = run_cli("diff", "stockholm/hlv-2016", BOOK, "--format", "json")
+    assert client.get("/diff", params={"old": "stockholm/hlv-2016", "new": BOOK}).json() == json.loads(out)
+    answer = client.post("/impact", json={"old": "stockholm/hlv-2016", "new": BOOK, "data": "demo",
+                                          "month": "2021-09", "largest": 3}).json()
+    code, out, _ = run_cli("impact", "stockholm/hlv-2016", BOOK, "--data", region, "--month", "2021-09",
+                           "--largest", "3", "--format", "json")
+    expected = json.loads(out)
+    for varying in ("seconds", "phases"):
+        answer.pop(varying), expected.pop(varying)
+    for line in expected["largest"]:  # the server names its data set, not its path
+        line["explain"] = [c.replace(str(region), "demo") if c else c for c in line["explain"]]
+    assert answer == expected
+
+
+# ------------------------------------------------------------------------ the OpenAPI document
+
+
+def test_the_openapi_document_is_served_and_committed(client):
+    served = client.get("/openapi.json").json()
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    assert served == committed, "regenerate: python -m rulelang.interfaces.http > docs/openapi.json"
+    assert {"/rulebooks", "/rulebooks/{rulebook_id}", "/rulebooks/{rulebook_id}/evaluate",
+            "/rulebooks/{rulebook_id}/explain", "/check", "/settlements"} <= set(served["paths"])
