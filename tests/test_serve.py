@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cli_support import run_cli
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
 
 from rulelang.interfaces.demo import write_demo_region
 from rulelang.interfaces.http import create_app
@@ -233,3 +234,28 @@ def test_the_openapi_document_is_served_and_committed(client):
     assert served == committed, "regenerate: python -m rulelang.interfaces.http > docs/openapi.json"
     assert {"/rulebooks", "/rulebooks/{rulebook_id}", "/rulebooks/{rulebook_id}/evaluate",
             "/rulebooks/{rulebook_id}/explain", "/check", "/settlements"} <= set(served["paths"])
+
+
+# ------------------------------------------------------------------------ schemathesis
+
+
+def _schema():
+    import schemathesis
+
+    service = Service({"demo": ROOT / "examples"})  # a name requests may use; no settlement will find tables
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(service))
+
+
+schema = _schema()
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_request_the_openapi_document_allows_makes_the_server_fail(case):
+    from schemathesis.checks import not_a_server_error
+
+    response = case.call()
+    case.validate_response(response, checks=[not_a_server_error])
+    if response.status_code >= 400:  # every refusal is a problem document
+        kind = response.headers.get("content-type") or [""]
+        assert (kind[0] if isinstance(kind, list) else kind).startswith(PROBLEM), (response.status_code, response.text)
