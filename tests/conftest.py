@@ -22,3 +22,14 @@ def at_repo_root(monkeypatch):
     monkeypatch.chdir(ROOT)
     monkeypatch.delenv("RULELANG_PATH", raising=False)
 
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, driven by Playwright, for the browser tests (browser_support.py)."""
+    from browser_support import CHROMIUM, FLAGS
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield chromium
+        chromium.close()

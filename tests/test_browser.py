@@ -10,31 +10,15 @@ Screenshots of each view are written to $RULELANG_ARTIFACTS when it is set.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browser_support import keep, needs_chromium
 
 from rulelang.interfaces.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = next((path for path in (os.environ.get("RULELANG_CHROMIUM"), shutil.which("chromium"),
-                                   shutil.which("chromium-browser"), shutil.which("google-chrome"))
-                 if path), None)
-# A closed network: no background requests, no first-run pages (as the machine's notes advise).
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (apt-get install chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
+pytestmark = needs_chromium
 
 
 def page_of(capsys, tmp_path: Path, name: str, *args: str) -> Path:
@@ -49,14 +33,6 @@ def page_of(capsys, tmp_path: Path, name: str, *args: str) -> Path:
     path = tmp_path / f"{name}.html"
     path.write_text(captured.out, encoding="utf-8")
     return path
-
-
-def keep(page, name: str) -> None:
-    """A screenshot of the view as a test artifact."""
-    directory = os.environ.get("RULELANG_ARTIFACTS")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture

@@ -259,3 +259,22 @@ def test_no_request_the_openapi_document_allows_makes_the_server_fail(case):
     if response.status_code >= 400:  # every refusal is a problem document
         kind = response.headers.get("content-type") or [""]
         assert (kind[0] if isinstance(kind, list) else kind).startswith(PROBLEM), (response.status_code, response.text)
+
+
+def test_a_changed_rulebook_is_served_as_it_now_reads(tmp_path, monkeypatch):
+    # The server reloads a rulebook when one of its files changes, the base it amends included.
+    import shutil
+
+    shutil.copytree(ROOT / "rulebooks", tmp_path / "rulebooks")
+    monkeypatch.chdir(tmp_path)
+    client = TestClient(create_app(Service()))
+    records = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    body = {"data": records, "output": "avdrag", "record": "V1"}
+    assert "Tolkning 1 (reviderad)" not in client.post(f"/rulebooks/{BOOK}/explain", json=body).text
+    path = tmp_path / "rulebooks" / "stockholm" / "hlv-2021.md"
+    text = path.read_text(encoding="utf-8")
+    assert 'cite "Tolkning 1:' in text
+    path.write_text(text.replace('cite "Tolkning 1:', 'cite "Tolkning 1 (reviderad):', 1), encoding="utf-8")
+    import os
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a later stamp, whatever the clock's grain
+    assert "Tolkning 1 (reviderad)" in client.post(f"/rulebooks/{BOOK}/explain", json=body).text

@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, FLAGS, keep
+from browser_support import keep, needs_chromium
 
 from rulelang.interfaces.demo import write_demo_region
 
-pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (apt-get install chromium)"),
-              pytest.mark.usefixtures("at_repo_root")]
+pytestmark = [needs_chromium, pytest.mark.usefixtures("at_repo_root")]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,15 +51,6 @@ def server(tmp_path_factory):
     running.should_exit = True
     thread.join(timeout=10)
     os.chdir(previous)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +125,10 @@ def test_the_rulebook_reader_diff_and_impact_views(browser, server):
     page.wait_for_selector("h2:has-text('Parameter values')")
     text = page.inner_text("main")
     assert "avdrag_fysiskt_besök" in text and "Readings" in text and "seed" in text
+    # Prose and the rules that encode it side by side: the rule block right of its provision's words.
+    section = page.locator("section.provision:has(h3:has-text('STH21.6.4'))")
+    prose, rules = section.locator(".prose").bounding_box(), section.locator(".rules pre").first.bounding_box()
+    assert rules["x"] > prose["x"] + prose["width"] / 2 and abs(rules["y"] - prose["y"]) < prose["height"]
     keep(page, "workbench-reader")
     page.goto(server + "/ui/diff?old=stockholm/hlv-2016&new=stockholm/hlv-2021")
     assert "avdrag" in page.inner_text("main") and page.locator("h2:has-text('outputs')").count() == 1

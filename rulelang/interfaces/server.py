@@ -98,19 +98,19 @@ class Service:
         return all_rulebook_ids()
 
     def rulebook(self, rulebook_id: str) -> Rulebook:
-        """A rulebook by id (never a path), loaded once and again when one of its files changes."""
+        """A rulebook by id (never a path), loaded once and again when one of its files (or of
+        the rulebooks it amends) changes."""
         if not RULEBOOK_ID.match(rulebook_id):
             raise NotFound(f"{rulebook_id!r} is not a rulebook id (names of letters, digits, _ and - "
                            "separated by /, such as stockholm/hlv-2021)")
-        path, _ = locate(rulebook_id, allow_path=False)
-        stamp = path.stat().st_mtime_ns
+        locate(rulebook_id, allow_path=False)  # NotFound before anything is read
         with self.books_lock:
             cached = self.books.get(rulebook_id)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
+        if cached is not None and cached[0] == _stamps(cached[1]):
+            return cached[1]
         book = Rulebook.load(rulebook_id, allow_path=False)
         with self.books_lock:
-            self.books[rulebook_id] = (stamp, book)
+            self.books[rulebook_id] = (_stamps(book), book)
         return book
 
     # ---- data sets
@@ -208,6 +208,15 @@ class Service:
         evaluator = book.evaluator(self.data_set(run.data), month_bounds(run.month)[1], (table, record),
                                    book.assume(run.assume))
         return evaluator.explain(component, book.record(evaluator, component, record))
+
+
+def _stamps(book: Rulebook) -> tuple:
+    """When each file of a rulebook's amendment chain last changed (None: it is gone)."""
+    stamps = []
+    for syntax in book.checked.chain:
+        path = Path(syntax.path)
+        stamps.append(path.stat().st_mtime_ns if path.is_file() else None)
+    return tuple(stamps)
 
 
 def problem_status(error: Exception) -> int:

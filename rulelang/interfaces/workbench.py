@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import html
+import re
 from decimal import Decimal
 from typing import Optional
 from urllib.parse import parse_qs, quote, urlencode
@@ -33,7 +34,12 @@ a:focus, button:focus, input:focus, select:focus { outline: 3px solid #2563eb; o
 form.inline { display: flex; gap: .6rem; flex-wrap: wrap; align-items: end; margin: .6rem 0 1rem; }
 form.inline label { display: flex; flex-direction: column; font-size: .85rem; color: var(--muted); }
 .status-running, .status-queued { color: #b45309; } .status-done { color: var(--ok); } .status-failed { color: var(--no); }
-.reader pre { background: #f8fafc; border: 1px solid var(--line); padding: .6rem; overflow-x: auto; }
+.reader pre { background: #f8fafc; border: 1px solid var(--line); padding: .6rem; overflow-x: auto; margin: 0 0 .6rem; }
+section.provision { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); column-gap: 1.5rem; }
+section.provision > .prose { grid-column: 1; } section.provision > .rules { grid-column: 2; }
+section.provision.no-rules { display: block; }
+table.wide { display: block; overflow-x: auto; }
+@media (max-width: 60rem) { section.provision { display: block; } }
 @media print { nav.top, form.inline { display: none; } }
 """
 
@@ -195,8 +201,21 @@ def _reader(service: Service, rulebook_id: str) -> HTMLResponse:
 
     book = service.rulebook(rulebook_id)
     text = MarkdownIt("commonmark", {"html": False}).enable("table").render(rulebook_page(book))
-    return page(f"{book.id} {book.version}", f'<div class="reader">{text}</div>',
+    return page(f"{book.id} {book.version}", f'<div class="reader">{side_by_side(text)}</div>',
                 [("rulebooks", "/#rulebooks"), (book.id, None)])
+
+
+def side_by_side(rendered: str) -> str:
+    """The rulebook's HTML cut at its headings into sections, each with its prose on the left
+    and the rules that encode it (its code blocks) on the right."""
+    sections = []
+    for chunk in re.split(r"(?=<h[1-6][ >])", rendered):
+        rules = re.findall(r"<pre>.*?</pre>", chunk, re.S)
+        prose = re.sub(r"<pre>.*?</pre>\n?", "", chunk, flags=re.S)
+        kind = "provision" if rules else "provision no-rules"
+        sections.append(f'<section class="{kind}"><div class="prose">{prose}</div>'
+                        f'<div class="rules">{"".join(rules)}</div></section>')
+    return "".join(sections)
 
 
 def _settlement(service: Service, run_id: str) -> HTMLResponse:
@@ -217,7 +236,7 @@ def _settlement(service: Service, run_id: str) -> HTMLResponse:
     with open(run.result.totals_out, encoding="utf-8", newline="") as handle:
         totals = list(csv.DictReader(handle))
     components = [c["component"] for c in summary["components"]]
-    body.append("<h2>Clinics</h2><table><tr><th>clinic</th><th>total (kr)</th>"
+    body.append("<h2>Clinics</h2><table class=\"wide\"><tr><th>clinic</th><th>total (kr)</th>"
                 + "".join(f"<th>{e(c)}</th>" for c in components) + "</tr>")
     per_clinic: dict = {}
     for row in totals:
