@@ -278,3 +278,11 @@ def test_a_changed_rulebook_is_served_as_it_now_reads(tmp_path, monkeypatch):
     import os
     os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a later stamp, whatever the clock's grain
     assert "Tolkning 1 (reviderad)" in client.post(f"/rulebooks/{BOOK}/explain", json=body).text
+
+
+def test_no_page_the_server_serves_fetches_from_the_network(client):
+    # The workbench and its pages work offline: no script, style or font from elsewhere.
+    for path in ("/", f"/ui/rulebooks/{BOOK}", "/ui/diff?old=stockholm/hlv-2016&new=stockholm/hlv-2021"):
+        text = client.get(path).text
+        assert "<script src" not in text and "<link" not in text and "cdn" not in text.lower()
+    assert client.get("/docs").status_code == 404  # no Swagger page: it would fetch its scripts

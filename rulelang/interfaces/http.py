@@ -91,7 +91,8 @@ class BodyLimit:
 
 def create_app(service: Service) -> FastAPI:
     """The API and the workbench over `service`."""
-    app = FastAPI(title="rulelang", version=_version(),
+    # No Swagger or ReDoc pages: they load their scripts from a CDN, and the server fetches nothing.
+    app = FastAPI(title="rulelang", version=_version(), docs_url=None, redoc_url=None,
                   description="Rules as code for Swedish primary-care compensation: evaluate, explain, check, "
                               "settle, diff and price rulebooks. JSON as the CLI's (CONTRACT §3); errors as "
                               "application/problem+json with the CLI's messages.")

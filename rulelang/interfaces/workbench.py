@@ -51,7 +51,7 @@ def e(value) -> str:
 def page(title: str, body: str, crumbs: Optional[list] = None, refresh: bool = False) -> HTMLResponse:
     nav = ('<nav class="top" aria-label="workbench"><a href="/">rulelang workbench</a>'
            '<a href="/#settlements">settlements</a><a href="/#rulebooks">rulebooks</a>'
-           '<a href="/ui/diff">diff</a><a href="/ui/impact">impact</a><a href="/docs">API</a></nav>')
+           '<a href="/ui/diff">diff</a><a href="/ui/impact">impact</a><a href="/openapi.json">API (OpenAPI)</a></nav>')
     trail = ""
     if crumbs:
         trail = '<nav class="crumbs" aria-label="where you are">' + " › ".join(
