@@ -286,3 +286,15 @@ def test_no_page_the_server_serves_fetches_from_the_network(client):
         text = client.get(path).text
         assert "<script src" not in text and "<link" not in text and "cdn" not in text.lower()
     assert client.get("/docs").status_code == 404  # no Swagger page: it would fetch its scripts
+
+
+def test_the_workbench_filters_lines_by_basis_none_included(client):
+    state = _settled(client)
+    run = state["id"]
+    bases = {b["basis"]: b["lines"] for b in state["summary"]["bases"]}
+    page = client.get(f"/ui/settlements/{run}/lines", params={"basis": "interpretation"}).text
+    assert f"<p>{bases['interpretation']} line(s)" in page
+    # `none` lists the lines that rest on no parameter value (written with an empty basis), not every line.
+    page = client.get(f"/ui/settlements/{run}/lines", params={"basis": "none"}).text
+    assert f"<p>{bases.get(None, 0)} line(s)" in page
+    assert client.get(f"/settlements/{run}/lines", params={"basis": ""}).json()["total"] == bases.get(None, 0)

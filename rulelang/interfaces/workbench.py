@@ -109,7 +109,9 @@ def mount(app: FastAPI, service: Service) -> None:
     def lines(run_id: str, clinic: Optional[str] = None, component: Optional[str] = None,
               basis: Optional[str] = None, record: Optional[str] = None, offset: int = 0):
         try:
-            return _lines(service, run_id, clinic or None, component or None, basis or None, record or None, offset)
+            # `none`: the lines that rest on no parameter value (their basis is written empty)
+            basis = "" if basis == "none" else basis or None
+            return _lines(service, run_id, clinic or None, component or None, basis, record or None, offset)
         except Error as error:
             return failure(error, "The lines cannot be shown")
 
@@ -254,7 +256,7 @@ def _settlement(service: Service, run_id: str) -> HTMLResponse:
                     f'<td class="num">{component["lines"]}</td></tr>')
     body.append("</table><h2>Basis</h2><table><tr><th>basis</th><th>amount (kr)</th><th>lines</th></tr>")
     for basis in summary["bases"]:
-        link = f"/ui/settlements/{run_id}/lines?{urlencode({'basis': basis['basis'] or ''})}"
+        link = f"/ui/settlements/{run_id}/lines?{urlencode({'basis': basis['basis'] or 'none'})}"
         body.append(f'<tr><td><a href="{e(link)}">{e(basis["basis"] or "none")}</a></td>'
                     f'<td class="num">{e(basis["amount"])}</td><td class="num">{basis["lines"]}</td></tr>')
     body.append("</table>")
@@ -267,8 +269,8 @@ PAGE = 50
 def _lines(service: Service, run_id: str, clinic, component, basis, record, offset: int) -> HTMLResponse:
     run = service.settlement(run_id)
     found = service.lines(run_id, clinic, component, basis, record, max(offset, 0), PAGE)
-    filters = {k: v for k, v in (("clinic", clinic), ("component", component), ("basis", basis),
-                                 ("record", record)) if v}
+    filters = {k: v for k, v in (("clinic", clinic), ("component", component),
+                                 ("basis", "none" if basis == "" else basis), ("record", record)) if v}
     crumbs = [("settlements", "/#settlements"), (f"{run.rulebook} {run.month}", f"/ui/settlements/{run_id}")]
     if clinic:
         crumbs.append((f"clinic {clinic}", f"/ui/settlements/{run_id}/lines?{urlencode({'clinic': clinic})}"))
@@ -280,7 +282,7 @@ def _lines(service: Service, run_id: str, clinic, component, basis, record, offs
             f'<form class="inline" method="get" action="/ui/settlements/{e(run_id)}/lines">'
             f'<input type="hidden" name="clinic" value="{e(clinic)}">'
             f'<label>component<select name="component">{options}</select></label>'
-            f'<label>basis<input name="basis" value="{e(basis)}"></label>'
+            f'<label>basis<input name="basis" value="{e("none" if basis == "" else basis)}"></label>'
             f'<label>record<input name="record" value="{e(record)}"></label>'
             '<button type="submit">Filter</button></form>',
             f"<p>{found['total']} line(s)" + (f"; {found['offset'] + 1}–{found['offset'] + len(found['lines'])} shown"
