@@ -131,14 +131,6 @@ class Impact:
             "phases": {name: round(seconds, 3) for name, seconds in self.phases.items()},
         }
 
-    def clinic_deltas(self) -> list:
-        """(clinic_id, old öre, new öre) per clinic, all components together, in clinic order."""
-        per: dict = {}
-        for clinic, _, old, new in self.clinics:
-            o, n = per.get(clinic, (0, 0))
-            per[clinic] = (o + old, n + new)
-        return [(clinic, old, new) for clinic, (old, new) in per.items()]
-
 
 def same_tables(old: Rulebook, new: Rulebook) -> bool:
     """Whether both rulebooks declare the same tables with the same fields, types and keys:

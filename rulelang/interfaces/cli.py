@@ -539,13 +539,11 @@ def _report(text: str, out: Optional[str], raw: bool) -> None:
 
 
 def cmd_diff(args) -> int:
-    from ..language.diff import diff
+    from ..language.diff import diff_document
     from . import render
     from .render.diff import diff_html, diff_text
 
-    old, new = _load(args.old), _load(args.new)
-    document = {"old": args.old, "new": args.new, "versions": {"old": old.version, "new": new.version},
-                "changes": [change.to_dict() for change in diff(old.checked, new.checked)]}
+    document = diff_document(args.old, _load(args.old).checked, args.new, _load(args.new).checked)
     text = {"json": render.to_json_text, "html": diff_html, "text": diff_text}[args.format](document)
     _report(text, args.out, raw=args.format != "text")
     return EXIT_OK

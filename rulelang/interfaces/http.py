@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..language.checker.dates import period
-from ..language.diagnostics import Error, InvalidArgument, NotFound, RulebookError
+from ..language.diagnostics import Error, NotFound, RulebookError
 from ..language.values import rows_text, to_text
 from .server import MAX_BODY, MAX_RECORDS, Service, TooLarge, problem, problem_status, token_matches
 
@@ -194,25 +194,14 @@ def create_app(service: Service) -> FastAPI:
     # ---- what changed and what it costs
     @app.get("/diff", summary="What changed between two rulebooks, as diff --format json")
     def diff(old: str, new: str) -> dict:
-        from ..language.diff import diff as compare
+        from ..language.diff import diff_document
 
-        old_book, new_book = service.rulebook(old), service.rulebook(new)
-        return {"old": old, "new": new, "versions": {"old": old_book.version, "new": new_book.version},
-                "changes": [change.to_dict() for change in compare(old_book.checked, new_book.checked)]}
+        return diff_document(old, service.rulebook(old).checked, new, service.rulebook(new).checked)
 
     @app.post("/impact", summary="The money a change moves in a month, as impact --format json")
     def impact(request: ImpactRequest = Body(...)) -> dict:
-        from ..columnar.impact import Side, impact as price
-        from ..columnar.settlement import SettlementError
-
-        old, new = service.rulebook(request.old), service.rulebook(request.new)
-        try:
-            with service.settling:
-                result = price(Side(old, request.old), Side(new, request.new, new.assume(request.assume)),
-                               request.month, service.data_set(request.data), largest=request.largest)
-        except SettlementError as error:
-            raise InvalidArgument(str(error)) from None
-        document = result.to_dict()
+        document = service.impact(request.old, request.new, request.data, request.month, request.assume,
+                                  request.largest).to_dict()
         for line in document["largest"]:  # the server's data is named, not a path
             line["explain"] = [None if c is None else c.replace(str(service.data_set(request.data)), request.data)
                                for c in line["explain"]]

@@ -14,7 +14,6 @@ API (rulebooks, data sets, settlements).
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import itertools
 import tempfile
@@ -25,7 +24,6 @@ from typing import Any, Optional
 import attrs
 
 from ..language.diagnostics import (
-    DataError,
     Error,
     EvaluationError,
     InvalidArgument,
@@ -126,10 +124,7 @@ class Service:
 
         book = self.rulebook(rulebook_id)
         path = self.data_set(data)
-        try:
-            month_bounds(month)
-        except Error as error:
-            raise InvalidArgument(str(error)) from None
+        month_bounds(month)  # a month that is no month is refused before anything runs (422)
         assumed = book.assume(assume or {})
         number = next(self.run_numbers)
         run = SettlementRun(f"s{number}", rulebook_id, data, month, dict(assume or {}),
@@ -153,6 +148,16 @@ class Service:
 
         threading.Thread(target=work, name=f"settlement {run.id}", daemon=True).start()
         return run
+
+    def impact(self, old: str, new: str, data: str, month: str, assume: Optional[dict] = None, largest: int = 10):
+        """The Impact of NEW (with `assume`) against OLD on a data set, one at a time with the
+        settlements (each uses the machine's cores)."""
+        from ..columnar.impact import Side, impact
+
+        old_book, new_book = self.rulebook(old), self.rulebook(new)
+        with self.settling:
+            return impact(Side(old_book, old), Side(new_book, new, new_book.assume(assume or {})), month,
+                          self.data_set(data), largest=largest)
 
     def settlement(self, run_id: str) -> SettlementRun:
         if run_id not in self.runs:
@@ -231,7 +236,7 @@ def problem_status(error: Exception) -> int:
         return 500  # a served rulebook that does not check: the server's side
     if isinstance(error, EvaluationError) and error.kind == "rulebook":
         return 409  # the rulebook fails on this data (a conflict, no rule applies)
-    if isinstance(error, (DataError, EvaluationError, InvalidArgument, Error)):
+    if isinstance(error, Error):  # data, dates, assumptions, a month: the caller's (the CLI's exit 2)
         return 422
     return 500
 
@@ -239,12 +244,6 @@ def problem_status(error: Exception) -> int:
 def problem(status: int, title: str, detail: str) -> dict:
     """An RFC 9457 problem document."""
     return {"type": "about:blank", "title": title, "status": status, "detail": detail}
-
-
-def checked_date(text: Optional[str]) -> Optional[dt.date]:
-    from .api import as_date
-
-    return as_date(text)
 
 
 def token_matches(expected: Optional[str], given: Optional[str]) -> bool:

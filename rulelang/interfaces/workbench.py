@@ -135,12 +135,10 @@ def mount(app: FastAPI, service: Service) -> None:
         if not old or not new:
             return page("Diff", "<h1>What changed between two rulebooks</h1>" + form)
         try:
-            from ..language.diff import diff as compare
+            from ..language.diff import diff_document
             from .render.diff import diff_html
 
-            old_book, new_book = service.rulebook(old), service.rulebook(new)
-            document = {"old": old, "new": new, "versions": {"old": old_book.version, "new": new_book.version},
-                        "changes": [c.to_dict() for c in compare(old_book.checked, new_book.checked)]}
+            document = diff_document(old, service.rulebook(old).checked, new, service.rulebook(new).checked)
         except Error as error:
             return failure(error, "No diff")
         return page(f"Diff {old} → {new}", form + _inner(diff_html(document)))
@@ -151,12 +149,9 @@ def mount(app: FastAPI, service: Service) -> None:
         if not (old and new and data and month):
             return page("Impact", "<h1>The money a change moves</h1>" + form)
         try:
-            from ..columnar.impact import Side, impact as price
             from .render.impact import impact_html
 
-            with service.settling:
-                result = price(Side(service.rulebook(old), old), Side(service.rulebook(new), new), month,
-                               service.data_set(data))
+            result = service.impact(old, new, data, month)
         except Error as error:
             return failure(error, "No impact")
         return page(f"Impact {old} → {new}", form + _inner(impact_html(result.to_dict())))

@@ -149,6 +149,12 @@ def diff(old: CheckedRulebook, new: CheckedRulebook) -> list[Change]:
     return changes
 
 
+def diff_document(old_name: str, old: CheckedRulebook, new_name: str, new: CheckedRulebook) -> dict:
+    """`diff --format json` (CONTRACT): the rulebooks as named, their versions, every change."""
+    return {"old": old_name, "new": new_name, "versions": {"old": old.version, "new": new.version},
+            "changes": [change.to_dict() for change in diff(old, new)]}
+
+
 def _definition_name(key: tuple) -> str:
     table, name = key
     return f"{table}.{name}" if table else name
