@@ -76,6 +76,65 @@ class TableCount:
     other_months: int = 0  # records of a dated table that are dated outside the month
 
 
+# ------------------------------------------------------------------------ what a valid value is
+# One definition for both intakes: in SQL here, in Python for a few records in memory
+# (`small_intake.py`); a differential test holds the two equal.
+
+DATE_PATTERN = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+DECIMAL_PLACES = len(str(DECIMAL_SCALE)) - 1
+NUMBER_PATTERNS = {
+    "decimal": f"[+-]?[0-9]{{1,12}}([.][0-9]{{1,{DECIMAL_PLACES}}})?",
+    "money": "[+-]?[0-9]{1,15}([.][0-9]{1,2})?",
+    "integer": "[+-]?[0-9]{1,15}",
+}
+FRACTION_OF_AN_ORE = "[+-]?[0-9]*[.][0-9]{3,}"
+SHOWN_CHARACTERS = 60  # a value longer than this is cut in messages
+
+
+def value_kind(field_type, checked: CheckedRulebook) -> str:
+    """The kind a field's values have in a table: a reference holds the kind of the key it
+    names (a number for an integer key)."""
+    if field_type.kind == "ref":
+        target = checked.tables.get(field_type.name)
+        key = target.decl.key if target is not None else None
+        if key and key in target.fields and target.fields[key][0].kind == "integer":
+            return "integer"
+        return "text"
+    return field_type.kind
+
+
+def expected_value(kind: str, field_type, checked: CheckedRulebook) -> str:
+    """What a value of this kind must look like, as a refusal says it."""
+    if kind == "enum":
+        return f"one of {', '.join(checked.enums[field_type.name].values)}"
+    return {"date": "a date YYYY-MM-DD in the calendar",
+            "decimal": f"a decimal number (at most 12 digits before the point and {DECIMAL_PLACES} after)",
+            "money": "an amount in kronor (at most 15 digits, and two decimals: whole öre)",
+            "integer": "a whole number (at most 15 digits)",
+            "boolean": "true or false"}.get(kind, "text")
+
+
+def table_order(checked: CheckedRulebook) -> list:
+    """Tables that others refer to first, so references can be checked against clean rows."""
+    order, seen = [], set()
+
+    def visit(name):
+        if name in seen:
+            return
+        seen.add(name)
+        info = checked.tables[name]
+        for field_type, _ in info.fields.values():
+            if field_type.kind == "ref":
+                visit(field_type.name)
+        if info.decl.history:
+            visit(info.decl.history.of_table)
+        order.append(name)
+
+    for name in checked.tables:
+        visit(name)
+    return order
+
+
 # ------------------------------------------------------------------------ finding the tables
 
 
@@ -372,24 +431,7 @@ class Intake:
                 self.empty(table)
 
     def table_order(self) -> list:
-        """Tables that others refer to first, so references can be checked against clean rows."""
-        order, seen = [], set()
-
-        def visit(name):
-            if name in seen:
-                return
-            seen.add(name)
-            info = self.checked.tables[name]
-            for field_type, _ in info.fields.values():
-                if field_type.kind == "ref":
-                    visit(field_type.name)
-            if info.decl.history:
-                visit(info.decl.history.of_table)
-            order.append(name)
-
-        for name in self.checked.tables:
-            visit(name)
-        return order
+        return table_order(self.checked)
 
     def empty(self, table: str) -> None:
         columns = [f"{quote(name)} {self.sql_type(t)}" for name, (t, _) in self.checked.tables[table].fields.items()]
@@ -398,15 +440,7 @@ class Intake:
         self.counts[table] = TableCount(table, 0, 0, 0)
 
     def value_kind(self, field_type) -> str:
-        """The kind a field's values have in a table: a reference holds the kind of the key
-        it names (a number for an integer key)."""
-        if field_type.kind == "ref":
-            target = self.checked.tables.get(field_type.name)
-            key = target.decl.key if target is not None else None
-            if key and key in target.fields and target.fields[key][0].kind == "integer":
-                return "integer"
-            return "text"
-        return field_type.kind
+        return value_kind(field_type, self.checked)
 
     def sql_type(self, field_type) -> str:
         return {"date": "DATE", "decimal": "BIGINT", "money": "BIGINT", "integer": "BIGINT",
@@ -786,30 +820,23 @@ class Intake:
         """(the value of a text column in its declared type, NULL where the text is malformed;
         what was expected). Numbers are checked by pattern first: exact decimals only."""
         kind = self.value_kind(field_type)
+        expected = expected_value(kind, field_type, self.checked)
         if kind == "date":
             # Years 0001–9999, as a calendar date (2021-02-30 is not one).
-            return (f"(CASE WHEN regexp_full_match({column}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
-                    f"AND {column} >= '0001-01-01' THEN TRY_CAST({column} AS DATE) END)",
-                    "a date YYYY-MM-DD in the calendar")
-        if kind == "decimal":
-            digits = len(str(DECIMAL_SCALE)) - 1
-            return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]{{1,12}}([.][0-9]{{1,{digits}}})?') "
-                    f"THEN {_scaled_integer(column, digits)} END)",
-                    f"a decimal number (at most 12 digits before the point and {digits} after)")
-        if kind == "money":
-            return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]{{1,15}}([.][0-9]{{1,2}})?') "
-                    f"THEN {_scaled_integer(column, 2)} END)",
-                    "an amount in kronor (at most 15 digits, and two decimals: whole öre)")
+            return (f"(CASE WHEN regexp_full_match({column}, '{DATE_PATTERN}') "
+                    f"AND {column} >= '0001-01-01' THEN TRY_CAST({column} AS DATE) END)", expected)
+        if kind in ("decimal", "money"):
+            return (f"(CASE WHEN regexp_full_match({column}, '{NUMBER_PATTERNS[kind]}') "
+                    f"THEN {_scaled_integer(column, DECIMAL_PLACES if kind == 'decimal' else 2)} END)", expected)
         if kind == "integer":
-            return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]{{1,15}}') THEN CAST({column} AS BIGINT) END)",
-                    "a whole number (at most 15 digits)")
+            return (f"(CASE WHEN regexp_full_match({column}, '{NUMBER_PATTERNS[kind]}') "
+                    f"THEN CAST({column} AS BIGINT) END)", expected)
         if kind == "boolean":
-            return f"(CASE lower({column}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)", "true or false"
+            return f"(CASE lower({column}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)", expected
         if kind == "enum":
             values = self.checked.enums[field_type.name].values
-            return (f"(CASE WHEN {column} IN ({', '.join(text_literal(v) for v in values)}) THEN {column} END)",
-                    f"one of {', '.join(values)}")
-        return column, "text"
+            return f"(CASE WHEN {column} IN ({', '.join(text_literal(v) for v in values)}) THEN {column} END)", expected
+        return column, expected
 
     def refusal(self, name: str, column: str, field_type, expected: str) -> str:
         """The message for a value that is not of its declared type, saying what is wrong
@@ -818,10 +845,10 @@ class Intake:
         general = f"{text_literal(name + ': expected ' + expected + ', got ')} || {shown}"
         kind = self.value_kind(field_type)
         if kind == "money":
-            return (f"(CASE WHEN regexp_full_match({column}, '[+-]?[0-9]*[.][0-9]{{3,}}') "
+            return (f"(CASE WHEN regexp_full_match({column}, '{FRACTION_OF_AN_ORE}') "
                     f"THEN {text_literal(name + ': ')} || {shown} || ' has a fraction of an öre' ELSE {general} END)")
         if kind == "date":
-            return (f"(CASE WHEN regexp_full_match({column}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+            return (f"(CASE WHEN regexp_full_match({column}, '{DATE_PATTERN}') "
                     f"THEN {text_literal(name + ': ')} || {shown} || ' is not a date in the calendar' ELSE {general} END)")
         if kind == "enum":
             values = ", ".join(self.checked.enums[field_type.name].values)
@@ -902,7 +929,8 @@ def _trimmed_sql(text: str) -> str:
 def _shown_sql(column: str) -> str:
     """A value as a message shows it: at most 60 characters."""
     text = f"CAST({column} AS VARCHAR)"
-    return f"(CASE WHEN length({text}) > 60 THEN left({text}, 57) || '...' ELSE {text} END)"
+    return (f"(CASE WHEN length({text}) > {SHOWN_CHARACTERS} THEN left({text}, {SHOWN_CHARACTERS - 3}) || '...' "
+            f"ELSE {text} END)")
 
 
 def _trimmed(text: Optional[str]) -> Optional[str]:
