@@ -124,3 +124,38 @@ def test_the_public_api_type_checks():
                                 str(ROOT / "rulelang" / "__init__.py"), str(ROOT / "rulelang" / "interfaces" / "api.py")])
     assert status == 0, out + err
     assert (ROOT / "rulelang" / "py.typed").exists()  # tools that import rulelang see its hints
+
+
+def test_deep_work_from_many_threads_gets_its_own_result_or_error_on_kept_threads():
+    """Evaluation runs on kept deep-stack threads (language/deep.py): called from sixteen
+    threads at once, each call gets its own answer or its own exception, a call from a deep
+    thread runs where it is, and no thread is started per call."""
+    import threading
+
+    from rulelang.language import deep
+
+    def work(n):
+        if n % 5 == 0:
+            raise ValueError(f"refused {n}")
+        assert deep.run_deep(lambda: threading.current_thread().name) == threading.current_thread().name
+        return n * n
+
+    answers: dict = {}
+
+    def caller(n):
+        try:
+            answers[n] = deep.run_deep(work, n)
+        except ValueError as error:
+            answers[n] = str(error)
+
+    callers = [threading.Thread(target=caller, args=(n,)) for n in range(16)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join()
+    assert answers == {n: f"refused {n}" if n % 5 == 0 else n * n for n in range(16)}
+    before = threading.active_count()
+    for n in range(1, 50):
+        assert deep.run_deep(work, n if n % 5 else n + 1) in (n * n, (n + 1) * (n + 1))
+    assert threading.active_count() == before
+    assert deep._THREADS.started <= deep.WORKERS

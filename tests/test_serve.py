@@ -85,6 +85,23 @@ def test_evaluate_is_eval_json(client, records):
     assert answer.status_code == 200 and answer.json() == json.loads(out)
 
 
+def test_a_large_request_is_answered_on_a_worker_thread_as_a_small_one_is(client, records):
+    """Up to INLINE_RECORDS records are evaluated on the event loop's thread, more on a
+    worker thread: the answer is the same either way (eval of the same records)."""
+    from rulelang import load
+    from rulelang.interfaces.http import INLINE_RECORDS
+    from rulelang.interfaces.render import results_document
+
+    many = json.loads(json.dumps(records))
+    visit = many["visits"][0]
+    many["visits"] = [dict(visit, visit_id=f"V{i}") for i in range(INLINE_RECORDS + 1)]
+    book = load(BOOK)
+    expected = json.loads(json.dumps(results_document(book.id, book.version, book.evaluate(many, on="2021-09-30"))))
+    answer = client.post(f"/rulebooks/{BOOK}/evaluate", json={"data": many, "on": "2021-09-30"})
+    assert answer.status_code == 200 and answer.json() == expected
+    assert len(answer.json()["results"]) > INLINE_RECORDS
+
+
 def test_explain_is_explain_json_and_takes_assumptions(client, records):
     code, out, _ = run_cli("explain", BOOK, "--input", EXAMPLE, "--output", "avdrag", "--record", "V1",
                            "--assume", "avdrag_fysiskt_besök=350 kr", "--format", "json")
@@ -148,6 +165,11 @@ def test_a_token_is_needed_when_the_server_has_one(region, records):
     _problem(guarded.get("/rulebooks"), 401)
     _problem(guarded.get("/rulebooks", headers={"authorization": "Bearer wrong"}), 401)
     assert guarded.get("/rulebooks", headers={"authorization": "Bearer s3cret"}).status_code == 200
+    assert guarded.get("/rulebooks?token=s3cret").status_code == 200
+    assert guarded.get("/rulebooks", headers={"cookie": "rulelang_token=s3cret"}).status_code == 200
+    _problem(guarded.get("/rulebooks", headers={"cookie": "rulelang_token=other"}), 401)
+    _problem(guarded.post(f"/rulebooks/{BOOK}/explain", json={"data": records, "output": "avdrag",
+                                                              "record": "V1"}), 401)
 
 
 def test_serve_refuses_another_interface_without_a_token(tmp_path):

@@ -101,11 +101,11 @@ class Service:
         if not RULEBOOK_ID.match(rulebook_id):
             raise NotFound(f"{rulebook_id!r} is not a rulebook id (names of letters, digits, _ and - "
                            "separated by /, such as stockholm/hlv-2021)")
-        locate(rulebook_id, allow_path=False)  # NotFound before anything is read
         with self.books_lock:
             cached = self.books.get(rulebook_id)
         if cached is not None and cached[0] == _stamps(cached[1]):
-            return cached[1]
+            return cached[1]  # its files are where they were, unchanged (a removed one is None)
+        locate(rulebook_id, allow_path=False)  # NotFound before anything is read
         book = Rulebook.load(rulebook_id, allow_path=False)
         with self.books_lock:
             self.books[rulebook_id] = (_stamps(book), book)

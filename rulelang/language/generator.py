@@ -51,10 +51,12 @@ def generate(e: s.Expr, leaf: Optional[Leaf] = None) -> str:
 
 
 def _wrap(child: s.Expr, parent_level: int, leaf: Optional[Leaf], strict: bool = False) -> str:
-    text = generate(child, leaf)
+    if leaf is not None:
+        shown = leaf(child)
+        if shown is not None:  # a value stands alone: no parentheses
+            return shown
+    text = _GENERATORS[type(child)](child, leaf)
     level = _level(child)
-    if leaf is not None and leaf(child) is not None:
-        return text
     if level < parent_level or (strict and level == parent_level):
         return f"({text})"
     return text
@@ -136,13 +138,14 @@ class Worked:
     `shown` maps id(syntax node) to the text of its value or to (value, Type); built while
     explaining, read only when the explanation is rendered."""
 
-    __slots__ = ("expr", "shown", "_steps", "_heights")
+    __slots__ = ("expr", "shown", "_steps", "_heights", "_texts")
 
     def __init__(self, expr: s.Expr, shown: dict):
         self.expr = expr
         self.shown = shown
         self._steps: Optional[list] = None
         self._heights: dict = {}
+        self._texts: dict = {}  # id(expression) → its value as text, or None
 
     @property
     def written(self) -> str:
@@ -171,10 +174,12 @@ class Worked:
         return self._steps
 
     def _text(self, e: s.Expr) -> Optional[str]:
-        value = self.shown.get(id(e))
-        if value is None or isinstance(value, str):
-            return value
-        return to_text(*value)
+        key = id(e)
+        if key in self._texts:
+            return self._texts[key]
+        value = self.shown.get(key)
+        text = self._texts[key] = value if value is None or isinstance(value, str) else to_text(*value)
+        return text
 
     def _at(self, level: int) -> str:
         return generate(self.expr, lambda e: self._text(e) if self._height(e) <= level else None)
