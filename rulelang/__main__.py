@@ -2,4 +2,5 @@
 
 from rulelang.interfaces.cli import run
 
-run()
+if __name__ == "__main__":  # not when a worker process (`serve --workers`) imports it again
+    run()

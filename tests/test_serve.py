@@ -232,6 +232,115 @@ def test_a_settlement_under_an_assumption_says_so(client):
     assert "write a value such as 350 kr" in _problem(bad, 422)
 
 
+def test_worker_processes_share_settlements_through_the_scratch_directory(region, tmp_path):
+    """Two services over one scratch directory, as `serve --workers 2` runs them: a settlement
+    started by one is listed, followed and paged by the other; numbers never repeat."""
+    first = TestClient(create_app(Service({"demo": region}, scratch=tmp_path)))
+    second = TestClient(create_app(Service({"demo": region}, scratch=tmp_path)))
+    started = first.post("/settlements", json={"rulebook": BOOK, "data": "demo", "month": "2021-09"}).json()
+    for _ in range(600):
+        state = second.get(f"/settlements/{started['id']}").json()
+        if state["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert state["status"] == "done", state
+    assert second.get(f"/settlements/{started['id']}/lines", params={"limit": 3}).json()["total"] > 0
+    other = second.post("/settlements", json={"rulebook": BOOK, "data": "demo", "month": "2021-09"}).json()
+    assert other["id"] != started["id"]
+    listed = [run["id"] for run in first.get("/settlements").json()["settlements"]]
+    assert listed == [started["id"], other["id"]]
+
+
+def test_serve_with_two_workers_answers_on_one_port_and_stops_whole(region, records):
+    """`rulelang serve --workers 2` as a user starts it: both processes answer on the port
+    (each explains as the library does, and sees a settlement the other ran); SIGTERM stops
+    the server and its workers (the port refuses), and its scratch directory is removed."""
+    import signal
+    import socket
+    import threading
+    import subprocess
+    import sys
+    import tempfile
+
+    import httpx
+
+    from rulelang import load
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scratch_before = set(Path(tempfile.gettempdir()).glob("rulelang-serve-*"))
+    server = subprocess.Popen([sys.executable, "-m", "rulelang", "serve", "--port", str(port), "--workers", "2",
+                               "--data", f"demo={region}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(base + "/rulebooks", timeout=5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        expected = _unfiled(load(BOOK).explain(records, "avdrag", "V1").to_dict())
+        workers = [pid for pid in _children(server.pid) if b"spawn_main" in _cmdline(pid)]
+        assert len(workers) == 2
+        before = {pid: _cpu_ticks(pid) for pid in workers}
+        answers = []
+
+        def client() -> None:  # eight at once: while one process is busy, the other accepts
+            with httpx.Client(base_url=base, timeout=60) as http:
+                for _ in range(25):
+                    answers.append(http.post(f"/rulebooks/{BOOK}/explain",
+                                             json={"data": records, "output": "avdrag", "record": "V1"}))
+
+        clients = [threading.Thread(target=client) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+        assert len(answers) == 200
+        assert all(a.status_code == 200 and _unfiled(a.json()) == expected for a in answers)
+        worked = {pid: _cpu_ticks(pid) - before[pid] for pid in workers}
+        assert all(ticks >= 5 for ticks in worked.values()), worked  # both did work (50 ms and more)
+        run = httpx.post(base + "/settlements", json={"rulebook": BOOK, "data": "demo", "month": "2021-09"}).json()
+        for _ in range(600):
+            state = httpx.get(f"{base}/settlements/{run['id']}").json()  # from either process
+            if state["status"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert state["status"] == "done", state
+        totals = [httpx.get(f"{base}/settlements/{run['id']}/totals").json()["totals"] for _ in range(6)]
+        assert all(t == totals[0] and t for t in totals)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            time.sleep(0.1)
+        except OSError:
+            break
+    else:
+        raise AssertionError("a worker still answers after the server stopped")
+    assert set(Path(tempfile.gettempdir()).glob("rulelang-serve-*")) <= scratch_before
+    assert "2 processes" in server.stderr.read()
+
+
+def _children(pid: int) -> list:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
 def test_diff_and_impact_are_the_clis(client, region):
     code, out, _ = run_cli("diff", "stockholm/hlv-2016", BOOK, "--format", "json")
     assert client.get("/diff", params={"old": "stockholm/hlv-2016", "new": BOOK}).json() == json.loads(out)

@@ -131,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="a data set requests may name (repeatable); requests never name paths")
     serve.add_argument("--token", metavar="TOKEN",
                        help="require Authorization: Bearer TOKEN (default: $RULELANG_TOKEN); needed off localhost")
+    serve.add_argument("--workers", type=_positive, default=None, metavar="N",
+                       help="server processes sharing the port (default: one a core, at most 4)")
 
     demo = verbs.add_parser("demo-data", help="write a synthetic region in the settlement format")
     demo.add_argument("--out", required=True, metavar="DIR")
@@ -552,7 +554,7 @@ def cmd_diff(args) -> int:
 def cmd_serve(args) -> int:
     import os
 
-    from .server import LOCAL, Service
+    from .server import LOCAL, default_workers
 
     data = {}
     for given in args.data:
@@ -567,15 +569,15 @@ def cmd_serve(args) -> int:
         raise UsageError(f"--host {args.host} serves other machines: give --token TOKEN (or RULELANG_TOKEN), "
                          "or bind to 127.0.0.1")
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
 
-        from .http import create_app
+        from .serving import serve
     except ImportError:
         raise UsageError("serve needs FastAPI and uvicorn: pip install 'rulelang[serve]'") from None
-    app = create_app(Service(data, token))
-    _err(f"rulelang: serving on http://{args.host}:{args.port}/ (data: {', '.join(data) or 'none'}); "
-         "Ctrl-C stops")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    workers = args.workers if args.workers is not None else default_workers()
+    _err(f"rulelang: serving on http://{args.host}:{args.port}/ (data: {', '.join(data) or 'none'}; "
+         f"{workers} process{'es' if workers != 1 else ''}); Ctrl-C stops")
+    serve(data, token, args.host, args.port, workers)
     return EXIT_OK
 
 
@@ -729,6 +731,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_USAGE
     try:
+        if args.verb == "serve":  # on the main thread, which alone may handle signals; it runs deep itself
+            return cmd_serve(args)
         return run_deep(COMMANDS[args.verb], args)
     except _Failed as failed:
         return failed.exit_code

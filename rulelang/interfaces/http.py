@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import orjson
-
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -18,7 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..language.checker.dates import period
 from ..language.diagnostics import Error, NotFound, RulebookError
 from ..language.values import rows_text, to_text
-from .server import MAX_BODY, MAX_RECORDS, Service, TooLarge, problem, problem_status, token_matches
+from .server import (
+    MAX_BODY,
+    MAX_RECORDS,
+    Service,
+    TooLarge,
+    evaluation_answer,
+    problem,
+    problem_detail,
+    problem_status,
+    token_matches,
+)
 
 PROBLEM = "application/problem+json"
 Records = dict[str, list[dict[str, Any]]]
@@ -115,8 +123,7 @@ def create_app(service: Service) -> FastAPI:
     @app.exception_handler(Error)
     async def rulelang_error(request: Request, error: Error):
         status = problem_status(error)
-        message = error.format() if hasattr(error, "format") else str(error)
-        return _problem(status, _title(status), message)
+        return _problem(status, _title(status), problem_detail(error))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError):
@@ -141,23 +148,11 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/rulebooks/{rulebook_id:path}/evaluate", summary="Every output of every record, as eval --format json")
     async def evaluate(rulebook_id: str, request: EvaluateRequest) -> dict:
-        from .render import results_document
-
-        def work():
-            book = service.rulebook(rulebook_id)
-            results = book.evaluate(request.data, on=request.on, assume=request.assume)
-            return _json(results_document(book.id, book.version, results))
-
-        return await _answered(request.data, work)
+        return await _answered(service, "evaluate", rulebook_id, request)
 
     @app.post("/rulebooks/{rulebook_id:path}/explain", summary="The explanation of one output, as explain --format json")
     async def explain(rulebook_id: str, request: ExplainRequest) -> dict:
-        def work():
-            book = service.rulebook(rulebook_id)
-            return _json(book.explain(request.data, request.output, request.record, request.on,
-                                      request.assume).to_dict())
-
-        return await _answered(request.data, work)
+        return await _answered(service, "explain", rulebook_id, request)
 
     @app.get("/rulebooks/{rulebook_id:path}", summary="A rulebook's outputs, tables and parameters over time")
     def rulebook(rulebook_id: str) -> dict:
@@ -174,7 +169,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/settlements", summary="The settlements this server has run")
     def settlements() -> dict:
-        return {"settlements": [run.to_dict() for run in service.runs.values()]}
+        return {"settlements": [run.to_dict() for run in service.settlements()]}
 
     @app.get("/settlements/{run_id}", summary="A settlement's progress, and when done its summary")
     def settlement(run_id: str) -> dict:
@@ -185,7 +180,7 @@ def create_app(service: Service) -> FastAPI:
         import csv
 
         run = service.finished(run_id)
-        with open(run.result.totals_out, encoding="utf-8", newline="") as handle:
+        with open(run.totals_out, encoding="utf-8", newline="") as handle:
             return {"totals": list(csv.DictReader(handle))}
 
     @app.get("/settlements/{run_id}/lines", summary="A page of line items, filtered")
@@ -221,26 +216,26 @@ def create_app(service: Service) -> FastAPI:
     return app
 
 
-def _json(document: dict) -> Response:
-    """A document of plain JSON values (the CLI's), encoded by orjson: FastAPI's encoder
-    would walk an explanation's tree again, and json.dumps takes a tenth of the request."""
-    return Response(orjson.dumps(document), media_type="application/json")
-
-
 INLINE_RECORDS = 500  # a request this small is answered on the event loop's own thread
 
 
-async def _answered(data: dict, work):
-    """`work()` for a request of records: a few records (a visit and what it names) are
-    evaluated where the request was read, since handing them to another thread costs more
-    than evaluating them; a larger request goes to a worker thread, so that it does not
-    hold up the others."""
-    count = sum(len(records) for records in data.values())
+async def _answered(service: Service, kind: str, rulebook_id: str, request: BaseModel) -> Response:
+    """An evaluate or explain request (server.evaluation_answer): a few records (a visit and
+    what it names) where the request was read, since handing them to another thread costs
+    more than evaluating them; a larger request on a worker thread, so that it does not hold
+    up the others."""
+    count = sum(len(records) for records in request.data.values())
     if count > MAX_RECORDS:
         raise TooLarge(f"{count} records in one request; the limit is {MAX_RECORDS}")
+    given = dict(request)  # its fields, not copied
     if count <= INLINE_RECORDS:
-        return work()
-    return await run_in_threadpool(work)
+        answer = evaluation_answer(service, kind, rulebook_id, given)
+    else:
+        answer = await run_in_threadpool(evaluation_answer, service, kind, rulebook_id, given)
+    if answer[0] == "problem":
+        _, status, detail = answer
+        return _problem(status, _title(status), detail)
+    return Response(answer[1], media_type="application/json")
 
 
 def _title(status: int) -> str:

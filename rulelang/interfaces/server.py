@@ -14,12 +14,16 @@ API (rulebooks, data sets, settlements).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
-import itertools
+import json
+import os
+import re
 import tempfile
 import threading
+import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import attrs
 
@@ -36,6 +40,12 @@ from .api import Rulebook
 MAX_BODY = 4_000_000  # bytes of a request body
 MAX_RECORDS = 20_000  # records in one evaluate or explain request
 MAX_PAGE = 1_000  # line items in one page
+PROGRESS_EVERY = 0.25  # seconds between saves of a running settlement's progress
+
+try:
+    import fcntl
+except ImportError:  # Windows: one process serves (see interfaces/serving.py)
+    fcntl = None
 LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
@@ -49,7 +59,9 @@ class TooLarge(Error):
 
 @attrs.define
 class SettlementRun:
-    """A settlement the server runs: its request, how far it is, and its outcome."""
+    """A settlement the server runs: its request, how far it is, and its outcome. Kept as a
+    JSON file in the server's scratch directory (SettlementLedger), so that every worker
+    process of one server sees every settlement."""
 
     id: str
     rulebook: str
@@ -61,14 +73,15 @@ class SettlementRun:
     progress: float = 0.0
     step: str = ""
     error: Optional[str] = None
-    result: Any = None  # the Settlement, when done
+    summary: Optional[dict] = None  # the Settlement's to_dict(), when done
+    totals_out: Optional[str] = None  # its totals file, when done
 
     @property
     def out(self) -> Path:
         return self.directory / f"settlement-{self.month}.parquet"
 
     def to_dict(self) -> dict:
-        summary = self.result.to_dict() if self.result is not None else None
+        summary = dict(self.summary) if self.summary is not None else None
         if summary is not None:  # where the server keeps its files is its own business
             for key in ("output", "totals_output", "rejected_output"):
                 summary.pop(key, None)
@@ -77,19 +90,81 @@ class SettlementRun:
                 "step": self.step, "error": self.error, "summary": summary}
 
 
+class SettlementLedger:
+    """The settlements of one server, one JSON file each under `scratch/runs/`, numbered from a
+    counter kept under a file lock: worker processes share them. A settlement runs only
+    while it holds `scratch/settling.lock`: one at a time across the workers, since each
+    uses the machine's cores."""
+
+    def __init__(self, scratch: Path):
+        self.directory = scratch / "runs"
+        self.directory.mkdir(exist_ok=True)
+        self.counter = scratch / "runs.counter"
+        self.settling_file = scratch / "settling.lock"
+        self.threads_settling = threading.Lock()  # the file lock is per process; this is per thread
+
+    def new_number(self) -> int:
+        with _file_lock(self.directory / ".lock"):
+            number = int(self.counter.read_text() or 0) + 1 if self.counter.exists() else 1
+            self.counter.write_text(str(number))
+        return number
+
+    def save(self, run: SettlementRun) -> None:
+        saved = attrs.asdict(run)
+        saved["directory"] = str(run.directory)
+        path = self.directory / f"{run.id}.json"
+        part = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+        part.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+        os.replace(part, path)  # a reader sees the old state or the new, never half
+
+    def get(self, run_id: str) -> Optional[SettlementRun]:
+        if not re.fullmatch(r"s[0-9]+", run_id):
+            return None
+        try:
+            saved = json.loads((self.directory / f"{run_id}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        saved["directory"] = Path(saved["directory"])
+        return SettlementRun(**saved)
+
+    def all(self) -> list:
+        numbers = sorted(int(p.stem[1:]) for p in self.directory.glob("s*.json") if p.stem[1:].isdigit())
+        return [run for run in (self.get(f"s{n}") for n in numbers) if run is not None]
+
+    @contextlib.contextmanager
+    def settling(self):
+        with self.threads_settling, _file_lock(self.settling_file):
+            yield
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock on a file, across processes (fcntl), released when the block ends."""
+    with open(path, "a+") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Service:
     """What the server knows: the data sets it may read, the rulebooks it has loaded, the
-    settlements it has run. Shared by the API and the workbench."""
+    settlements it has run (in `scratch`, shared by a server's worker processes). Shared by
+    the API and the workbench."""
 
-    def __init__(self, data: Optional[dict] = None, token: Optional[str] = None):
+    def __init__(self, data: Optional[dict] = None, token: Optional[str] = None, scratch: Optional[Path] = None):
         self.data = {name: Path(path) for name, path in (data or {}).items()}
         self.token = token
         self.books: dict = {}
         self.books_lock = threading.Lock()
-        self.runs: dict = {}
-        self.run_numbers = itertools.count(1)
-        self.scratch = tempfile.TemporaryDirectory(prefix="rulelang-serve-")
-        self.settling = threading.Lock()  # one settlement at a time: each uses the machine's cores
+        if scratch is None:  # its own, removed with it; worker processes are given their server's
+            self._scratch = tempfile.TemporaryDirectory(prefix="rulelang-serve-")
+            scratch = Path(self._scratch.name)
+        self.scratch = Path(scratch)
+        self.ledger = SettlementLedger(self.scratch)
 
     # ---- rulebooks
     def rulebook_ids(self) -> list:
@@ -126,25 +201,31 @@ class Service:
         path = self.data_set(data)
         month_bounds(month)  # a month that is no month is refused before anything runs (422)
         assumed = book.assume(assume or {})
-        number = next(self.run_numbers)
-        run = SettlementRun(f"s{number}", rulebook_id, data, month, dict(assume or {}),
-                            Path(self.scratch.name) / f"s{number}")
+        number = self.ledger.new_number()
+        run = SettlementRun(f"s{number}", rulebook_id, data, month, dict(assume or {}), self.scratch / f"s{number}")
         run.directory.mkdir()
-        self.runs[run.id] = run
+        self.ledger.save(run)
+        saved_at = [0.0]
 
         def progress(step: str, done: float) -> None:
             run.step, run.progress = step, done
+            if time.monotonic() - saved_at[0] > PROGRESS_EVERY:
+                self.ledger.save(run)
+                saved_at[0] = time.monotonic()
 
         def work() -> None:
-            with self.settling:
+            with self.ledger.settling():
                 run.status = "running"
+                self.ledger.save(run)
                 try:
-                    run.result = settle(book, month, path, run.out, "duckdb", progress, assumed)
+                    result = settle(book, month, path, run.out, "duckdb", progress, assumed)
+                    run.summary, run.totals_out = result.to_dict(), str(result.totals_out)
                     run.status, run.progress, run.step = "done", 1.0, "done"
                 except Error as error:
                     run.status, run.error = "failed", str(error)
                 except Exception as error:  # a bug: reported on the run, not lost in a thread
                     run.status, run.error = "failed", f"internal error: {type(error).__name__}: {error}"
+                self.ledger.save(run)
 
         threading.Thread(target=work, name=f"settlement {run.id}", daemon=True).start()
         return run
@@ -155,14 +236,19 @@ class Service:
         from ..columnar.impact import Side, impact
 
         old_book, new_book = self.rulebook(old), self.rulebook(new)
-        with self.settling:
+        with self.ledger.settling():
             return impact(Side(old_book, old), Side(new_book, new, new_book.assume(assume or {})), month,
                           self.data_set(data), largest=largest)
 
+    def settlements(self) -> list:
+        """Every settlement this server has run, oldest first."""
+        return self.ledger.all()
+
     def settlement(self, run_id: str) -> SettlementRun:
-        if run_id not in self.runs:
+        run = self.ledger.get(run_id)
+        if run is None:
             raise NotFound(f"no settlement {run_id!r}")
-        return self.runs[run_id]
+        return run
 
     def finished(self, run_id: str) -> SettlementRun:
         run = self.settlement(run_id)
@@ -222,6 +308,43 @@ def _stamps(book: Rulebook) -> tuple:
         path = Path(syntax.path)
         stamps.append(path.stat().st_mtime_ns if path.is_file() else None)
     return tuple(stamps)
+
+
+# ------------------------------------------------------------------------ evaluate and explain
+
+
+def evaluation_answer(service: "Service", kind: str, rulebook_id: str, request: dict) -> tuple:
+    """An evaluate or explain request answered: ("json", the CLI's JSON document as bytes) or
+    ("problem", HTTP status, the CLI's message) for a rulelang Error. In the server's process
+    or in a worker's: one answer either way, and nothing that must cross a process boundary
+    but bytes and text."""
+    import orjson
+
+    try:
+        book = service.rulebook(rulebook_id)
+        if kind == "evaluate":
+            from .render import results_document
+
+            results = book.evaluate(request["data"], on=request.get("on"), assume=request.get("assume"))
+            document = results_document(book.id, book.version, results)
+        else:
+            document = book.explain(request["data"], request["output"], request["record"], request.get("on"),
+                                    request.get("assume")).to_dict()
+    except Error as error:
+        return "problem", problem_status(error), problem_detail(error)
+    # orjson: FastAPI's encoder would walk an explanation's tree again, json.dumps is 10× slower.
+    return "json", orjson.dumps(document)
+
+
+def default_workers() -> int:
+    """One worker process a core, at most four; on one core, none (the server answers alone)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores < 2 else min(cores, 4)
+
+
+def problem_detail(error: Exception) -> str:
+    """What a problem document says of an error: the CLI's message."""
+    return error.format() if hasattr(error, "format") else str(error)
 
 
 def problem_status(error: Exception) -> int:

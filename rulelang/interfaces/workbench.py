@@ -177,9 +177,10 @@ def _index(service: Service) -> HTMLResponse:
                     '<button type="submit">Settle</button></form>')
     else:
         body.append("<p>No data sets: start the server with <code>--data NAME=PATH</code> to settle.</p>")
-    if service.runs:
+    runs = service.settlements()
+    if runs:
         body.append("<table><tr><th>settlement</th><th>rulebook</th><th>data</th><th>month</th><th>status</th></tr>")
-        for run in reversed(list(service.runs.values())):
+        for run in reversed(runs):
             body.append(f'<tr><td><a href="/ui/settlements/{e(run.id)}">{e(run.id)}</a></td><td>{e(run.rulebook)}</td>'
                         f'<td>{e(run.data)}</td><td>{e(run.month)}</td>'
                         f'<td class="status-{e(run.status)}">{e(run.status)}</td></tr>')
@@ -225,12 +226,12 @@ def _settlement(service: Service, run_id: str) -> HTMLResponse:
                     "<p>This page reloads itself every two seconds.</p>", crumbs, refresh=True)
     if run.status == "failed":
         return page("Settlement failed", head + f'</p><p class="not-applied">{e(run.error)}</p>', crumbs)
-    summary = run.result.to_dict()
+    summary = run.summary
     body = [head + f" — {summary['lines']} lines, total <strong>{e(summary['total'])} kr</strong></p>"]
     body.append(f'<form class="inline" method="get" action="/ui/settlements/{e(run_id)}/lines">'
                 '<label>find a record<input name="record" placeholder="V000606533" required></label>'
                 '<button type="submit">Find its lines</button></form>')
-    with open(run.result.totals_out, encoding="utf-8", newline="") as handle:
+    with open(run.totals_out, encoding="utf-8", newline="") as handle:
         totals = list(csv.DictReader(handle))
     components = [c["component"] for c in summary["components"]]
     body.append("<h2>Clinics</h2><table class=\"wide\"><tr><th>clinic</th><th>total (kr)</th>"
@@ -270,7 +271,7 @@ def _lines(service: Service, run_id: str, clinic, component, basis, record, offs
     if clinic:
         crumbs.append((f"clinic {clinic}", f"/ui/settlements/{run_id}/lines?{urlencode({'clinic': clinic})}"))
     crumbs.append(("lines", None))
-    components = [c["component"] for c in run.result.to_dict()["components"]]
+    components = [c["component"] for c in run.summary["components"]]
     options = '<option value="">every component</option>' + "".join(
         f'<option value="{e(c)}"{" selected" if c == component else ""}>{e(c)}</option>' for c in components)
     body = [f"<h1>Lines{' of clinic ' + e(clinic) if clinic else ''}</h1>",
