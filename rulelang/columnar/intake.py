@@ -382,6 +382,23 @@ def _json_text(value) -> tuple:
     return None, f"expected a single value, got {'a list' if isinstance(value, list) else 'an object'}"
 
 
+def raw_record(table: str, names: list, record) -> tuple:
+    """([each field's value as trimmed text, or None], the reason found before typing, or
+    None): a record in memory as a CSV row would give it. A record that is not an object, or a
+    value that is not a single value, is kept with its reason, to be reported with the rest."""
+    problems = []
+    if not isinstance(record, dict):
+        problems.append(f"a {table} record must be an object, not {json.dumps(record, default=str)[:40]}")
+        record = {}
+    texts = []
+    for name in names:
+        text, problem = _json_text(record.get(name))
+        if problem:
+            problems.append(f"{name}: {problem}")
+        texts.append(_trimmed(text))
+    return texts, "; ".join(problems) or None
+
+
 def _fraction_text(value: Fraction) -> str:
     decimal = Decimal(value.numerator) / Decimal(value.denominator)
     return format(decimal, "f")
@@ -521,18 +538,12 @@ class Intake:
         columns: dict[str, list] = {name: [] for name in names}
         lines, files, reasons = [], [], []
         for file, line, row in source.rows:
-            problems = []
-            if not isinstance(row, dict):
-                problems.append(f"a {table} record must be an object, not {json.dumps(row, default=str)[:40]}")
-                row = {}
-            for name in names:
-                text, problem = _json_text(row.get(name))
-                if problem:
-                    problems.append(f"{name}: {problem}")
-                columns[name].append(_trimmed(text))
+            texts, reason = raw_record(table, names, row)
+            for name, text in zip(names, texts):
+                columns[name].append(text)
             lines.append(line)
             files.append(file)
-            reasons.append("; ".join(problems) or None)
+            reasons.append(reason)
         parameters = {f"c{i}": columns[name] for i, name in enumerate(names)}
         parameters.update(lines=lines, files=files, reasons=reasons)
         selected = [f"unnest($c{i}::VARCHAR[]) AS {quote(name)}" for i, name in enumerate(names)]

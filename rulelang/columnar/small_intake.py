@@ -18,7 +18,6 @@ force on one day.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from fractions import Fraction
 from typing import Optional
@@ -32,9 +31,8 @@ from .intake import (
     FRACTION_OF_AN_ORE,
     NUMBER_PATTERNS,
     SHOWN_CHARACTERS,
-    _json_text,
-    _trimmed,
     expected_value,
+    raw_record,
     value_kind,
 )
 
@@ -173,19 +171,13 @@ def _checked_rows(checked: CheckedRulebook, table: str, given: list, clean_keys:
     info = checked.tables[table]
     fields = info.fields
     rows = []
+    names = list(fields)
     for file, line, record in given:
         row = _Row(file, line)
-        pre = []
-        if not isinstance(record, dict):
-            pre.append(f"a {table} record must be an object, not {json.dumps(record, default=str)[:40]}")
-            record = {}
-        for name in fields:
-            text, problem = _json_text(record.get(name))
-            if problem:
-                pre.append(f"{name}: {problem}")
-            row.raw[name] = _trimmed(text)
-        if pre:
-            row.reasons.append("; ".join(pre))
+        texts, reason = raw_record(table, names, record)
+        row.raw = dict(zip(names, texts))
+        if reason:
+            row.reasons.append(reason)
         rows.append(row)
     kinds = _kinds(checked, table)
     for row in rows:
