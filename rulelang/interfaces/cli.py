@@ -554,7 +554,7 @@ def cmd_diff(args) -> int:
 def cmd_serve(args) -> int:
     import os
 
-    from .server import LOCAL, default_workers
+    from .server import LOCAL, default_workers, fcntl
 
     data = {}
     for given in args.data:
@@ -575,6 +575,8 @@ def cmd_serve(args) -> int:
     except ImportError:
         raise UsageError("serve needs FastAPI and uvicorn: pip install 'rulelang[serve]'") from None
     workers = args.workers if args.workers is not None else default_workers()
+    if workers > 1 and fcntl is None:
+        raise UsageError("--workers: on Windows one process serves (the processes would share files without locks)")
     _err(f"rulelang: serving on http://{args.host}:{args.port}/ (data: {', '.join(data) or 'none'}; "
          f"{workers} process{'es' if workers != 1 else ''}); Ctrl-C stops")
     serve(data, token, args.host, args.port, workers)

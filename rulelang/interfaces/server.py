@@ -44,7 +44,7 @@ PROGRESS_EVERY = 0.25  # seconds between saves of a running settlement's progres
 
 try:
     import fcntl
-except ImportError:  # Windows: one process serves (see interfaces/serving.py)
+except ImportError:  # Windows: one process serves (default_workers)
     fcntl = None
 LOCAL = ("127.0.0.1", "localhost", "::1")
 
@@ -337,9 +337,10 @@ def evaluation_answer(service: "Service", kind: str, rulebook_id: str, request: 
 
 
 def default_workers() -> int:
-    """One worker process a core, at most four; on one core, none (the server answers alone)."""
+    """One server process a core, at most four; one where processes cannot lock files
+    (Windows), since they share the settlements through files."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if cores < 2 else min(cores, 4)
+    return 1 if fcntl is None else max(1, min(cores, 4))
 
 
 def problem_detail(error: Exception) -> str:
