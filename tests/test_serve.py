@@ -429,3 +429,36 @@ def test_the_workbench_filters_lines_by_basis_none_included(client):
     page = client.get(f"/ui/settlements/{run}/lines", params={"basis": "none"}).text
     assert f"<p>{bases.get(None, 0)} line(s)" in page
     assert client.get(f"/settlements/{run}/lines", params={"basis": ""}).json()["total"] == bases.get(None, 0)
+
+
+def test_serve_in_one_process_stops_on_sigterm_and_leaves_no_scratch(records):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scratch_before = set(Path(tempfile.gettempdir()).glob("rulelang-serve-*"))
+    server = subprocess.Popen([sys.executable, "-m", "rulelang", "serve", "--port", str(port), "--workers", "1"],
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/rulebooks", timeout=5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        answer = httpx.post(f"http://127.0.0.1:{port}/rulebooks/{BOOK}/explain",
+                            json={"data": records, "output": "avdrag", "record": "V1"}, timeout=60)
+        assert answer.status_code == 200 and answer.json()["value"] == "-300.00"
+        assert len(set(Path(tempfile.gettempdir()).glob("rulelang-serve-*")) - scratch_before) == 1
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    assert set(Path(tempfile.gettempdir()).glob("rulelang-serve-*")) <= scratch_before
+    assert "1 process)" in server.stderr.read()

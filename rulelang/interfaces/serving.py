@@ -32,22 +32,23 @@ def serve(data: dict, token: Optional[str], host: str, port: int, workers: int) 
     from .http import create_app
     from .server import Service
 
+    signal.signal(signal.SIGTERM, _interrupted)  # as Ctrl-C: the scratch directory is removed on the way out
     if workers <= 1:
         app = create_app(Service(data, token))
-        run_deep(uvicorn.run, app, host=host, port=port, log_level="warning")
+        try:
+            run_deep(uvicorn.run, app, host=host, port=port, log_level="warning")
+        except KeyboardInterrupt:
+            pass
         return
     import multiprocessing
 
     scratch = Path(tempfile.mkdtemp(prefix="rulelang-serve-"))
     context = multiprocessing.get_context("spawn")  # a fork of a process with threads may copy a held lock
-    listening = uvicorn.Config(app=None, host=host, port=port).bind_socket()
+    listening = uvicorn.Config(app=None, host=host, port=port, log_level="warning").bind_socket()
     watched, held = context.Pipe(duplex=False)  # the workers watch; only the server holds the other end
     processes = [context.Process(target=_worker, name=f"rulelang serve worker {n + 1}",
                                  args=(data, token, str(scratch), listening, watched))
                  for n in range(workers)]
-
-    def stop(*_) -> None:
-        raise KeyboardInterrupt
 
     def ended() -> None:
         held.close()  # every worker sees its pipe close, and stops
@@ -59,7 +60,6 @@ def serve(data: dict, token: Optional[str], host: str, port: int, workers: int) 
         shutil.rmtree(scratch, ignore_errors=True)
 
     atexit.register(ended)
-    signal.signal(signal.SIGTERM, stop)
     for process in processes:
         process.start()
     watched.close()  # the workers have it
@@ -72,6 +72,10 @@ def serve(data: dict, token: Optional[str], host: str, port: int, workers: int) 
     finally:
         atexit.unregister(ended)
         ended()
+
+
+def _interrupted(*_) -> None:
+    raise KeyboardInterrupt
 
 
 def _worker(data: dict, token: Optional[str], scratch: str, listening, watched) -> None:
