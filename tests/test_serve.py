@@ -258,28 +258,15 @@ def test_serve_with_two_workers_answers_on_one_port_and_stops_whole(region, reco
     import signal
     import socket
     import threading
-    import subprocess
-    import sys
-    import tempfile
 
     import httpx
 
     from rulelang import load
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    scratch_before = set(Path(tempfile.gettempdir()).glob("rulelang-serve-*"))
-    server = subprocess.Popen([sys.executable, "-m", "rulelang", "serve", "--port", str(port), "--workers", "2",
-                               "--data", f"demo={region}"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    scratch_before = _scratch_directories()
+    server, port = _started_server("--workers", "2", "--data", f"demo={region}")
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                httpx.get(base + "/rulebooks", timeout=5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         expected = _unfiled(load(BOOK).explain(records, "avdrag", "V1").to_dict())
         workers = [pid for pid in _children(server.pid) if b"spawn_main" in _cmdline(pid)]
         assert len(workers) == 2
@@ -321,8 +308,36 @@ def test_serve_with_two_workers_answers_on_one_port_and_stops_whole(region, reco
             break
     else:
         raise AssertionError("a worker still answers after the server stopped")
-    assert set(Path(tempfile.gettempdir()).glob("rulelang-serve-*")) <= scratch_before
+    assert _scratch_directories() <= scratch_before
     assert "2 processes" in server.stderr.read()
+
+
+def _started_server(*options: str) -> tuple:
+    """`rulelang serve` in its own process on a free port, once it answers: (process, port)."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "rulelang", "serve", "--port", str(port), *options],
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/rulebooks", timeout=5)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return server, port
+
+
+def _scratch_directories() -> set:
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob("rulelang-serve-*"))
 
 
 def _children(pid: int) -> list:
@@ -433,32 +448,18 @@ def test_the_workbench_filters_lines_by_basis_none_included(client):
 
 def test_serve_in_one_process_stops_on_sigterm_and_leaves_no_scratch(records):
     import signal
-    import socket
-    import subprocess
-    import sys
-    import tempfile
 
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    scratch_before = set(Path(tempfile.gettempdir()).glob("rulelang-serve-*"))
-    server = subprocess.Popen([sys.executable, "-m", "rulelang", "serve", "--port", str(port), "--workers", "1"],
-                              cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    scratch_before = _scratch_directories()
+    server, port = _started_server("--workers", "1")
     try:
-        for _ in range(300):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/rulebooks", timeout=5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         answer = httpx.post(f"http://127.0.0.1:{port}/rulebooks/{BOOK}/explain",
                             json={"data": records, "output": "avdrag", "record": "V1"}, timeout=60)
         assert answer.status_code == 200 and answer.json()["value"] == "-300.00"
-        assert len(set(Path(tempfile.gettempdir()).glob("rulelang-serve-*")) - scratch_before) == 1
+        assert len(_scratch_directories() - scratch_before) == 1
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-    assert set(Path(tempfile.gettempdir()).glob("rulelang-serve-*")) <= scratch_before
+    assert _scratch_directories() <= scratch_before
     assert "1 process)" in server.stderr.read()

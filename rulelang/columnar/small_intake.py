@@ -27,6 +27,7 @@ from ..language.checker import CheckedRulebook
 from ..language.diagnostics import RecordProblem
 from .intake import (
     DATE_PATTERN,
+    DECIMAL_PLACES,
     DECIMAL_SCALE,
     FRACTION_OF_AN_ORE,
     NUMBER_PATTERNS,
@@ -58,7 +59,7 @@ def _converted(kind: str, text: str, enum_values: tuple):
             return int(text)
         if kind == "money":
             return _scaled(text, 2)
-        return Fraction(_scaled(text, len(str(DECIMAL_SCALE)) - 1), DECIMAL_SCALE)
+        return Fraction(_scaled(text, DECIMAL_PLACES), DECIMAL_SCALE)
     if kind == "date":
         if not _DATE.fullmatch(text) or text < "0001-01-01":
             return None
@@ -141,30 +142,13 @@ def check_records(checked: CheckedRulebook, sources: dict, table_order: list) ->
                 keys.add(row.values[key])
         clean[table], clean_keys[table], refused_keys[table] = records, keys, bad
     order = {table: i for i, table in enumerate(table_order)}
-    refused.sort(key=lambda entry: (order[entry[1]], entry[0] if entry[0] else float("inf")))
+    # Table by table, then by line; a record without a line last (SQL's NULLS LAST).
+    refused.sort(key=lambda entry: (order[entry[1]], not entry[0], entry[0] or 0))
     return clean, [problem for _, _, problem in refused]
 
 
 def _place(table: str, line) -> str:
     return f"{table}, record {line}" if line else table
-
-
-_KINDS: dict = {}  # id(checked rulebook) → (that rulebook, {table: {field: kind}})
-_KINDS_KEPT = 16  # rulebooks whose kinds are kept (a server serves a few)
-
-
-def _kinds(checked: CheckedRulebook, table: str) -> dict:
-    """Each field's value kind, worked out once per rulebook (a request reads it per record)."""
-    entry = _KINDS.get(id(checked))
-    if entry is None or entry[0] is not checked:
-        if len(_KINDS) >= _KINDS_KEPT:
-            _KINDS.clear()
-        entry = _KINDS[id(checked)] = (checked, {})
-    kinds = entry[1].get(table)
-    if kinds is None:
-        kinds = entry[1][table] = {name: value_kind(field_type.required(), checked)
-                                   for name, (field_type, _) in checked.tables[table].fields.items()}
-    return kinds
 
 
 def _checked_rows(checked: CheckedRulebook, table: str, given: list, clean_keys: dict, refused_keys: dict) -> list:
@@ -179,9 +163,10 @@ def _checked_rows(checked: CheckedRulebook, table: str, given: list, clean_keys:
         if reason:
             row.reasons.append(reason)
         rows.append(row)
-    kinds = _kinds(checked, table)
+    # A reference's kind is its target key's; whether a field is optional does not change it.
+    kinds = {name: value_kind(field_type, checked) for name, (field_type, _) in fields.items()}
     for row in rows:
-        _type_values(checked, table, row, fields, kinds)
+        _type_values(checked, row, fields, kinds)
     references = []
     for name, (field_type, _) in fields.items():
         target = field_type.name if field_type.kind == "ref" else None
@@ -216,7 +201,7 @@ def _checked_rows(checked: CheckedRulebook, table: str, given: list, clean_keys:
     return rows
 
 
-def _type_values(checked: CheckedRulebook, table: str, row: _Row, fields: dict, kinds: dict) -> None:
+def _type_values(checked: CheckedRulebook, row: _Row, fields: dict, kinds: dict) -> None:
     """Each field's value in its declared type, the reasons in the intake's order: for each
     field, a malformed value, then a missing one (intake.Intake.typed)."""
     has_pre = bool(row.reasons)

@@ -21,9 +21,8 @@ from .server import (
     MAX_RECORDS,
     Service,
     TooLarge,
-    evaluation_answer,
+    evaluation_json,
     problem,
-    problem_detail,
     problem_status,
     token_matches,
 )
@@ -123,7 +122,8 @@ def create_app(service: Service) -> FastAPI:
     @app.exception_handler(Error)
     async def rulelang_error(request: Request, error: Error):
         status = problem_status(error)
-        return _problem(status, _title(status), problem_detail(error))
+        message = error.format() if hasattr(error, "format") else str(error)
+        return _problem(status, _title(status), message)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError):
@@ -220,7 +220,7 @@ INLINE_RECORDS = 500  # a request this small is answered on the event loop's own
 
 
 async def _answered(service: Service, kind: str, rulebook_id: str, request: BaseModel) -> Response:
-    """An evaluate or explain request (server.evaluation_answer): a few records (a visit and
+    """An evaluate or explain request (server.evaluation_json): a few records (a visit and
     what it names) where the request was read, since handing them to another thread costs
     more than evaluating them; a larger request on a worker thread, so that it does not hold
     up the others."""
@@ -229,13 +229,10 @@ async def _answered(service: Service, kind: str, rulebook_id: str, request: Base
         raise TooLarge(f"{count} records in one request; the limit is {MAX_RECORDS}")
     given = dict(request)  # its fields, not copied
     if count <= INLINE_RECORDS:
-        answer = evaluation_answer(service, kind, rulebook_id, given)
+        answer = evaluation_json(service, kind, rulebook_id, given)
     else:
-        answer = await run_in_threadpool(evaluation_answer, service, kind, rulebook_id, given)
-    if answer[0] == "problem":
-        _, status, detail = answer
-        return _problem(status, _title(status), detail)
-    return Response(answer[1], media_type="application/json")
+        answer = await run_in_threadpool(evaluation_json, service, kind, rulebook_id, given)
+    return Response(answer, media_type="application/json")
 
 
 def _title(status: int) -> str:

@@ -313,27 +313,22 @@ def _stamps(book: Rulebook) -> tuple:
 # ------------------------------------------------------------------------ evaluate and explain
 
 
-def evaluation_answer(service: "Service", kind: str, rulebook_id: str, request: dict) -> tuple:
-    """An evaluate or explain request answered: ("json", the CLI's JSON document as bytes) or
-    ("problem", HTTP status, the CLI's message) for a rulelang Error. In the server's process
-    or in a worker's: one answer either way, and nothing that must cross a process boundary
-    but bytes and text."""
+def evaluation_json(service: "Service", kind: str, rulebook_id: str, request: dict) -> bytes:
+    """An evaluate or explain request's answer, the CLI's JSON document as bytes; a rulelang
+    Error for what cannot be answered (the API turns it into a problem document)."""
     import orjson
 
-    try:
-        book = service.rulebook(rulebook_id)
-        if kind == "evaluate":
-            from .render import results_document
+    book = service.rulebook(rulebook_id)
+    if kind == "evaluate":
+        from .render import results_document
 
-            results = book.evaluate(request["data"], on=request.get("on"), assume=request.get("assume"))
-            document = results_document(book.id, book.version, results)
-        else:
-            document = book.explain(request["data"], request["output"], request["record"], request.get("on"),
-                                    request.get("assume")).to_dict()
-    except Error as error:
-        return "problem", problem_status(error), problem_detail(error)
+        results = book.evaluate(request["data"], on=request.get("on"), assume=request.get("assume"))
+        document = results_document(book.id, book.version, results)
+    else:
+        document = book.explain(request["data"], request["output"], request["record"], request.get("on"),
+                                request.get("assume")).to_dict()
     # orjson: FastAPI's encoder would walk an explanation's tree again, json.dumps is 10× slower.
-    return "json", orjson.dumps(document)
+    return orjson.dumps(document)
 
 
 def default_workers() -> int:
@@ -341,11 +336,6 @@ def default_workers() -> int:
     (Windows), since they share the settlements through files."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 1 if fcntl is None else max(1, min(cores, 4))
-
-
-def problem_detail(error: Exception) -> str:
-    """What a problem document says of an error: the CLI's message."""
-    return error.format() if hasattr(error, "format") else str(error)
 
 
 def problem_status(error: Exception) -> int:

@@ -14,7 +14,6 @@ does: it holds one end of a pipe whose other end only the server holds.
 
 from __future__ import annotations
 
-import atexit
 import shutil
 import signal
 import tempfile
@@ -53,24 +52,24 @@ def serve(data: dict, token: Optional[str], host: str, port: int, workers: int) 
     def ended() -> None:
         held.close()  # every worker sees its pipe close, and stops
         for process in processes:
+            if process.pid is None:  # never started
+                continue
             process.join(5)
             if process.is_alive():
                 process.terminate()
         listening.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
-    atexit.register(ended)
-    for process in processes:
-        process.start()
-    watched.close()  # the workers have it
     try:
+        for process in processes:
+            process.start()
+        watched.close()  # the workers have it
         while any(process.is_alive() for process in processes):
             for process in processes:
                 process.join(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        atexit.unregister(ended)
         ended()
 
 
