@@ -523,3 +523,40 @@ def test_a_terminal_watching_settle_sees_a_progress_bar(demo, tmp_path, monkeypa
     assert "[" + "#" * 30 + "] 100%  done" in drawn
     assert "checking persons" in drawn and drawn.endswith("\r\033[K")  # the bar is cleared
     assert "[" not in capsys.readouterr().out.splitlines()[0]  # stdout holds the summary alone
+
+
+# ------------------------------------------------------------------------ rounding in the plan
+
+ROUNDING_MODES = ("down", "up", "toward zero", "away from zero", "half up")
+
+
+def exact_rounding(n: int, d: int, mode: str) -> int:
+    """The whole number n / d rounded by `mode`, in Python's unbounded integers."""
+    sign, magnitude = (1 if n >= 0 else -1), abs(n)
+    if mode == "down":
+        return n // d
+    if mode == "up":
+        return -((-n) // d)
+    if mode == "toward zero":
+        return sign * (magnitude // d)
+    if mode == "away from zero":
+        return sign * (-((-magnitude) // d))
+    return sign * ((2 * magnitude + d) // (2 * d))  # half up: a half goes away from zero
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(n=st.one_of(st.integers(-10 ** 9, 10 ** 9), st.integers(-2 ** 120, 2 ** 120),
+                   st.integers(-2 ** 61 - 10 ** 7, -2 ** 61 + 10 ** 7), st.integers(2 ** 61 - 10 ** 7, 2 ** 61 + 10 ** 7),
+                   st.integers(2 ** 62, 2 ** 63 - 1), st.integers(-2 ** 63, -2 ** 62)),
+       den=st.sampled_from([1, 3, 7, 1_000_000, 10_000_000, 2 ** 40 + 1]),
+       unit=st.sampled_from([1, 100]), mode=st.sampled_from(ROUNDING_MODES))
+def test_the_plan_rounds_as_the_provision_says_in_64_and_128_bits(n, den, unit, mode):
+    """Rounding divides in 64 bits where the value fits and in 128 bits where it does not
+    (NARROW_BELOW); both give the exact rounding, either side of the boundary."""
+    import duckdb
+
+    from rulelang.columnar.lowering import Val, round_sql
+
+    sql = round_sql(Val(f"CAST('{n}' AS HUGEINT)", den), mode, unit)
+    ((got,),) = duckdb.sql(f"SELECT CAST(({sql}) AS VARCHAR)").fetchall()
+    assert int(got) == exact_rounding(n, den * unit, mode) * unit

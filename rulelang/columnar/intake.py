@@ -668,13 +668,18 @@ class Intake:
         self.staged.add(table)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values)}, "
-            f"r.__line AS __line, r.__file AS __file, {reason} AS __reason "
+            f"r.__line AS __line, {reason} AS __reason "
             f"FROM (SELECT *{''.join(', ' + c for c in converted)} FROM {raw} AS r) AS r {' '.join(joins)} "
             f"WHERE {self.in_month(table)}")
         for name, target, target_key, given in refers:
             self.naming_refused(stage, name, target, target_key)
+        read = staged = None
+        if table in self.month_only:
+            (read,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()
+            (staged,) = self.con.execute(f"SELECT count(*) FROM {stage}").fetchone()
         if key:  # unique among every record of a month-only table, not only the month's
-            self.duplicates(table, stage, key, raw if table in self.month_only else stage)
+            # (when the month holds every record, the stage is all of them: no search in raw)
+            self.duplicates(table, stage, key, raw if table in self.month_only and staged < read else stage)
         history = info.decl.history
         if history is not None:
             self.overlaps(table, stage, history)
@@ -682,14 +687,14 @@ class Intake:
             f"SELECT count(*), count(*) FILTER (WHERE __reason IS NULL) FROM {stage}").fetchone()
         if checked > used:
             self.refused.add(table)
-        (read,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone() \
-            if table in self.month_only else (checked,)
+        if read is None:
+            read = checked
         # The values as given, for rejected records only: nothing a user gave is lost.
         given = {n: f"r.{quote('__given_' + n if (table, n) in self.scaled else n)}" for n in info.fields}
         data_json = "json_object(" + ", ".join(f"{text_literal(n)}, {given[n]}" for n in info.fields) + ")"
         if checked > used:
             self.con.execute(
-                f"INSERT INTO rejected SELECT {text_literal(table)}, {self.record_id(table, 's')}, s.__file, "
+                f"INSERT INTO rejected SELECT {text_literal(table)}, {self.record_id(table, 's')}, r.__file, "
                 f"CAST(s.__line AS VARCHAR), s.__reason, CAST({data_json} AS VARCHAR) "
                 f"FROM {stage} AS s JOIN {raw} AS r ON r.__line = s.__line WHERE s.__reason IS NOT NULL")
         malformed = self.malformed_rows(table)

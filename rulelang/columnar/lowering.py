@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from fractions import Fraction
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import attrs
 
@@ -166,24 +166,45 @@ def floor_div(a: str, b: str) -> str:
     return f"(CASE WHEN ({a}) >= 0 THEN ({a}) // ({b}) ELSE -((-({a}) + ({b}) - 1) // ({b})) END)"
 
 
+# Numbers are computed in 128 bits (see `field_val`), but DuckDB divides 128-bit integers in
+# software, ten times slower than 64-bit ones: a numerator small enough that the rounding's
+# doubling cannot overflow 64 bits is divided as BIGINT, others as they are. Exact either way.
+NARROW_BELOW = 2 ** 61
+
+
+def divided(n: str, den, whole: Callable[[str, str], str]) -> str:
+    """`whole(n, d)`, an integer division of `n` by the denominator `den` (an int, or SQL
+    text), done in 64 bits for the values of `n` that fit (see NARROW_BELOW)."""
+    if not isinstance(den, int) or den >= NARROW_BELOW:
+        return whole(n, _den_sql(den))
+    return (f"(CASE WHEN abs({n}) < {NARROW_BELOW} THEN {whole(f'CAST({n} AS BIGINT)', str(den))} "
+            f"ELSE {whole(n, str(den))} END)")
+
+
 def round_sql(v: Val, mode: str, unit_ore: int) -> str:
     """A number of öre rounded to whole `unit_ore` by a named mode, in integer arithmetic."""
-    n, d = v.sql, f"{_den_sql(v.den)} * {unit_ore}"
     if mode == "down":
-        whole = floor_div(n, d)
+        def whole(n, d):
+            return floor_div(n, d)
     elif mode == "up":
-        whole = f"(-{floor_div(f'-({n})', d)})"
+        def whole(n, d):
+            return f"(-{floor_div(f'-({n})', d)})"
     elif mode == "toward zero":
-        whole = f"(CASE WHEN ({n}) >= 0 THEN ({n}) // ({d}) ELSE -((-({n})) // ({d})) END)"
+        def whole(n, d):
+            return f"(CASE WHEN ({n}) >= 0 THEN ({n}) // ({d}) ELSE -((-({n})) // ({d})) END)"
     elif mode == "away from zero":
-        whole = (f"(CASE WHEN ({n}) >= 0 THEN (({n}) + ({d}) - 1) // ({d}) "
-                 f"ELSE -((-({n}) + ({d}) - 1) // ({d})) END)")
+        def whole(n, d):
+            return (f"(CASE WHEN ({n}) >= 0 THEN (({n}) + ({d}) - 1) // ({d}) "
+                    f"ELSE -((-({n}) + ({d}) - 1) // ({d})) END)")
     elif mode == "half up":
-        whole = (f"(CASE WHEN ({n}) >= 0 THEN (2 * ({n}) + ({d})) // (2 * ({d})) "
-                 f"ELSE -((2 * (-({n})) + ({d})) // (2 * ({d}))) END)")
+        def whole(n, d):
+            return (f"(CASE WHEN ({n}) >= 0 THEN (2 * ({n}) + ({d})) // (2 * ({d})) "
+                    f"ELSE -((2 * (-({n})) + ({d})) // (2 * ({d}))) END)")
     else:
         raise NotLowerable(f"rounding mode {mode}")
-    return whole if unit_ore == 1 else f"({whole} * {unit_ore})"
+    den = v.den * unit_ore if isinstance(v.den, int) else f"{_den_sql(v.den)} * {unit_ore}"
+    rounded = divided(v.sql, den, whole)
+    return rounded if unit_ore == 1 else f"({rounded} * {unit_ore})"
 
 
 def constant(value, value_type: Type) -> Val:
@@ -947,7 +968,7 @@ class Lowering:
         if f in ("lower", "trim"):
             return Val(f"{f}({args[0].sql})")
         if f == "floor":
-            return Val(floor_div(args[0].sql, _den_sql(args[0].den)), 1)
+            return Val(divided(args[0].sql, args[0].den, floor_div), 1)
         if f == "add_days":
             return Val(f"({args[0].sql} + CAST({to_whole(args[1])} AS INTEGER))")
         if f in ("min", "max"):
