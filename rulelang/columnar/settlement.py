@@ -101,9 +101,9 @@ class Settlement:
 
 
 # Of the rows the rules give (one per record and component), only those that pay something
-# or went wrong matter. Spark filters before sending rows back; DuckDB keeps every row in
-# `lines` and filters when reading it, since a filter on the amount would be pushed down
-# into the rule layers and evaluate every rule twice.
+# or went wrong matter: the others are dropped before the line table is made, on either
+# engine — unless no table names the payees, whose set is then found among the lines, zero
+# ones included (totals_sql).
 WORTH_KEEPING = "amount <> 0 OR amount IS NULL OR error IS NOT NULL"
 
 
@@ -183,13 +183,11 @@ class EngineSession:
 
     def lines(self, lowering: Lowering, sql: str, into: str = "lines") -> None:
         """The table `into`: the plan's line items (collect_lines), checked (check_errors)."""
+        keep = WORTH_KEEPING if lowering.payee_table() is not None else "TRUE"
         if self.spark is None:
-            collect_lines(self.con, f"({sql})", lowering.provisions(), lowering.component_tables(), into=into)
+            collect_lines(self.con, f"(SELECT * FROM ({sql}) WHERE {keep})", lowering.provisions(),
+                          lowering.component_tables(), into=into)
         else:
-            # Spark filters before anything is kept; DuckDB keeps every row and filters when
-            # reading it (see WORTH_KEEPING). Payees named by no table are found among the
-            # lines, zero ones included (totals_sql): then none is dropped.
-            keep = WORTH_KEEPING if lowering.payee_table() is not None else "TRUE"
             self.spark.execute(f"CREATE TEMP TABLE {quote('raw_' + into)} AS SELECT * FROM ({sql}) WHERE {keep}")
             collect_lines(self.spark, quote("raw_" + into), lowering.provisions(), lowering.component_tables(),
                           enums=False, into=into)
