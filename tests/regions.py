@@ -117,3 +117,29 @@ def csv_rows(path: Path) -> list:
         reader = csv.reader(handle)
         next(reader)
         return [row for row in reader]
+
+
+REGION_MONTH = Path(__file__).resolve().parent.parent / "benchmarks" / "region_month" / "region-month.md"
+
+
+@st.composite
+def region_month_regions(draw, month: str = "2021-09") -> dict:
+    """A region in the shared region-month workload's shape (benchmarks/region_month), whose
+    payees are the records of its clinics table: integer ids, persons listed at a clinic,
+    visits inside and outside the month, at the listing clinic, a sister clinic of its
+    koncern or another. Everyone is born before the month (an age band for each)."""
+    year, mon = map(int, month.split("-"))
+    first = dt.date(year, mon, 1)
+    clinics = [{"clinic_id": c, "koncern_id": draw(st.integers(1, 2))} for c in range(1, draw(st.integers(1, 4)) + 1)]
+    clinic_ids = st.sampled_from([c["clinic_id"] for c in clinics])
+    persons = [{"person_id": 100 + p,
+                "birth_date": (first - dt.timedelta(days=draw(st.integers(1, 36500)))).isoformat(),
+                "listed_clinic": draw(clinic_ids), "acg_weight": _decimal(draw, 0, 4, draw(st.integers(0, 4))),
+                "in_home_care": draw(st.booleans())} for p in range(draw(st.integers(1, 8)))]
+    days = st.integers(-3, 33).map(lambda d: (first + dt.timedelta(days=d)).isoformat())
+    visits = [{"visit_id": 5000 + v, "person_id": draw(st.sampled_from([p["person_id"] for p in persons])),
+               "clinic_id": draw(clinic_ids), "date": draw(days),
+               "kind": draw(st.sampled_from(["physical", "video", "home_visit", "home_care", "psychosocial"])),
+               "profession": draw(st.sampled_from(["doctor", "nurse", "other"]))}
+              for v in range(draw(st.integers(0, 12)))]
+    return {"clinics": clinics, "persons": persons, "visits": visits}

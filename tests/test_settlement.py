@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from regions import csv_rows, interpreter_rows, money_text, regions, write_region
+from regions import REGION_MONTH, csv_rows, interpreter_rows, money_text, region_month_regions, regions, write_region
 from spark_support import needs_spark
 
 import rulelang
@@ -523,6 +523,89 @@ def test_a_terminal_watching_settle_sees_a_progress_bar(demo, tmp_path, monkeypa
     assert "[" + "#" * 30 + "] 100%  done" in drawn
     assert "checking persons" in drawn and drawn.endswith("\r\033[K")  # the bar is cleared
     assert "[" not in capsys.readouterr().out.splitlines()[0]  # stdout holds the summary alone
+
+
+
+# ------------------------------------------------------------------------ lines straight from the plan
+
+
+@pytest.fixture(scope="module")
+def region_month_book():
+    return rulelang.load(str(REGION_MONTH))
+
+
+def parquet_rows(path: Path) -> list:
+    import duckdb
+
+    return [[str(value) for value in row] for row in
+            duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall()]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(region=region_month_regions())
+def test_lines_written_straight_from_the_plan_are_the_interpreters(region_month_book, tmp_path_factory, region):
+    """Payees that are a table's records: DuckDB writes the paying lines straight from the
+    plan (Parquet, and CSV through it), with no table of lines. Both hold the interpreter's
+    lines; the totals have a row per clinic of the table and component, zeros included,
+    each the sum of its lines."""
+    from decimal import Decimal
+
+    directory = tmp_path_factory.mktemp("region-month")
+    data = write_region(region, directory)
+    # The interpreter gives a payee as its typed id; the files hold ids as text.
+    expected = [[str(row[0]), *row[1:]] for row in interpreter_rows(region_month_book, region, "2021-09")]
+    settle(region_month_book, "2021-09", data, directory / "out.csv")
+    assert csv_rows(directory / "out.csv") == expected
+    settled = settle(region_month_book, "2021-09", data, directory / "out.parquet")
+    assert parquet_rows(directory / "out.parquet") == expected
+    assert settled.lines == len(expected)
+    components = sorted(["kapitering", "besöksavgift_till_mottagningen", "tilläggsersättning", "avdrag"])
+    clinics = sorted(c["clinic_id"] for c in region["clinics"])
+    totals = csv_rows(directory / "out-totals.csv")
+    assert [(row[0], row[2]) for row in totals] == [(str(c), k) for c in clinics for k in components]
+    for clinic, _, component, amount, lines in totals:
+        mine = [Decimal(row[3]) for row in expected if row[0] == clinic and row[2] == component]
+        assert (Decimal(amount), int(lines)) == (sum(mine, Decimal("0.00")), len(mine))
+
+
+def test_a_line_that_goes_wrong_stops_the_write_and_every_problem_is_named(region_month_book, tmp_path):
+    """A person born after the month has no age band: the write straight from the plan
+    stops, and the run reports both such persons as a settlement of the lines would,
+    leaving no output behind."""
+    person = {"listed_clinic": 1, "acg_weight": "1", "in_home_care": False}
+    region = {"clinics": [{"clinic_id": 1, "koncern_id": 1}],
+              "persons": [{"person_id": 101, "birth_date": "2021-10-05", **person},
+                          {"person_id": 102, "birth_date": "1980-02-01", **person},
+                          {"person_id": 103, "birth_date": "2022-01-01", **person}],
+              "visits": []}
+    data = write_region(region, tmp_path)
+    for out in ("out.parquet", "out.csv"):
+        with pytest.raises(SettlementError) as raised:
+            settle(region_month_book, "2021-09", data, tmp_path / out)
+        message = str(raised.value)
+        assert message.startswith("2 amount(s) could not be settled"), message
+        assert "persons record 101: kapitering" in message and "persons record 103: kapitering" in message
+        assert "102" not in message and raised.value.exit_code == 2
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["region.json"]
+
+
+
+def test_an_id_repeated_in_another_month_is_found_where_ids_are_read_as_text(region_month_book, tmp_path):
+    """Integer visit ids given as JSON text: the search for repeats among every visit read
+    (the month holds only some) compares typed ids, and the later record is rejected."""
+    person = {"person_id": 101, "birth_date": "1980-02-01", "listed_clinic": 1, "acg_weight": "1",
+              "in_home_care": False}
+    visit = {"person_id": 101, "clinic_id": 1, "kind": "physical", "profession": "doctor"}
+    region = {"clinics": [{"clinic_id": 1, "koncern_id": 1}], "persons": [person],
+              "visits": [{"visit_id": 5000, "date": "2021-08-15", **visit},
+                         {"visit_id": 5001, "date": "2021-09-02", **visit},
+                         {"visit_id": 5000, "date": "2021-09-10", **visit}]}
+    settled = settle(region_month_book, "2021-09", write_region(region, tmp_path), tmp_path / "out.csv")
+    rejected = csv_rows(tmp_path / "out-rejected.csv")
+    assert [(row[0], row[1], row[4]) for row in rejected] == [("visits", "5000", "two visits records have the id 5000")]
+    assert [row[5] for row in csv_rows(tmp_path / "out.csv") if row[2] == "besöksavgift_till_mottagningen"] == ["5001"]
+    visits = next(c for c in settled.counts if c.table == "visits")
+    assert (visits.read, visits.used, visits.rejected) == (3, 1, 1)
 
 
 # ------------------------------------------------------------------------ rounding in the plan

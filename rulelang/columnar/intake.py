@@ -678,8 +678,14 @@ class Intake:
             (read,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()
             (staged,) = self.con.execute(f"SELECT count(*) FROM {stage}").fetchone()
         if key:  # unique among every record of a month-only table, not only the month's
-            # (when the month holds every record, the stage is all of them: no search in raw)
-            self.duplicates(table, stage, key, raw if table in self.month_only and staged < read else stage)
+            # (when the month holds every record, the stage is all of them: no search in raw,
+            # where a key read as text is typed as the stage's is)
+            among, among_key = stage, quote(key)
+            if table in self.month_only and staged < read:
+                among = raw
+                if (table, key) not in self.native:
+                    among_key = self.conversion(quote(key), info.fields[key][0].required())[0]
+            self.duplicates(table, stage, key, among, among_key)
         history = info.decl.history
         if history is not None:
             self.overlaps(table, stage, history)
@@ -789,13 +795,14 @@ class Intake:
             column = f"r.{quote('__typed_' + field)}"  # NULL when missing or malformed
         return f"(r.__pre IS NOT NULL OR {column} IS NULL OR {column} BETWEEN {first} AND {last})"
 
-    def duplicates(self, table: str, stage: str, key: str, among: str) -> None:
+    def duplicates(self, table: str, stage: str, key: str, among: str, among_key: str) -> None:
         """Of records that share an id, the first (by line) keeps it; the later ones in the stage
         are set aside. Ids are counted first: a file without repeats (the usual case) needs
-        no search, and the search hashes only the ids the stage holds."""
+        no search, and the search hashes only the ids the stage holds. `among` is the table
+        searched (the stage, or every record read), `among_key` the typed id there."""
         k = quote(key)
         ids = f"(SELECT {k} FROM {stage} WHERE {k} IS NOT NULL)"
-        sharing = f"count({k})" if among == stage else f"count(*) FILTER (WHERE {k} IN {ids})"
+        sharing = f"count({k})" if among == stage else f"count(*) FILTER (WHERE {among_key} IN {ids})"
         (repeats,) = self.con.execute(
             f"SELECT (SELECT {sharing} FROM {among}) - (SELECT count(DISTINCT {k}) FROM {stage})").fetchone()
         if not repeats:
@@ -803,8 +810,8 @@ class Intake:
         message = f"{text_literal('two ' + table + ' records have the id ')} || s.{k}"
         self.con.execute(f"""
             UPDATE {stage} AS s SET __reason = concat_ws('; ', s.__reason, {message}) FROM (
-              SELECT {k} AS k, min(__line) AS first_line FROM {among}
-              WHERE {k} IN {ids} GROUP BY 1 HAVING count(*) > 1) AS dup
+              SELECT {among_key} AS k, min(__line) AS first_line FROM {among}
+              WHERE {among_key} IN {ids} GROUP BY 1 HAVING count(*) > 1) AS dup
             WHERE dup.k = s.{k} AND s.__line > dup.first_line""")
 
     def overlaps(self, table: str, stage: str, history) -> None:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # a rulebook as the API gives it; this stage needs only its p
 
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
 TOTALS_COLUMNS = ("clinic_id", "month", "component", "amount", "lines")
+LINE_TEXTS = ("clinic_id", "component", "provision", "record_id")  # a spreadsheet could read them as formulas
+# A line that went wrong stops a write straight from the plan with this error (write_lines).
+STOPPED = "rulelang: a line item cannot be settled"
 
 
 class SettlementError(Error):
@@ -107,27 +110,31 @@ class Settlement:
 WORTH_KEEPING = "amount <> 0 OR amount IS NULL OR error IS NOT NULL"
 
 
-def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = True, into: str = "lines") -> None:
-    """The table `into` (`lines`): the rows of the rules, with each line's provision. On DuckDB
-    (`enums`), component and provision are enums (the provision's text is long and repeats
-    on millions of lines), in text order, so that sorting by them sorts by their text. Where
-    a row went wrong, the problem names its source record."""
-    components = sorted({component for component, _, _ in provisions})
-    texts = sorted({text for _, _, text in provisions})
-    as_component = as_provision = as_basis = "VARCHAR"
-    if enums:
-        as_component, as_provision, as_basis = (quote(f"{into}_{name}") for name in ("component", "provision", "basis"))
-        con.execute(f"CREATE TYPE {as_component} AS ENUM ({', '.join(text_literal(c) for c in components)})")
-        con.execute(f"CREATE TYPE {as_provision} AS ENUM ({', '.join(text_literal(t) for t in texts)})")
-        con.execute(f"CREATE TYPE {as_basis} AS ENUM ({', '.join(text_literal(b) for b in ('', *BASIS_ORDER))})")
+def line_types(con, provisions: list, into: str, enums: bool = True) -> tuple:
+    """(component, provision, basis) types of the lines `into`: on DuckDB (`enums`) enums in
+    text order (the provision's text is long and repeats on millions of lines; sorting by an
+    enum sorts by its text), made here; elsewhere text."""
+    if not enums:
+        return "VARCHAR", "VARCHAR", "VARCHAR"
+    types = tuple(quote(f"{into}_{name}") for name in ("component", "provision", "basis"))
+    values = (sorted({component for component, _, _ in provisions}), sorted({text for _, _, text in provisions}),
+              ["", *BASIS_ORDER])
+    for name, listed in zip(types, values):
+        con.execute(f"CREATE TYPE {name} AS ENUM ({', '.join(text_literal(v) for v in listed)})")
+    return types
+
+
+def lines_select(rows: str, provisions: list, tables: list, types: tuple) -> str:
+    """The rows of the rules with each line's provision and basis as text (of `types`, see
+    line_types); where a row went wrong, the problem, naming its source record."""
+    as_component, as_provision, as_basis = types
     # The provisions, a few dozen rows, as a table written in the query.
     listed = ", ".join(f"({text_literal(c)}, {int(d)}, CAST({text_literal(t)} AS {as_provision}))"
                        for c, d, t in provisions) or f"(NULL, NULL, CAST(NULL AS {as_provision}))"
     table_of = "CASE l.component " + " ".join(f"WHEN {text_literal(c)} THEN {text_literal(t)}" for c, t in tables) + " END"
     # A line's basis is a rank of BASIS_ORDER; NULL (no parameter value) is written empty.
     statuses = " ".join(f"WHEN {rank} THEN {text_literal(status)}" for rank, status in enumerate(BASIS_ORDER))
-    con.execute(f"""CREATE TEMP TABLE {quote(into)} AS
-        SELECT l.clinic_id, CAST(l.component AS {as_component}) AS component, l.amount, p.provision,
+    return f"""SELECT l.clinic_id, CAST(l.component AS {as_component}) AS component, l.amount, p.provision,
                COALESCE(l.record_id, '') AS record_id,
                CAST(CASE l.basis {statuses} ELSE '' END AS {as_basis}) AS basis, l.error, l.source_line,
                l.source_record,
@@ -136,7 +143,14 @@ def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = 
                     COALESCE(l.source_record, l.record_id, l.clinic_id) || ': ' || l.component || ': ' ||
                     COALESCE(l.error, 'no value') END AS problem
         FROM {rows} AS l LEFT JOIN (VALUES {listed}) AS p(component, decided, provision)
-          ON p.component = l.component AND p.decided = l.decided""")
+          ON p.component = l.component AND p.decided = l.decided"""
+
+
+def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = True, into: str = "lines") -> None:
+    """The table `into` (`lines`): the rows of the rules, with each line's provision
+    (lines_select, with the types of line_types)."""
+    types = line_types(con, provisions, into, enums)
+    con.execute(f"CREATE TEMP TABLE {quote(into)} AS {lines_select(rows, provisions, tables, types)}")
 
 
 class EngineSession:
@@ -192,6 +206,49 @@ class EngineSession:
             collect_lines(self.spark, quote("raw_" + into), lowering.provisions(), lowering.component_tables(),
                           enums=False, into=into)
         check_errors(self.db, into)
+
+    def settle_lines(self, lowering: Lowering, sql: str, month: str, path: Path, parquet: bool) -> None:
+        """The month's paying lines written to `path` (Parquet or CSV), and their sums per
+        clinic, component and basis in the table `sums`, which the totals file and the
+        summary are made from. Where payees are a table's records, DuckDB writes the lines
+        straight from the plan (write_lines): a table of millions of lines cost as much as
+        the rules. Otherwise (Spark; payees found among the lines, zero ones included) the
+        lines are a table first (lines)."""
+        if self.spark is None and lowering.payee_table() is not None:
+            written = path if parquet else Path(self.spill) / "lines.parquet"
+            self.write_lines(lowering, sql, month, written)
+            from_file = f"read_parquet({text_literal(str(written))}, file_row_number = true)"
+            self.con.execute(sums_sql(from_file, "CAST(amount * 100 AS BIGINT)"))
+            if not parquet:  # the CSV from the Parquet, in its order
+                write(self.con, f"SELECT * FROM {from_file}", LINE_COLUMNS, path, False, LINE_TEXTS,
+                      "file_row_number", self.spill)
+            return
+        self.lines(lowering, sql)
+        self.db.execute(sums_sql("lines WHERE amount <> 0", "amount"))
+        write(self.db, paying_lines(month, "lines WHERE amount <> 0"), LINE_COLUMNS, path, parquet, LINE_TEXTS,
+              "component, source_line", self.spill)
+
+    def write_lines(self, lowering: Lowering, sql: str, month: str, path: Path) -> None:
+        """The plan's paying lines written to the Parquet file `path` as they are computed. A
+        line that went wrong (no value, an error, no payee) stops the write (DuckDB's error());
+        the plan then runs again into a table, whose check (check_errors) reports every
+        problem as the table path does."""
+        import duckdb
+
+        provisions, tables = lowering.provisions(), lowering.component_tables()
+        rows = lines_select(f"(SELECT * FROM ({sql}) WHERE {WORTH_KEEPING})", provisions, tables,
+                            line_types(self.con, provisions, "lines"))
+        # Past WORTH_KEEPING every line pays something or went wrong.
+        guarded = (f"({rows}) AS l WHERE CASE WHEN problem IS NOT NULL OR clinic_id IS NULL OR provision IS NULL "
+                   f"THEN error({text_literal(STOPPED)}) ELSE TRUE END")
+        try:
+            write(self.con, paying_lines(month, guarded), LINE_COLUMNS, path, True, LINE_TEXTS,
+                  "component, source_line", self.spill)
+        except duckdb.Error as error:
+            if STOPPED not in str(error):
+                raise
+            self.lines(lowering, sql, into="stopped")
+            raise AssertionError("a line stopped the write, but the lines show no problem") from None
 
     def close(self) -> None:
         self.report.stop()
@@ -309,25 +366,15 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
         session.check_input()
         phases["intake"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin(f"settling {month} on {engine}")
-        session.lines(lowering, sql)
-        # One pass over the lines: their sums per clinic, component and basis, which the
-        # totals file and the summary are made from.
-        db.execute("CREATE TEMP TABLE sums AS SELECT clinic_id, CAST(component AS VARCHAR) AS component, "
-                   "CAST(basis AS VARCHAR) AS basis, CAST(sum(amount) AS INT128) AS amount, count(*) AS lines "
-                   "FROM lines WHERE amount <> 0 GROUP BY clinic_id, component, basis")
+        # Sorted as they are written, by component and then by the record's place in its input
+        # file: a total order (one line per record and component), so the same input gives
+        # the same bytes, and nearly the order the plan gives them in, so sorting is cheap.
+        session.settle_lines(lowering, sql, month, files.temporary(out), out.suffix.lower() == ".parquet")
         sums = db.execute("SELECT clinic_id, component, basis, amount, lines FROM sums").fetchall()
         raised = raised_warnings(db, book, warnings_sql)
         phases["rules"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin("writing output")
-        # Sorted as it is written, by component and then by the record's place in its input
-        # file: a total order (one line per record and component), so the same input gives
-        # the same bytes, and nearly the order the plan gives them in, so sorting is cheap.
         # The totals file gives each clinic's amounts; the line items give the records.
-        write(db, f"SELECT clinic_id, {text_literal(month)} AS month, component, {kronor_sql()} AS amount, "
-                  f"provision, record_id, basis, source_line FROM lines WHERE amount <> 0",
-              LINE_COLUMNS, files.temporary(out), parquet=out.suffix.lower() == ".parquet",
-              text=("clinic_id", "component", "provision", "record_id"), order="component, source_line",
-              scratch=spill)
         totals_query, totals_order = totals_sql(book, lowering, month)
         write(db, totals_query, TOTALS_COLUMNS, files.temporary(totals_out), parquet=False,
               text=("clinic_id", "component"), order=totals_order, scratch=spill)
@@ -410,6 +457,21 @@ def check_errors(con, lines: str = "lines") -> None:
         components = con.execute(f"SELECT DISTINCT CAST(component AS VARCHAR) FROM {lines} "
                                  "WHERE provision IS NULL AND amount <> 0").fetchall()
         raise AssertionError(f"no provision for {components}")
+
+
+def sums_sql(lines: str, ore: str) -> str:
+    """The table `sums`: the paying lines of `lines` (a table or file, with any condition)
+    summed per clinic, component and basis; `ore` is a line's amount in öre there."""
+    return ("CREATE TEMP TABLE sums AS SELECT clinic_id, CAST(component AS VARCHAR) AS component, "
+            f"CAST(basis AS VARCHAR) AS basis, CAST(sum({ore}) AS INT128) AS amount, count(*) AS lines "
+            f"FROM {lines} GROUP BY clinic_id, component, basis")
+
+
+def paying_lines(month: str, lines: str) -> str:
+    """The line items' columns (LINE_COLUMNS, amounts in kronor) and each line's place, of the
+    lines `lines` (a table or query, with the condition that keeps the paying ones)."""
+    return (f"SELECT clinic_id, {text_literal(month)} AS month, component, {kronor_sql()} AS amount, "
+            f"provision, record_id, basis, source_line FROM {lines}")
 
 
 def kronor_sql() -> str:
