@@ -70,7 +70,7 @@ class Settlement:
     components: list  # (component, amount in öre, lines)
     lines: int
     seconds: float
-    phases: dict = attrs.Factory(dict)  # phase → seconds: intake, rules, output
+    phases: dict = attrs.Factory(dict)  # phase → seconds: intake, rules (line items computed and written), output
     bases: list = attrs.Factory(list)  # (basis or "", amount in öre, lines): how firm the money is
     warnings: list = attrs.Factory(list)  # the rulebook's warnings that hold for this input
     totals_out: Optional[Path] = None
