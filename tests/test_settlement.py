@@ -643,3 +643,28 @@ def test_the_plan_rounds_as_the_provision_says_in_64_and_128_bits(n, den, unit, 
     sql = round_sql(Val(f"CAST('{n}' AS HUGEINT)", den), mode, unit)
     ((got,),) = duckdb.sql(f"SELECT CAST(({sql}) AS VARCHAR)").fetchall()
     assert int(got) == exact_rounding(n, den * unit, mode) * unit
+
+
+def test_every_clinic_of_the_clinics_table_has_its_totals_rows(books, tmp_path):
+    """hlv-2021 pays clinics: by reference (a visit's clinic, a person's listing clinic) and,
+    for its per-clinic outputs, the clinic's own key. Either way the payees are the clinics
+    table's records, so a clinic with no line at all still has a row of 0.00 per component."""
+    import duckdb
+
+    write_demo_region(tmp_path / "data", persons=300, seed=5)
+    clinics = tmp_path / "data" / "clinics.parquet"
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE c AS SELECT * FROM read_parquet('{clinics}')")
+    con.execute("INSERT INTO c SELECT * REPLACE ('HLM-QUIET' AS clinic_id) FROM c LIMIT 1")
+    con.execute(f"COPY c TO '{clinics}' (FORMAT parquet)")
+    book = books["stockholm/hlv-2021"]
+    settle(book, "2021-09", tmp_path / "data", tmp_path / "out.parquet")
+    components = sorted(o.name for o in book.program.outputs.values() if o.payee is not None and o.type.kind == "money")
+    quiet = [row for row in csv_rows(tmp_path / "out-totals.csv") if row[0] == "HLM-QUIET"]
+    assert [row[2] for row in quiet] == components
+    # No one is listed there and no visit was made there: its per-person and per-visit
+    # components are rows of zero (its per-clinic ones pay it as any clinic).
+    by_record = {o.name for o in book.program.outputs.values() if o.table in ("persons", "visits")}
+    assert by_record and all(row[3:] == ["0.00", "0"] for row in quiet if row[2] in by_record)
+    (listed,) = con.execute("SELECT count(*) FROM c").fetchone()
+    assert len({row[0] for row in csv_rows(tmp_path / "out-totals.csv")}) == listed

@@ -417,10 +417,20 @@ class Lowering:
         return pays_itself(self.checked, output)
 
     def payee_table(self) -> Optional[str]:
-        """The table whose records the settled outputs pay (clinics), when they all pay one."""
-        tables = {self.checked.types.get(id(self.checked.outputs[o.name].decl.payee)) for o in self.settled_outputs()}
-        found = next(iter(tables)) if len(tables) == 1 else None
-        return found.name if found is not None and found.kind == "ref" else None
+        """The table whose records the settled outputs pay (clinics), when they all pay one:
+        each payee names a record of it, or is its own key (an output per clinic paid to
+        its clinic_id)."""
+        tables = set()
+        for output in self.settled_outputs():
+            payee = self.checked.outputs[output.name].decl.payee
+            resolution = self.checked.resolved.get(id(payee))
+            if (resolution and resolution[0] == "field" and resolution[1] in self.checked.tables
+                    and self.checked.tables[resolution[1]].decl.key == resolution[2]):
+                tables.add(resolution[1])
+                continue
+            found = self.checked.types.get(id(payee))
+            tables.add(found.name if found is not None and found.kind == "ref" else None)
+        return next(iter(tables)) if len(tables) == 1 and None not in tables else None
 
     def payees_are_numbers(self) -> bool:
         """Whether payee ids are integers (they sort as numbers)."""

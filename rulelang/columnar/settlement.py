@@ -105,8 +105,8 @@ class Settlement:
 
 # Of the rows the rules give (one per record and component), only those that pay something
 # or went wrong matter: the others are dropped before the line table is made, on either
-# engine — unless no table names the payees, whose set is then found among the lines, zero
-# ones included (totals_sql).
+# engine — unless no table names the payees (Lowering.payee_table), whose set is then
+# found among the lines, zero ones included (totals_sql).
 WORTH_KEEPING = "amount <> 0 OR amount IS NULL OR error IS NOT NULL"
 
 
