@@ -143,3 +143,29 @@ def region_month_regions(draw, month: str = "2021-09") -> dict:
                "profession": draw(st.sampled_from(["doctor", "nurse", "other"]))}
               for v in range(draw(st.integers(0, 12)))]
     return {"clinics": clinics, "persons": persons, "visits": visits}
+
+
+def write_region_month_parquet(directory: Path) -> Path:
+    """A small region-month region as typed Parquet files (integer ids, DECIMAL weights), with
+    visits of another month, one naming no person and an id given twice."""
+    import duckdb
+
+    directory.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(f"""COPY (SELECT CAST(c AS INTEGER) AS clinic_id, CAST(1 + c % 2 AS INTEGER) AS koncern_id
+                          FROM range(1, 6) AS t(c)) TO '{directory / 'clinics.parquet'}' (FORMAT parquet)""")
+    con.execute(f"""COPY (SELECT CAST(100 + p AS BIGINT) AS person_id,
+                                 DATE '1930-01-01' + CAST(p * 397 % 33000 AS INTEGER) AS birth_date,
+                                 CAST(1 + p % 5 AS INTEGER) AS listed_clinic,
+                                 CAST((p % 30) / 10 + 0.5 AS DECIMAL(6, 4)) AS acg_weight, p % 7 = 0 AS in_home_care
+                          FROM range(0, 300) AS t(p)) TO '{directory / 'persons.parquet'}' (FORMAT parquet)""")
+    con.execute(f"""COPY (SELECT CAST(5000 + v AS BIGINT) AS visit_id,
+                                 CAST(CASE WHEN v = 7 THEN 99999 ELSE 100 + v * 7 % 300 END AS BIGINT) AS person_id,
+                                 CAST(1 + v * 3 % 5 AS INTEGER) AS clinic_id,
+                                 DATE '2021-08-29' + CAST(v % 34 AS INTEGER) AS date,
+                                 ['physical', 'video', 'home_visit', 'home_care', 'psychosocial'][1 + v % 5] AS kind,
+                                 ['doctor', 'nurse', 'other'][1 + v % 3] AS profession
+                          FROM range(0, 600) AS t(v)
+                          UNION ALL SELECT 5010, 101, 2, DATE '2021-09-20', 'video', 'nurse')
+                    TO '{directory / 'visits.parquet'}' (FORMAT parquet)""")
+    return directory

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from regions import REGION_MONTH, csv_rows, interpreter_rows, money_text, region_month_regions, regions, write_region
+from regions import (
+    REGION_MONTH,
+    csv_rows,
+    interpreter_rows,
+    money_text,
+    region_month_regions,
+    regions,
+    write_region,
+    write_region_month_parquet,
+)
 from spark_support import needs_spark
 
 import rulelang
@@ -588,6 +597,51 @@ def test_a_line_that_goes_wrong_stops_the_write_and_every_problem_is_named(regio
         assert "102" not in message and raised.value.exit_code == 2
         assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["region.json"]
 
+
+
+
+def settled_files(book, data: Path, out: Path) -> dict:
+    """What a settlement wrote: a CSV's bytes, a Parquet file's schema and rows."""
+    import duckdb
+
+    settle(book, "2021-09", data, out)
+    files = {}
+    for path in out.parent.iterdir():
+        if path.suffix == ".parquet":
+            files[path.name] = (duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall(),
+                                duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall())
+        elif not path.name.endswith(".lock"):
+            files[path.name] = path.read_bytes()
+    return files
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_the_table_of_lines_and_the_straight_write_give_the_same_files(region_month_book, tmp_path, monkeypatch,
+                                                                          suffix):
+    """A month too large for the straight write (STRAIGHT_WRITE_ROWS), and one where DuckDB
+    runs out of memory writing straight, are settled through a table of the lines: the same
+    bytes in every file as the straight write."""
+    import duckdb
+
+    from rulelang.columnar import settlement
+
+    data = write_region_month_parquet(tmp_path / "data")
+    straight = settled_files(region_month_book, data, tmp_path / "straight" / f"out.{suffix}")
+    monkeypatch.setattr(settlement, "STRAIGHT_WRITE_ROWS", 0)
+    assert settled_files(region_month_book, data, tmp_path / "table" / f"out.{suffix}") == straight
+    monkeypatch.undo()
+    tried = []
+    real_write = settlement.write
+
+    def out_of_memory_when_straight(db, query, *args, **kwargs):
+        if "error(" in query:
+            tried.append(query)
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+        return real_write(db, query, *args, **kwargs)
+
+    monkeypatch.setattr(settlement, "write", out_of_memory_when_straight)
+    assert settled_files(region_month_book, data, tmp_path / "spilled" / f"out.{suffix}") == straight
+    assert len(tried) == 1 and len(straight) == 3
 
 
 def test_an_id_repeated_in_another_month_is_found_where_ids_are_read_as_text(region_month_book, tmp_path):

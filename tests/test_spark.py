@@ -121,26 +121,11 @@ def test_payees_of_a_table_give_the_same_files_on_spark_as_duckdbs_straight_writ
     straight from the plan, Spark makes a table of them first. Typed Parquet input with a
     visit of another month, one naming no person and an id given twice: the same line items
     (Parquet and CSV), totals and rejected records from both."""
-    from regions import REGION_MONTH
+    from regions import REGION_MONTH, write_region_month_parquet
 
     region_month = rulelang.load(str(REGION_MONTH))
-    data = tmp_path / "data"
-    data.mkdir()
+    data = write_region_month_parquet(tmp_path / "data")
     con = duckdb.connect()
-    con.execute(f"""COPY (SELECT CAST(c AS INTEGER) AS clinic_id, CAST(1 + c % 2 AS INTEGER) AS koncern_id
-                          FROM range(1, 6) AS t(c)) TO '{data / 'clinics.parquet'}' (FORMAT parquet)""")
-    con.execute(f"""COPY (SELECT CAST(100 + p AS BIGINT) AS person_id, DATE '1930-01-01' + CAST(p * 397 % 33000 AS INTEGER) AS birth_date,
-                                 CAST(1 + p % 5 AS INTEGER) AS listed_clinic, CAST((p % 30) / 10 + 0.5 AS DECIMAL(6, 4)) AS acg_weight,
-                                 p % 7 = 0 AS in_home_care
-                          FROM range(0, 300) AS t(p)) TO '{data / 'persons.parquet'}' (FORMAT parquet)""")
-    con.execute(f"""COPY (SELECT CAST(5000 + v AS BIGINT) AS visit_id,
-                                 CAST(CASE WHEN v = 7 THEN 99999 ELSE 100 + v * 7 % 300 END AS BIGINT) AS person_id,
-                                 CAST(1 + v * 3 % 5 AS INTEGER) AS clinic_id, DATE '2021-08-29' + CAST(v % 34 AS INTEGER) AS date,
-                                 ['physical', 'video', 'home_visit', 'home_care', 'psychosocial'][1 + v % 5] AS kind,
-                                 ['doctor', 'nurse', 'other'][1 + v % 3] AS profession
-                          FROM range(0, 600) AS t(v)
-                          UNION ALL SELECT 5010, 101, 2, DATE '2021-09-20', 'video', 'nurse')
-                    TO '{data / 'visits.parquet'}' (FORMAT parquet)""")
     for suffix in ("csv", "parquet"):
         duck = settle(region_month, MONTH, data, tmp_path / f"duck.{suffix}")
         spark = settle(region_month, MONTH, data, tmp_path / f"spark.{suffix}", engine="spark")

@@ -36,6 +36,11 @@ TOTALS_COLUMNS = ("clinic_id", "month", "component", "amount", "lines")
 LINE_TEXTS = ("clinic_id", "component", "provision", "record_id")  # a spreadsheet could read them as formulas
 # A line that went wrong stops a write straight from the plan with this error (write_lines).
 STOPPED = "rulelang: a line item cannot be settled"
+# The plan's rows (records × settled outputs) up to which DuckDB writes the lines straight
+# from the plan. There the plan's joins and the sort of the lines share the memory limit at
+# once: the region-month peer's 5.4 M rows peak at 770 MiB, but a national month of hlv-2021
+# (18 M rows, 13.5 M lines) ran out of 2.5 GB, where a table of the lines first spills.
+STRAIGHT_WRITE_ROWS = 8_000_000
 
 
 class SettlementError(Error):
@@ -210,45 +215,55 @@ class EngineSession:
     def settle_lines(self, lowering: Lowering, sql: str, month: str, path: Path, parquet: bool) -> None:
         """The month's paying lines written to `path` (Parquet or CSV), and their sums per
         clinic, component and basis in the table `sums`, which the totals file and the
-        summary are made from. Where payees are a table's records, DuckDB writes the lines
-        straight from the plan (write_lines): a table of millions of lines cost as much as
-        the rules. Otherwise (Spark; payees found among the lines, zero ones included) the
-        lines are a table first (lines)."""
-        if self.spark is None and lowering.payee_table() is not None:
+        summary are made from. Where payees are a table's records and the month is not too
+        large (straight), DuckDB writes the lines straight from the plan (write_lines): a
+        table of millions of lines cost as much as the rules. Otherwise (Spark; payees found
+        among the lines, zero ones included; a national month) the lines are a table first."""
+        if self.straight(lowering):
             written = path if parquet else Path(self.spill) / "lines.parquet"
-            self.write_lines(lowering, sql, month, written)
-            from_file = f"read_parquet({text_literal(str(written))}, file_row_number = true)"
-            self.con.execute(sums_sql(from_file, "CAST(amount * 100 AS BIGINT)"))
-            if not parquet:  # the CSV from the Parquet, in its order
-                write(self.con, f"SELECT * FROM {from_file}", LINE_COLUMNS, path, False, LINE_TEXTS,
-                      "file_row_number", self.spill)
-            return
+            if self.write_lines(lowering, sql, month, written):
+                from_file = f"read_parquet({text_literal(str(written))}, file_row_number = true)"
+                self.con.execute(sums_sql(from_file, "CAST(amount * 100 AS BIGINT)"))
+                if not parquet:  # the CSV from the Parquet, in its order
+                    write(self.con, f"SELECT * FROM {from_file}", LINE_COLUMNS, path, False, LINE_TEXTS,
+                          "file_row_number", self.spill)
+                return
         self.lines(lowering, sql)
         self.db.execute(sums_sql("lines WHERE amount <> 0", "amount"))
         write(self.db, paying_lines(month, "lines WHERE amount <> 0"), LINE_COLUMNS, path, parquet, LINE_TEXTS,
               "component, source_line", self.spill)
 
-    def write_lines(self, lowering: Lowering, sql: str, month: str, path: Path) -> None:
-        """The plan's paying lines written to the Parquet file `path` as they are computed. A
-        line that went wrong (no value, an error, no payee) stops the write (DuckDB's error());
-        the plan then runs again into a table, whose check (check_errors) reports every
-        problem as the table path does."""
+    def straight(self, lowering: Lowering) -> bool:
+        """Whether DuckDB writes the lines straight from the plan (see STRAIGHT_WRITE_ROWS)."""
+        rows = sum(self.intake.counts[table].used for _, table in lowering.component_tables()
+                   if table in self.intake.counts)
+        return self.spark is None and lowering.payee_table() is not None and rows <= STRAIGHT_WRITE_ROWS
+
+    def write_lines(self, lowering: Lowering, sql: str, month: str, path: Path) -> bool:
+        """The plan's paying lines written to the Parquet file `path` as they are computed;
+        False when DuckDB ran out of memory doing so (a table of the lines, which spills,
+        then settles the month). A line that went wrong (no value, an error, no payee) stops
+        the write (DuckDB's error()); the plan then runs again into a table, whose check
+        (check_errors) reports every problem as the table path does."""
         import duckdb
 
         provisions, tables = lowering.provisions(), lowering.component_tables()
         rows = lines_select(f"(SELECT * FROM ({sql}) WHERE {WORTH_KEEPING})", provisions, tables,
-                            line_types(self.con, provisions, "lines"))
+                            line_types(self.con, provisions, "straight"))
         # Past WORTH_KEEPING every line pays something or went wrong.
         guarded = (f"({rows}) AS l WHERE CASE WHEN problem IS NOT NULL OR clinic_id IS NULL OR provision IS NULL "
                    f"THEN error({text_literal(STOPPED)}) ELSE TRUE END")
         try:
             write(self.con, paying_lines(month, guarded), LINE_COLUMNS, path, True, LINE_TEXTS,
                   "component, source_line", self.spill)
+        except duckdb.OutOfMemoryException:
+            return False
         except duckdb.Error as error:
             if STOPPED not in str(error):
                 raise
             self.lines(lowering, sql, into="stopped")
             raise AssertionError("a line stopped the write, but the lines show no problem") from None
+        return True
 
     def close(self) -> None:
         self.report.stop()
