@@ -659,3 +659,27 @@ def test_concurrent_runs_to_one_target_end_with_one_consistent_set(tmp_path):
     from_second = len(rejected) == 1
     assert from_second == ("V1" not in {row["record_id"] for row in items})
     no_temporaries(tmp_path / "out")
+
+
+def test_rejected_csv_records_whose_lines_cannot_be_found_keep_their_places(tmp_path, monkeypatch):
+    """Damaged bytes can stop Python's CSV reader before the first record DuckDB read: no
+    record's line is found. The rejected records then keep their places for lines, and the
+    run ends normally rather than in an internal error (found by the hostile corpus)."""
+    import copy
+
+    from test_hostile_corpus import EXAMPLE, write_csv
+
+    import rulelang
+    from rulelang.columnar import intake
+    from rulelang.columnar.settlement import settle
+
+    tables = copy.deepcopy(EXAMPLE)
+    tables["persons"][0]["birth_date"] = "1950-13-45"
+    data = write_csv(tmp_path / "data", tables)
+    monkeypatch.setattr(intake, "csv_record_lines", lambda path, dialect, good, bad: ([], []))
+    settled = settle(rulelang.load("stockholm/hlv-2021"), "2021-09", data, tmp_path / "out.csv")
+    with open(tmp_path / "out-rejected.csv", encoding="utf-8", newline="") as handle:
+        rejected = list(csv.DictReader(handle))
+    persons = [row for row in rejected if row["table"] == "persons"]
+    assert [(row["record_id"], row["line"]) for row in persons] == [("P1", "2")]
+    assert "birth_date" in persons[0]["reason"] and settled.lines > 0

@@ -753,7 +753,7 @@ class Intake:
         rows = self.con.execute("SELECT CAST(line AS BIGINT) FROM rejected WHERE \"table\" = ?", [table]).fetchall()
         needed = max((line - 1 for (line,) in rows), default=0)  # __line is the row's place + 1 (the header)
         good, bad = csv_record_lines(source.path, dialect, needed, malformed)
-        if rows:
+        if rows and good:  # none when damaged bytes stop Python's reader at once: places stay
             self.con.execute("CREATE OR REPLACE TEMP TABLE line_places (place BIGINT, line BIGINT)")
             self.con.executemany("INSERT INTO line_places VALUES (?, ?)",
                                  [(place + 2, line) for place, line in enumerate(good)])
