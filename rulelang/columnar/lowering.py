@@ -181,29 +181,25 @@ def divided(n: str, den, whole: Callable[[str, str], str]) -> str:
             f"ELSE {whole(n, str(den))} END)")
 
 
+# Each named rounding mode as an integer division of n by d > 0 (SQL texts), whatever the
+# engine's integer division does with negatives; the same as `values.round_amount`.
+WHOLE_BY_MODE: dict = {
+    "down": floor_div,
+    "up": lambda n, d: f"(-{floor_div(f'-({n})', d)})",
+    "toward zero": lambda n, d: f"(CASE WHEN ({n}) >= 0 THEN ({n}) // ({d}) ELSE -((-({n})) // ({d})) END)",
+    "away from zero": lambda n, d: (f"(CASE WHEN ({n}) >= 0 THEN (({n}) + ({d}) - 1) // ({d}) "
+                                    f"ELSE -((-({n}) + ({d}) - 1) // ({d})) END)"),
+    "half up": lambda n, d: (f"(CASE WHEN ({n}) >= 0 THEN (2 * ({n}) + ({d})) // (2 * ({d})) "
+                             f"ELSE -((2 * (-({n})) + ({d})) // (2 * ({d}))) END)"),
+}
+
+
 def round_sql(v: Val, mode: str, unit_ore: int) -> str:
     """A number of öre rounded to whole `unit_ore` by a named mode, in integer arithmetic."""
-    if mode == "down":
-        def whole(n, d):
-            return floor_div(n, d)
-    elif mode == "up":
-        def whole(n, d):
-            return f"(-{floor_div(f'-({n})', d)})"
-    elif mode == "toward zero":
-        def whole(n, d):
-            return f"(CASE WHEN ({n}) >= 0 THEN ({n}) // ({d}) ELSE -((-({n})) // ({d})) END)"
-    elif mode == "away from zero":
-        def whole(n, d):
-            return (f"(CASE WHEN ({n}) >= 0 THEN (({n}) + ({d}) - 1) // ({d}) "
-                    f"ELSE -((-({n}) + ({d}) - 1) // ({d})) END)")
-    elif mode == "half up":
-        def whole(n, d):
-            return (f"(CASE WHEN ({n}) >= 0 THEN (2 * ({n}) + ({d})) // (2 * ({d})) "
-                    f"ELSE -((2 * (-({n})) + ({d})) // (2 * ({d}))) END)")
-    else:
+    if mode not in WHOLE_BY_MODE:
         raise NotLowerable(f"rounding mode {mode}")
     den = v.den * unit_ore if isinstance(v.den, int) else f"{_den_sql(v.den)} * {unit_ore}"
-    rounded = divided(v.sql, den, whole)
+    rounded = divided(v.sql, den, WHOLE_BY_MODE[mode])
     return rounded if unit_ore == 1 else f"({rounded} * {unit_ore})"
 
 

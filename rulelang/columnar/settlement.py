@@ -109,10 +109,17 @@ class Settlement:
 
 
 # Of the rows the rules give (one per record and component), only those that pay something
-# or went wrong matter: the others are dropped before the line table is made, on either
-# engine — unless no table names the payees (Lowering.payee_table), whose set is then
-# found among the lines, zero ones included (totals_sql).
+# or went wrong matter: the others are dropped before the lines are kept or written, on
+# either engine (worth_keeping).
 WORTH_KEEPING = "amount <> 0 OR amount IS NULL OR error IS NOT NULL"
+
+
+def worth_keeping(lowering: Lowering, sql: str) -> str:
+    """The plan's rows (`sql`) that matter (WORTH_KEEPING), as a query: all of them where no
+    table names the payees (Lowering.payee_table), whose set is then found among the lines,
+    zero ones included (totals_sql)."""
+    keep = WORTH_KEEPING if lowering.payee_table() is not None else "TRUE"
+    return f"SELECT * FROM ({sql}) WHERE {keep}"
 
 
 def line_types(con, provisions: list, into: str, enums: bool = True) -> tuple:
@@ -202,12 +209,11 @@ class EngineSession:
 
     def lines(self, lowering: Lowering, sql: str, into: str = "lines") -> None:
         """The table `into`: the plan's line items (collect_lines), checked (check_errors)."""
-        keep = WORTH_KEEPING if lowering.payee_table() is not None else "TRUE"
         if self.spark is None:
-            collect_lines(self.con, f"(SELECT * FROM ({sql}) WHERE {keep})", lowering.provisions(),
+            collect_lines(self.con, f"({worth_keeping(lowering, sql)})", lowering.provisions(),
                           lowering.component_tables(), into=into)
         else:
-            self.spark.execute(f"CREATE TEMP TABLE {quote('raw_' + into)} AS SELECT * FROM ({sql}) WHERE {keep}")
+            self.spark.execute(f"CREATE TEMP TABLE {quote('raw_' + into)} AS {worth_keeping(lowering, sql)}")
             collect_lines(self.spark, quote("raw_" + into), lowering.provisions(), lowering.component_tables(),
                           enums=False, into=into)
         check_errors(self.db, into)
@@ -248,9 +254,9 @@ class EngineSession:
         import duckdb
 
         provisions, tables = lowering.provisions(), lowering.component_tables()
-        rows = lines_select(f"(SELECT * FROM ({sql}) WHERE {WORTH_KEEPING})", provisions, tables,
+        rows = lines_select(f"({worth_keeping(lowering, sql)})", provisions, tables,
                             line_types(self.con, provisions, "straight"))
-        # Past WORTH_KEEPING every line pays something or went wrong.
+        # Payees are a table's records here (straight): every line left pays something or went wrong.
         guarded = (f"({rows}) AS l WHERE CASE WHEN problem IS NOT NULL OR clinic_id IS NULL OR provision IS NULL "
                    f"THEN error({text_literal(STOPPED)}) ELSE TRUE END")
         try:
