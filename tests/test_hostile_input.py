@@ -380,6 +380,31 @@ def test_a_formula_in_an_id_is_not_a_formula_in_the_csv_output(capsys, tmp_path)
     assert "'@SUM(1)" in rejected and ",@SUM" not in rejected
 
 
+@pytest.mark.parametrize("order", ["place", None])
+def test_every_formula_start_gets_its_apostrophe_and_nothing_else_does(tmp_path, order):
+    """The six first characters a spreadsheet reads as a formula (=, +, -, @, tab, carriage
+    return), each guarded in a text column; a value with one later, an accented first letter,
+    the empty text, no value and a number column are written as they are. With no order
+    given the rows come in the query's own order."""
+    import duckdb
+
+    from rulelang.columnar.settlement import write
+
+    values = ["=1+1", "+46 8", "-300", "@SUM(A1)", "\tx", "\rx", "a=b", "élan", "", None]
+    con = duckdb.connect()
+    con.execute("SET threads = 1")
+    con.execute("CREATE TABLE t (place INTEGER, word VARCHAR, n INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(i, v, -i) for i, v in enumerate(values)])
+    out = tmp_path / "out.csv"
+    write(con, "SELECT * FROM t", ("word", "n"), out, False, ("word",), order, str(tmp_path))
+    with open(out, encoding="utf-8", newline="") as written:
+        rows = list(csv.reader(written))
+    assert rows[0] == ["word", "n"]
+    assert [row[0] for row in rows[1:]] == ["'=1+1", "'+46 8", "'-300", "'@SUM(A1)", "'\tx", "'\rx",
+                                            "a=b", "élan", "", ""]
+    assert [row[1] for row in rows[1:]] == [str(-i) for i in range(len(values))]
+
+
 def test_an_output_directory_that_cannot_be_written_is_an_input_error(capsys, tmp_path):
     data = write_tables(tmp_path / "data", example())
     blocker = tmp_path / "file"

@@ -230,9 +230,14 @@ class EngineSession:
             if self.write_lines(lowering, sql, month, written):
                 from_file = f"read_parquet({text_literal(str(written))}, file_row_number = true)"
                 self.con.execute(sums_sql(from_file, "CAST(amount * 100 AS BIGINT)"))
-                if not parquet:  # the CSV from the Parquet, in its order
-                    write(self.con, f"SELECT * FROM {from_file}", LINE_COLUMNS, path, False, LINE_TEXTS,
-                          "file_row_number", self.spill)
+                if not parquet:  # the CSV from the Parquet file, read in its order by one thread
+                    threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
+                    self.con.execute("SET threads = 1")
+                    try:
+                        write(self.con, f"SELECT * FROM read_parquet({text_literal(str(written))})", LINE_COLUMNS,
+                              path, False, LINE_TEXTS, None, self.spill)
+                    finally:
+                        self.con.execute(f"SET threads = {int(threads)}")
                 return
         self.lines(lowering, sql)
         self.db.execute(sums_sql("lines WHERE amount <> 0", "amount"))
@@ -501,22 +506,28 @@ def kronor_sql() -> str:
     return "CAST(CAST(amount AS DECIMAL(18, 0)) * CAST(0.01 AS DECIMAL(18, 2)) AS DECIMAL(18, 2))"
 
 
-def write(db, query: str, columns: tuple, path: Path, parquet: bool, text: tuple, order: str,
+# The first characters (=, +, -, @, tab, carriage return) that make a spreadsheet read a
+# value as a formula, by code point (`ascii` reads one number; `left` made a text a row).
+FORMULA_STARTS = "61, 43, 45, 64, 9, 13"
+
+
+def write(db, query: str, columns: tuple, path: Path, parquet: bool, text: tuple, order: Optional[str],
           scratch: str) -> None:
     """One output file of the query's `columns`, in the order `order` (over the query's
-    columns, written or not), by DuckDB or by Spark. In CSV, a text value that a spreadsheet
-    would take for a formula (it begins with =, +, -, @, a tab or a carriage return) is
-    written with a leading apostrophe, as OWASP recommends; Parquet holds values as they are."""
+    columns, written or not; None: the query's own, which only a one-thread DuckDB keeps),
+    by DuckDB or by Spark. In CSV, a text value that a spreadsheet would take for a formula
+    (it begins with =, +, -, @, a tab or a carriage return) is written with a leading
+    apostrophe, as OWASP recommends; Parquet holds values as they are."""
     selected = []
     for column in columns:
         c = quote(column)
         if not parquet and column in text:
-            first = f"left(CAST({c} AS VARCHAR), 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
-            selected.append(f"CASE WHEN {first} THEN chr(39) || CAST({c} AS VARCHAR) ELSE {c} END AS {c}")
+            value = f"CAST({c} AS VARCHAR)"
+            selected.append(f"CASE WHEN ascii({value}) IN ({FORMULA_STARTS}) THEN chr(39) || {value} ELSE {c} END AS {c}")
         else:
             selected.append(c)
     # The order is the outermost clause: an order inside a subquery is not kept by the query around it.
-    select = f"SELECT {', '.join(selected)} FROM ({query}) AS q ORDER BY {order}"
+    select = f"SELECT {', '.join(selected)} FROM ({query}) AS q" + (f" ORDER BY {order}" if order else "")
     import duckdb
 
     if not isinstance(db, duckdb.DuckDBPyConnection):  # Spark's tables write their own files
