@@ -477,3 +477,34 @@ def test_errors_are_exceptions_exported_at_top_level():
     for name in ("DataError", "RulebookError", "EvaluationError"):
         assert issubclass(getattr(rulelang, name), Exception)
         assert name in rulelang.__all__
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loading_leaves_the_cycle_collector_as_it_found_it(enabled):
+    """Loading pauses Python's cycle collector (collector_paused); afterwards, and after a
+    rulebook with an error, it is on or off as the caller had it, and it was off meanwhile."""
+    import gc
+
+    from rulelang.language import parser as parser_module
+
+    seen = []
+    real = parser_module.parse_block
+
+    def parse_block(*args):
+        seen.append(gc.isenabled())
+        return real(*args)
+
+    (gc.enable if enabled else gc.disable)()
+    try:
+        parser_module.parse_block, saved = parse_block, parser_module.parse_block
+        try:
+            rulelang.load("stockholm/hlv-2021")
+            assert gc.isenabled() is enabled
+            with pytest.raises(rulelang.RulebookError):
+                rulelang.loads(MINI.replace("rulebook", "rulebok", 1))
+            assert gc.isenabled() is enabled
+        finally:
+            parser_module.parse_block = saved
+    finally:
+        gc.enable()
+    assert seen and not any(seen)

@@ -95,9 +95,45 @@ def test_shipped_parser_tables_match_the_grammar():
     assert stored["grammar_sha256"] == parser.grammar_digest()
 
 
+def test_the_tables_are_read_back_with_every_number_key_a_number_again():
+    """read_tables turns back only the maps it knows Lark keys by number; reading every
+    object with a hook must give the same tables, so no number key anywhere is left a text."""
+    text = Path(parser.__file__).with_name(parser.TABLES_FILE).read_text(encoding="utf-8")
+    every = json.loads(text, object_pairs_hook=lambda pairs: {int(k) if k.isdigit() else k: v for k, v in pairs})
+    assert parser.read_tables(text) == every
+
+
 def test_the_parser_loaded_from_the_tables_builds_the_same_trees_as_a_fresh_one():
     block = DECLARATIONS + "rule r defines tillägg when mode = physical then belopp * 2 rounded down to öre"
     assert parser.lark_parser().parse(block) == parser.build_parser().parse(block)
+
+
+POSITION_FIELDS = ("line", "column", "end_line", "end_column", "start_pos", "end_pos", "container_line",
+                   "container_column", "container_end_line", "container_end_column", "empty")
+
+
+def _positions(tree):
+    return [(node.data, [getattr(node.meta, name, None) for name in POSITION_FIELDS]) for node in tree.iter_subtrees()]
+
+
+def test_every_node_of_every_shipped_rulebook_has_the_position_lark_itself_gives():
+    """The parser hands a passed-through child back without Lark's position bookkeeping
+    (parser._Positions); every node of every block of every shipped rulebook, with the
+    parentheses, empty options and one-child rules they hold, must be placed as Lark places it."""
+    from rulelang.language import literate
+    from rulelang.language.loader import all_rulebook_ids, locate
+
+    lark_own = parser.build_parser()
+    assert type(lark_own.parser.parser.parser.callbacks[next(iter(lark_own.rules))]).__name__ == "PropagatePositions"
+    quicker = parser.lark_parser()
+    assert all(type(c) is parser._Positions for c in quicker.parser.parser.parser.callbacks.values())
+    nodes = 0
+    for rulebook in all_rulebook_ids():
+        for block in literate.document(locate(rulebook)[0].read_text(encoding="utf-8")).blocks:
+            ours, theirs = _positions(quicker.parse(block.text)), _positions(lark_own.parse(block.text))
+            assert ours == theirs, rulebook
+            nodes += len(ours)
+    assert nodes > 5000
 
 
 # --------------------------------------------------------------------------- positioned syntax errors

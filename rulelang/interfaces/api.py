@@ -28,7 +28,7 @@ from ..language.assumptions import ASSUMED_FOR_THE_RUN, assumptions
 from ..language.checker import CheckedRulebook, check
 from ..language.deep import run_deep
 from ..language.diagnostics import DataError, EvaluationError, InvalidArgument, NotFound, RecordProblem
-from ..language.loader import load_chain, load_text_chain
+from ..language.loader import collector_paused, load_chain, load_text_chain
 
 DataSource = Union[str, Path, dict, Dataset]
 DateLike = Union[dt.date, str, None]
@@ -64,15 +64,17 @@ class Rulebook:
 
         Raises NotFound when there is no such rulebook and RulebookError when it has errors.
         """
-        checked = check(load_chain(reference, allow_path))
-        return cls(checked, compile_rulebook(checked))
+        with collector_paused():
+            checked = check(load_chain(reference, allow_path))
+            return cls(checked, compile_rulebook(checked))
 
     @classmethod
     def loads(cls, text: str, name: str = "<string>") -> "Rulebook":
         """A rulebook from its text (a literate Markdown rulebook); `name` is how errors and
         explanations name its file. What it amends is found by id, as for a file."""
-        checked = check(load_text_chain(text, name))
-        return cls(checked, compile_rulebook(checked))
+        with collector_paused():
+            checked = check(load_text_chain(text, name))
+            return cls(checked, compile_rulebook(checked))
 
     # ---- facts
     @property
