@@ -1,6 +1,7 @@
 """Settlement of a full-size demo region: rulelang against a hand-written DuckDB query.
 
     python benchmarks/settle.py [--persons 2400000] [--month 2021-09] [--data DIR] [--repeat 5]
+                                [--format csv|parquet|both]
 
 Writes the demo region (unless --data names one), then runs, each in its own process:
   1. `rulelang settle stockholm/hlv-2021` (intake with every check, lowered rules, output);
@@ -8,7 +9,9 @@ Writes the demo region (unless --data names one), then runs, each in its own pro
      settlement file (every contract column, the provision of each line included; no intake
      checks: the files are known to be clean).
 Prints the median wall time and peak memory (max RSS) of both over --repeat alternating runs,
-their ratio, and checks that the two files are the same byte for byte.
+and their ratio, for the line items as CSV and as Parquet (settle's default; --format picks
+one), and checks that the two files are the same: byte for byte as CSV, row for row and in
+order as Parquet (two Parquet writers need not lay out the same rows in the same bytes).
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ SELECT clinic_id, '{month}' AS month, component,
 FROM (SELECT * FROM visit_lines UNION ALL SELECT * FROM person_lines UNION ALL SELECT * FROM clinic_lines)
 WHERE amount <> 0
 ORDER BY component, src
-) TO '{out}' (FORMAT csv, HEADER true)''')
+) TO '{out}' ({'FORMAT parquet' if out.endswith('.parquet') else 'FORMAT csv, HEADER true'})''')
 """
 
 
@@ -130,6 +133,8 @@ def main() -> None:
     parser.add_argument("--month", default="2021-09")
     parser.add_argument("--data", type=Path)
     parser.add_argument("--repeat", type=int, default=5, help="measured runs of each (default 5)")
+    parser.add_argument("--format", choices=["csv", "parquet", "both"], default="both",
+                        help="the line items' format (default both, CSV first)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rulelang-bench-"))
     data = args.data
@@ -143,8 +148,21 @@ def main() -> None:
     first = dt.date(year, month, 1)
     last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
 
-    ours = work / "rulelang.csv"
-    hand = work / "hand-written.csv"
+    formats = ["csv", "parquet"] if args.format == "both" else [args.format]
+    for suffix in formats:
+        compare(rulelang, data, args, first, last, work, suffix)
+    phases = json.loads(subprocess.run(
+        rulelang + ["settle", "stockholm/hlv-2021", "--month", args.month, "--data", str(data),
+                    "--out", str(work / "phases.parquet"), "--format", "json"],
+        check=True, cwd=ROOT, capture_output=True, text=True).stdout)["phases"]
+    print("rulelang phases (Parquet)       " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
+          + "   (intake: typing and checking every record, which the hand-written query skips)")
+
+
+def compare(rulelang: list, data: Path, args, first, last, work: Path, suffix: str) -> None:
+    """rulelang settle and the hand-written query, both writing the line items as `suffix`."""
+    ours = work / f"rulelang.{suffix}"
+    hand = work / f"hand-written.{suffix}"
     settle = rulelang + ["settle", "stockholm/hlv-2021", "--month", args.month, "--data", str(data), "--out", str(ours)]
     hand_written = [sys.executable, "-c", HAND_WRITTEN, str(data), args.month, str(first), str(last), str(hand)]
     # One warm-up of each reads the files into the page cache, so both are measured warm;
@@ -157,21 +175,21 @@ def main() -> None:
         hand_runs.append(measure(hand_written))
     our_wall, our_peak = _median(ours_runs)
     hand_wall, hand_peak = _median(hand_runs)
-    print(f"runs of each: {args.repeat}; medians below, then the fastest run of each")
-    same = filecmp.cmp(ours, hand, shallow=False)
+    print(f"line items as {suffix}: runs of each: {args.repeat}; medians below, then the fastest run of each")
     print(f"rulelang settle                 {our_wall:7.2f} s   peak {our_peak:5.2f} GB")
     print(f"hand-written DuckDB query       {hand_wall:7.2f} s   peak {hand_peak:5.2f} GB")
     print(f"ratio (rulelang / hand-written) {our_wall / hand_wall:7.2f} x time, "
           f"{our_peak / hand_peak:5.2f} x memory   (target: within 1.2x time, under 4 GB)")
     print(f"fastest runs                    {min(w for w, _ in ours_runs):7.2f} s / "
           f"{min(w for w, _ in hand_runs):.2f} s = {min(w for w, _ in ours_runs) / min(w for w, _ in hand_runs):.2f} x")
-    print(f"same output, byte for byte      {same}")
-    phases = json.loads(subprocess.run(
-        rulelang + ["settle", "stockholm/hlv-2021", "--month", args.month, "--data", str(data),
-                    "--out", str(ours), "--format", "json"],
-        check=True, cwd=ROOT, capture_output=True, text=True).stdout)["phases"]
-    print("rulelang phases                 " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
-          + "   (intake: typing and checking every record, which the hand-written query skips)")
+    if suffix == "csv":
+        print(f"same output, byte for byte      {filecmp.cmp(ours, hand, shallow=False)}")
+    else:
+        import duckdb
+
+        con = duckdb.connect()
+        rows = [con.execute(f"SELECT * FROM read_parquet('{path}')").fetchall() for path in (ours, hand)]
+        print(f"same rows in the same order     {rows[0] == rows[1]} ({len(rows[0])} lines)")
 
 
 def _median(runs: list) -> tuple:

@@ -241,7 +241,7 @@ class EngineSession:
                 return
         self.lines(lowering, sql)
         self.db.execute(sums_sql("lines WHERE amount <> 0", "amount"))
-        write(self.db, paying_lines(month, "lines WHERE amount <> 0"), LINE_COLUMNS, path, parquet, LINE_TEXTS,
+        write(self.db, paying_lines(month, "lines WHERE amount <> 0", self.spark is None), LINE_COLUMNS, path, parquet, LINE_TEXTS,
               "component, source_line", self.spill)
 
     def straight(self, lowering: Lowering) -> bool:
@@ -493,10 +493,15 @@ def sums_sql(lines: str, ore: str) -> str:
             f"FROM {lines} GROUP BY clinic_id, component, basis")
 
 
-def paying_lines(month: str, lines: str) -> str:
+def paying_lines(month: str, lines: str, enums: bool = True) -> str:
     """The line items' columns (LINE_COLUMNS, amounts in kronor) and each line's place, of the
-    lines `lines` (a table or query, with the condition that keeps the paying ones)."""
-    return (f"SELECT clinic_id, {text_literal(month)} AS month, component, {kronor_sql()} AS amount, "
+    lines `lines` (a table or query, with the condition that keeps the paying ones). On
+    DuckDB (`enums`) the month is a one-value enum, as component, provision and basis are
+    (line_types): the same text in the file, but the Parquet writer no longer hashes the
+    same ten letters once a line (a tenth of writing the lines)."""
+    value = text_literal(month)
+    as_month = f"CAST({value} AS ENUM ({value}))" if enums else value
+    return (f"SELECT clinic_id, {as_month} AS month, component, {kronor_sql()} AS amount, "
             f"provision, record_id, basis, source_line FROM {lines}")
 
 
