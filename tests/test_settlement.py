@@ -722,3 +722,28 @@ def test_every_clinic_of_the_clinics_table_has_its_totals_rows(books, tmp_path):
     assert by_record and all(row[3:] == ["0.00", "0"] for row in quiet if row[2] in by_record)
     (listed,) = con.execute("SELECT count(*) FROM c").fetchone()
     assert len({row[0] for row in csv_rows(tmp_path / "out-totals.csv")}) == listed
+
+
+@pytest.mark.parametrize("straight", [True, False])
+def test_the_parquet_line_items_hold_plain_text_columns_whatever_duckdb_sorted_them_as(region_month_book, tmp_path,
+                                                                                         monkeypatch, straight):
+    """DuckDB writes month, component, provision and basis from enums (paying_lines,
+    line_types); in the file every one of them, as clinic_id and record_id, must be a plain
+    UTF-8 text column, so that any Parquet reader sees text, and the amount a DECIMAL(18, 2)."""
+    import duckdb
+
+    from rulelang.columnar import settlement
+
+    if not straight:
+        monkeypatch.setattr(settlement, "STRAIGHT_WRITE_ROWS", 0)
+    data = write_region_month_parquet(tmp_path / "data")
+    out = tmp_path / "out.parquet"
+    settle(region_month_book, "2021-09", data, out)
+    schema = duckdb.sql(f"SELECT name, type, converted_type, precision, scale FROM parquet_schema('{out}') "
+                        "WHERE name <> 'duckdb_schema'").fetchall()
+    texts = ("clinic_id", "month", "component", "provision", "record_id", "basis")
+    assert [row[0] for row in schema] == ["clinic_id", "month", "component", "amount", "provision", "record_id", "basis"]
+    assert all(row[1:3] == ("BYTE_ARRAY", "UTF8") for row in schema if row[0] in texts), schema
+    assert [row[1:] for row in schema if row[0] == "amount"] == [("INT64", "DECIMAL", 18, 2)]
+    months = duckdb.sql(f"SELECT DISTINCT month, typeof(month) FROM read_parquet('{out}')").fetchall()
+    assert months == [("2021-09", "VARCHAR")]
