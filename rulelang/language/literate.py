@@ -10,6 +10,7 @@ shows beside the rules of the section.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from typing import Iterator, Optional
 
@@ -284,10 +285,17 @@ def normalised(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+@functools.lru_cache(maxsize=32)
+def _normalised_document(document: str) -> str:
+    """A held document normalised once: every quotation and cite of a rulebook is searched
+    in the same few documents of some hundred kilobytes each."""
+    return normalised(document)
+
+
 def quoted_in(words: str, document: str) -> bool:
     """Whether quoted words stand in a document verbatim: every piece between `[...]` gaps,
     in order (the document normalised as the words are)."""
-    haystack = normalised(document)
+    haystack = _normalised_document(document)
     position = 0
     for piece in _GAP.split(words):
         piece = normalised(piece)
