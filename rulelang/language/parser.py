@@ -146,7 +146,9 @@ def _first_position(children):
 class _Positions:
     """Lark's PropagatePositions, with the same result, a quarter less time: a rule that
     passes its one child through (`?rule`, most of an expression's precedence levels) is
-    handed back at once, its position already what Lark would make it."""
+    handed back at once, its position already what Lark would make it. The start and the
+    end are written out one after the other: a helper over attribute names took back half
+    of what this saves."""
 
     __slots__ = ("node_builder",)
 
