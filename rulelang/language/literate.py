@@ -179,7 +179,7 @@ def document(text: str) -> Document:
             found = _loose(token, tokens[index + 1] if index + 1 < len(tokens) else None, file_lines)
             if found is not None:
                 loose.append(found)
-    fences = [(t.map[0], t.map[1]) for t in tokens if t.type == "fence"]
+    fenced = {n for t in tokens if t.type == "fence" for n in range(t.map[0], t.map[1])}
     unclosed = {p.line for p in fence_problems}
 
     result: list[Section] = []
@@ -188,8 +188,7 @@ def document(text: str) -> Document:
         end_token = heads[number + 1][0] if number + 1 < len(heads) else len(tokens)
         end = heads[number + 1][3] if number + 1 < len(heads) else len(file_lines)
         body_from = start + 1 if number else 0
-        body = [line for n, line in enumerate(file_lines[body_from:end], start=body_from)
-                if not any(a <= n < b for a, b in fences)]
+        body = [line for n, line in enumerate(file_lines[body_from:end], start=body_from) if n not in fenced]
         parent = None
         for earlier in range(number - 1, -1, -1):
             if result[earlier].level < level:
