@@ -418,13 +418,10 @@ class Lowering:
         its clinic_id)."""
         tables = set()
         for output in self.settled_outputs():
-            payee = self.checked.outputs[output.name].decl.payee
-            resolution = self.checked.resolved.get(id(payee))
-            if (resolution and resolution[0] == "field" and resolution[1] in self.checked.tables
-                    and self.checked.tables[resolution[1]].decl.key == resolution[2]):
-                tables.add(resolution[1])
+            if self.pays_itself(output.name):
+                tables.add(output.table)
                 continue
-            found = self.checked.types.get(id(payee))
+            found = self.checked.types.get(id(self.checked.outputs[output.name].decl.payee))
             tables.add(found.name if found is not None and found.kind == "ref" else None)
         return next(iter(tables)) if len(tables) == 1 and None not in tables else None
 

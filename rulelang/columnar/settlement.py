@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # a rulebook as the API gives it; this stage needs only its p
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
 TOTALS_COLUMNS = ("clinic_id", "month", "component", "amount", "lines")
 LINE_TEXTS = ("clinic_id", "component", "provision", "record_id")  # a spreadsheet could read them as formulas
+# Lines are written by component and then by the record's place in its input file: a total
+# order (one line per record and component), so the same input gives the same bytes.
+LINE_ORDER = "component, source_line"
 # A line that went wrong stops a write straight from the plan with this error (write_lines).
 STOPPED = "rulelang: a line item cannot be settled"
 # The plan's rows (records × settled outputs) up to which DuckDB writes the lines straight
@@ -228,21 +231,17 @@ class EngineSession:
         if self.straight(lowering):
             written = path if parquet else Path(self.spill) / "lines.parquet"
             if self.write_lines(lowering, sql, month, written):
-                from_file = f"read_parquet({text_literal(str(written))}, file_row_number = true)"
+                from_file = f"read_parquet({text_literal(str(written))})"
                 self.con.execute(sums_sql(from_file, "CAST(amount * 100 AS BIGINT)"))
-                if not parquet:  # the CSV from the Parquet file, read in its order by one thread
-                    threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
-                    self.con.execute("SET threads = 1")
-                    try:
-                        write(self.con, f"SELECT * FROM read_parquet({text_literal(str(written))})", LINE_COLUMNS,
-                              path, False, LINE_TEXTS, None, self.spill)
-                    finally:
-                        self.con.execute(f"SET threads = {int(threads)}")
+                if not parquet:  # the CSV from the Parquet file, in its order (one thread keeps it)
+                    with one_thread(self.con):
+                        write(self.con, f"SELECT * FROM {from_file}", LINE_COLUMNS, path, False, LINE_TEXTS, None,
+                              self.spill)
                 return
         self.lines(lowering, sql)
         self.db.execute(sums_sql("lines WHERE amount <> 0", "amount"))
-        write(self.db, paying_lines(month, "lines WHERE amount <> 0", self.spark is None), LINE_COLUMNS, path, parquet, LINE_TEXTS,
-              "component, source_line", self.spill)
+        write(self.db, paying_lines(month, "lines WHERE amount <> 0", self.spark is None), LINE_COLUMNS, path,
+              parquet, LINE_TEXTS, LINE_ORDER, self.spill)
 
     def straight(self, lowering: Lowering) -> bool:
         """Whether DuckDB writes the lines straight from the plan (see STRAIGHT_WRITE_ROWS)."""
@@ -265,8 +264,7 @@ class EngineSession:
         guarded = (f"({rows}) AS l WHERE CASE WHEN problem IS NOT NULL OR clinic_id IS NULL OR provision IS NULL "
                    f"THEN error({text_literal(STOPPED)}) ELSE TRUE END")
         try:
-            write(self.con, paying_lines(month, guarded), LINE_COLUMNS, path, True, LINE_TEXTS,
-                  "component, source_line", self.spill)
+            write(self.con, paying_lines(month, guarded), LINE_COLUMNS, path, True, LINE_TEXTS, LINE_ORDER, self.spill)
         except duckdb.OutOfMemoryException:
             return False
         except duckdb.Error as error:
@@ -392,9 +390,6 @@ def _settle(book, month, engine, sources, lowering, sql, checks, warnings_sql, s
         session.check_input()
         phases["intake"], mark = time.perf_counter() - mark, time.perf_counter()
         report.begin(f"settling {month} on {engine}")
-        # Sorted as they are written, by component and then by the record's place in its input
-        # file: a total order (one line per record and component), so the same input gives
-        # the same bytes, and nearly the order the plan gives them in, so sorting is cheap.
         session.settle_lines(lowering, sql, month, files.temporary(out), out.suffix.lower() == ".parquet")
         sums = db.execute("SELECT clinic_id, component, basis, amount, lines FROM sums").fetchall()
         raised = raised_warnings(db, book, warnings_sql)
@@ -483,6 +478,18 @@ def check_errors(con, lines: str = "lines") -> None:
         components = con.execute(f"SELECT DISTINCT CAST(component AS VARCHAR) FROM {lines} "
                                  "WHERE provision IS NULL AND amount <> 0").fetchall()
         raise AssertionError(f"no provision for {components}")
+
+
+@contextlib.contextmanager
+def one_thread(con) -> Iterator[None]:
+    """DuckDB on one thread for a statement, then as many as before: a copy without an
+    order keeps its source's order only so."""
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
 
 
 def sums_sql(lines: str, ore: str) -> str:

@@ -184,8 +184,10 @@ def _with_quicker_positions(parser: Lark) -> Lark:
     the positions equal); a Lark whose insides differ is left as it is."""
     from lark.parse_tree_builder import PropagatePositions
 
-    callbacks = getattr(getattr(getattr(getattr(parser, "parser", None), "parser", None), "parser", None),
-                        "callbacks", None)
+    try:
+        callbacks = parser.parser.parser.parser.callbacks
+    except AttributeError:
+        return parser
     if isinstance(callbacks, dict):
         for rule, callback in callbacks.items():
             if type(callback) is PropagatePositions and callback.node_filter is None:
