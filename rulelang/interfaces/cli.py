@@ -13,7 +13,7 @@ import re
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from ..language.deep import run_deep
 from ..language.diagnostics import (
@@ -24,10 +24,12 @@ from ..language.diagnostics import (
     RulebookError,
     did_you_mean,
 )
-from ..language.generator import generate
-from ..language.loader import all_rulebook_ids, display_path
-from .api import Rulebook
-from .examples import example_evaluator, example_records, run_examples
+
+if TYPE_CHECKING:
+    from .api import Rulebook
+
+# The parser, the checker, the evaluator and the engines are imported by the verbs that use
+# them (`rulelang --help` needs none: a third of the time it took).
 
 EXIT_OK, EXIT_RULEBOOK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -208,6 +210,8 @@ def _err(text: str) -> None:
 
 
 def _load(reference: str) -> Rulebook:
+    from .api import Rulebook
+
     try:
         return Rulebook.load(reference)
     except NotFound as error:
@@ -229,10 +233,18 @@ def _warnings(book: Rulebook) -> None:
         _err(warning.format(book.checked.sources))
 
 
-def cmd_check(args) -> int:
+def _references(args) -> list:
+    """The rulebooks named, or every one found (a usage error when there are none)."""
+    from ..language.loader import all_rulebook_ids
+
     references = args.rulebooks or all_rulebook_ids()
     if not references:
         raise UsageError("no rulebooks found (looked in ./rulebooks and RULELANG_PATH)")
+    return references
+
+
+def cmd_check(args) -> int:
+    references = _references(args)
     status = EXIT_OK
     checked, found = [], []
     for reference in references:
@@ -268,9 +280,9 @@ def cmd_check(args) -> int:
 
 
 def cmd_test(args) -> int:
-    references = args.rulebooks or all_rulebook_ids()
-    if not references:
-        raise UsageError("no rulebooks found (looked in ./rulebooks and RULELANG_PATH)")
+    from .examples import run_examples
+
+    references = _references(args)
     passed = failed = 0
     broken = False
     reports = []
@@ -413,6 +425,8 @@ def cmd_explain(args) -> int:
     focus = (table, args.record) if args.record is not None else None
     assumed = _assumed(book, args)
     if args.example is not None:
+        from .examples import example_evaluator
+
         example = _example(book, args.example)
         evaluator = example_evaluator(book, example, args.on, assumed)
         if args.record is None:  # the record the example expects this output of, when it names one
@@ -635,6 +649,9 @@ def _example(book: Rulebook, title: str):
 
 
 def cmd_example_data(args) -> int:
+    from ..language.generator import generate
+    from .examples import example_records
+
     book = _load(args.rulebook)
     example = _example(book, args.example)
     records = example_records(book, example)
@@ -656,11 +673,9 @@ def cmd_example_data(args) -> int:
 
 def cmd_fmt(args) -> int:
     from ..language.formatter import format_rulebook
-    from ..language.loader import locate, read
+    from ..language.loader import display_path, locate, read
 
-    references = args.rulebooks or all_rulebook_ids()
-    if not references:
-        raise UsageError("no rulebooks found (looked in ./rulebooks and RULELANG_PATH)")
+    references = _references(args)
     status, unformatted = EXIT_OK, 0
     for reference in references:
         try:

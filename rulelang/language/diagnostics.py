@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 import attrs
 
-from .syntax import Span
+if TYPE_CHECKING:  # in annotations only: the CLI reports errors without loading the syntax tree's classes
+    from .syntax import Span
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
