@@ -747,3 +747,77 @@ def test_the_parquet_line_items_hold_plain_text_columns_whatever_duckdb_sorted_t
     assert [row[1:] for row in schema if row[0] == "amount"] == [("INT64", "DECIMAL", 18, 2)]
     months = duckdb.sql(f"SELECT DISTINCT month, typeof(month) FROM read_parquet('{out}')").fetchall()
     assert months == [("2021-09", "VARCHAR")]
+
+
+# ------------------------------------------------------------------------ repeated ids counted in an array
+
+@pytest.mark.parametrize("spread", [1, 1000])
+def test_a_repeated_whole_number_id_is_found_whether_the_ids_fill_their_range_or_not(region_month_book, tmp_path,
+                                                                                       spread):
+    """Person ids 1 to 5000 are counted in an array indexed by the id, of 13 bits, which
+    DuckDB would not choose by itself (Intake.counted_in_an_array); ids 1000 to 5,000,000 in
+    a hash table (they fill a thousandth of their range): either way the later record of a
+    repeated person id and of a repeated visit id is rejected (the 5001st person and the
+    31st visit given) and the first is settled."""
+    people = [{"person_id": p * spread, "birth_date": "1980-02-01", "listed_clinic": 1, "acg_weight": "1",
+               "in_home_care": False} for p in range(1, 5001)]
+    repeated_person = {**people[6], "birth_date": "1950-05-05"}  # id 7 again, born earlier
+    visits = [{"visit_id": v * spread, "person_id": spread, "clinic_id": 1, "date": "2021-09-10",
+               "kind": "physical", "profession": "doctor"} for v in range(1, 31)]
+    repeated_visit = {**visits[2], "profession": "nurse"}  # id 3 again
+    region = {"clinics": [{"clinic_id": 1, "koncern_id": 1}], "persons": [*people, repeated_person],
+              "visits": [*visits, repeated_visit]}
+    settled = settle(region_month_book, "2021-09", write_region(region, tmp_path), tmp_path / "out.csv")
+    rejected = [(row[0], row[1], row[3], row[4]) for row in csv_rows(tmp_path / "out-rejected.csv")]
+    assert rejected == [("persons", str(7 * spread), "5001", f"two persons records have the id {7 * spread}"),
+                        ("visits", str(3 * spread), "31", f"two visits records have the id {3 * spread}")]
+    lines = csv_rows(tmp_path / "out.csv")
+    capitation = [row for row in lines if row[2] == "kapitering"]
+    # The first person 7 (born 1980: 41 on 2021-09-01, 80 kr × weight 1) is the one settled.
+    assert [row[3] for row in capitation if row[5] == str(7 * spread)] == ["80.00"]
+    # The first visit 3 (physical, doctor: 200 kr) is the one settled, once.
+    assert [row[3] for row in lines if row[2] == "besöksavgift_till_mottagningen" and row[5] == str(3 * spread)] \
+        == ["200.00"]
+    counts = {c.table: (c.read, c.used, c.rejected) for c in settled.counts}
+    assert counts["persons"] == (5001, 5000, 1) and counts["visits"] == (31, 30, 1)
+
+
+def test_ids_are_counted_in_an_array_only_when_they_fill_most_of_their_range(region_month_book):
+    """The array is asked for with the bits of the ids' range (DuckDB's default is 12 bits)
+    when the range is at most DENSE_IDS times the ids, and only for whole-number ids; the
+    setting is as it was afterwards, also after an error."""
+    import duckdb
+
+    from rulelang.columnar.intake import ARRAY_BITS, DENSE_IDS, Intake
+
+    con = duckdb.connect()
+    intake = Intake(con, region_month_book.checked, {})
+
+    def array_bits(ids_sql: str, table: str = "persons", key: str = "person_id") -> int:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT {key} FROM ({ids_sql})")
+        with intake.counted_in_an_array(table, "stage", key):
+            (bits,) = con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone()
+        assert con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone() == (12,)
+        return int(bits)
+
+    # 100,000 ids from 1: a range of 100,000 (and a place for no id) needs 17 bits.
+    assert array_bits("SELECT range AS person_id FROM range(1, 100001)") == 17
+    # The same ids spread DENSE_IDS apart still fill a quarter of their range: 19 bits.
+    assert array_bits(f"SELECT range * {DENSE_IDS} AS person_id FROM range(1, 100001)") == 19
+    # One step wider, or a few ids far apart: a hash table, as DuckDB chooses by itself.
+    assert array_bits(f"SELECT range * {DENSE_IDS + 1} AS person_id FROM range(1, 100001)") == 12
+    assert array_bits("SELECT * FROM (VALUES (1), (5000000)) AS t(person_id)") == 12
+    # A range past 2^ARRAY_BITS places, however full: no array.
+    assert array_bits(f"SELECT range * 3 AS person_id FROM range({(1 << ARRAY_BITS) // 3 + 10})") == 12
+    # No ids at all; and a key that is not a whole number (a koncern names a clinic: integer
+    # ids too, so the text case is a rulebook with text ids).
+    assert array_bits("SELECT CAST(NULL AS BIGINT) AS person_id") == 12
+    text_book = rulelang.load("stockholm/hlv-2021")
+    intake = Intake(con, text_book.checked, {})
+    assert array_bits("SELECT CAST(range AS VARCHAR) AS person_id FROM range(1, 1001)") == 12
+    intake = Intake(con, region_month_book.checked, {})
+    con.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT range AS person_id FROM range(1, 1001)")
+    with pytest.raises(ZeroDivisionError):
+        with intake.counted_in_an_array("persons", "stage", "person_id"):
+            1 / 0
+    assert con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone() == (12,)

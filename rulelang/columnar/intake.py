@@ -21,6 +21,7 @@ or as bound parameters: a file cannot inject SQL.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import gzip
@@ -38,7 +39,7 @@ import attrs
 from ..evaluation.data import ID_FIELD
 from ..language.checker import CheckedRulebook
 from ..language.diagnostics import DataError, RecordProblem
-from .sql import DECIMAL_SCALE, date_literal, quote, text_literal
+from .sql import DECIMAL_SCALE, date_literal, engine_setting, quote, text_literal
 
 REJECT_COLUMNS = ("table", "record_id", "file", "line", "reason", "data")
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a CSV line (one record) may be this long
@@ -803,16 +804,37 @@ class Intake:
         k = quote(key)
         ids = f"(SELECT {k} FROM {stage} WHERE {k} IS NOT NULL)"
         sharing = f"count({k})" if among == stage else f"count(*) FILTER (WHERE {among_key} IN {ids})"
-        (repeats,) = self.con.execute(
-            f"SELECT (SELECT {sharing} FROM {among}) - (SELECT count(DISTINCT {k}) FROM {stage})").fetchone()
-        if not repeats:
+        with self.counted_in_an_array(table, stage, key):
+            (repeats,) = self.con.execute(
+                f"SELECT (SELECT {sharing} FROM {among}) - (SELECT count(DISTINCT {k}) FROM {stage})").fetchone()
+            if not repeats:
+                return
+            message = f"{text_literal('two ' + table + ' records have the id ')} || s.{k}"
+            self.con.execute(f"""
+                UPDATE {stage} AS s SET __reason = concat_ws('; ', s.__reason, {message}) FROM (
+                  SELECT {among_key} AS k, min(__line) AS first_line FROM {among}
+                  WHERE {among_key} IN {ids} GROUP BY 1 HAVING count(*) > 1) AS dup
+                WHERE dup.k = s.{k} AND s.__line > dup.first_line""")
+
+    @contextlib.contextmanager
+    def counted_in_an_array(self, table: str, stage: str, key: str):
+        """Whole-number ids that fill most of their range (1 to n with a few gaps, as a
+        register numbers its records) are counted in an array indexed by the id, DuckDB's
+        perfect hash aggregate, rather than in a hash table: on 2.4 M ids half the time and
+        less memory. DuckDB does so by itself only for a range of 2^12; here it is told the
+        range's bits when the range is at most DENSE_IDS times the ids, and at most
+        2^ARRAY_BITS, so that a few scattered ids never make a large array."""
+        if self.value_kind(self.checked.tables[table].fields[key][0]) != "integer":
+            yield
             return
-        message = f"{text_literal('two ' + table + ' records have the id ')} || s.{k}"
-        self.con.execute(f"""
-            UPDATE {stage} AS s SET __reason = concat_ws('; ', s.__reason, {message}) FROM (
-              SELECT {among_key} AS k, min(__line) AS first_line FROM {among}
-              WHERE {among_key} IN {ids} GROUP BY 1 HAVING count(*) > 1) AS dup
-            WHERE dup.k = s.{k} AND s.__line > dup.first_line""")
+        k = quote(key)
+        low, high, ids = self.con.execute(f"SELECT min({k}), max({k}), count({k}) FROM {stage}").fetchone()
+        bits = (high - low + 2).bit_length() if ids else 0  # the range, and one place for no id
+        if not ids or high - low + 1 > DENSE_IDS * ids or bits > ARRAY_BITS:
+            yield
+            return
+        with engine_setting(self.con, "perfect_ht_threshold", max(bits, 12)):
+            yield
 
     def overlaps(self, table: str, stage: str, history) -> None:
         """Of two rows of one key in force on the same day, the later-starting is set aside."""
@@ -908,6 +930,10 @@ class Intake:
 
 
 FOCUS_WHOLE_TABLE_ROWS = 50_000
+# Ids counted in an array (Intake.counted_in_an_array): a range at most this many times the
+# ids, and at most 2^ARRAY_BITS places (32 M, about 30 MB of counts per thread).
+DENSE_IDS = 4
+ARRAY_BITS = 25
 MEMORY_LIMIT = "2500MB"  # DuckDB's share in a run over a region; RULELANG_MEMORY_LIMIT overrides it
 
 

@@ -26,7 +26,7 @@ from .intake import REJECT_COLUMNS, Intake, bounded_database, find_sources
 from .lowering import Lowering, pays_itself
 from .outputset import OutputSet, scratch_directory
 from .progress import ProgressReport
-from .sql import quote, text_literal
+from .sql import engine_setting, quote, text_literal
 
 if TYPE_CHECKING:  # a rulebook as the API gives it; this stage needs only its parts
     from ..interfaces.api import Rulebook
@@ -480,16 +480,10 @@ def check_errors(con, lines: str = "lines") -> None:
         raise AssertionError(f"no provision for {components}")
 
 
-@contextlib.contextmanager
-def one_thread(con) -> Iterator[None]:
-    """DuckDB on one thread for a statement, then as many as before: a copy without an
-    order keeps its source's order only so."""
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    con.execute("SET threads = 1")
-    try:
-        yield
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
+def one_thread(con):
+    """DuckDB on one thread for the statements inside, then as many as before: a copy
+    without an order keeps its source's order only so."""
+    return engine_setting(con, "threads", 1)
 
 
 def sums_sql(lines: str, ore: str) -> str:

@@ -4,7 +4,9 @@ pasted: column names and values come from files other organisations write."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from typing import Iterator
 
 DECIMAL_SCALE = 10 ** 6  # input decimals are stored as integers of millionths
 FAR_FUTURE = "DATE '9999-12-31'"
@@ -22,3 +24,14 @@ def text_literal(value: str) -> str:
 
 def date_literal(value: dt.date) -> str:
     return f"DATE '{value.isoformat()}'"
+
+
+@contextlib.contextmanager
+def engine_setting(con, name: str, value: int) -> Iterator[None]:
+    """A DuckDB setting (a whole number) for the statements inside, then as it was."""
+    (before,) = con.execute("SELECT current_setting(?)", [name]).fetchone()
+    con.execute(f"SET {name} = {int(value)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET {name} = {int(before)}")
