@@ -931,7 +931,8 @@ class Intake:
 
 FOCUS_WHOLE_TABLE_ROWS = 50_000
 # Ids counted in an array (Intake.counted_in_an_array): a range at most this many times the
-# ids, and at most 2^ARRAY_BITS places (32 M, about 30 MB of counts per thread).
+# ids, and at most 2^ARRAY_BITS places (32 M; 10 M ids over 30 M places were counted in
+# 0.2 s at a peak of 252 MB for the whole process, against 1.0 s and 543 MB hashed).
 DENSE_IDS = 4
 ARRAY_BITS = 25
 MEMORY_LIMIT = "2500MB"  # DuckDB's share in a run over a region; RULELANG_MEMORY_LIMIT overrides it
