@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 # Every public name is imported when first named (PEP 562): `import rulelang.interfaces.cli`
 # runs this file first, and `rulelang --help` should not wait for the parser, the checker
-# and the evaluator (two thirds of its time) when it needs none of them.
+# and the evaluator when it needs none of them (0.22 s with them, 0.09 s without).
 _PUBLIC = {
     "Rulebook": ".interfaces.api", "load": ".interfaces.api", "loads": ".interfaces.api",
     "settle": ".interfaces.api",

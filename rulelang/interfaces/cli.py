@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .api import Rulebook
 
 # The parser, the checker, the evaluator and the engines are imported by the verbs that use
-# them (`rulelang --help` needs none: a third of the time it took).
+# them: `rulelang --help` and a usage error need none (see rulelang/__init__.py).
 
 EXIT_OK, EXIT_RULEBOOK, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
