@@ -27,6 +27,8 @@ _PUBLIC = {
     "render": ".interfaces.render",
 }
 
+# Written out (not derived from _PUBLIC) so that linters and type checkers read it; a test
+# holds the two lists the same.
 __all__ = ["Rulebook", "Dataset", "load", "loads", "settle", "render", "Result", "Explanation", "Settlement",
            "Error", "RulebookError", "DataError", "EvaluationError", "NotFound", "InvalidArgument",
            "SettlementError", "AssumptionError"]

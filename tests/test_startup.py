@@ -58,6 +58,10 @@ def test_every_public_name_is_there_when_named(name):
     assert getattr(value, "__name__", name) == name  # the thing itself, not its module
 
 
+def test_the_public_names_are_the_lazily_imported_ones():
+    assert sorted(rulelang.__all__) == sorted(rulelang._PUBLIC)
+
+
 def test_a_public_name_is_the_object_its_module_defines():
     from rulelang.columnar.settlement import SettlementError
     from rulelang.interfaces.api import load
