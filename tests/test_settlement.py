@@ -821,3 +821,71 @@ def test_ids_are_counted_in_an_array_only_when_they_fill_most_of_their_range(reg
         with intake.counted_in_an_array("persons", "stage", "person_id"):
             1 / 0
     assert con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone() == (12,)
+
+
+AGE_BANDS = '''
+table clinics
+  key clinic_id
+  field clinic_id: text
+
+table persons
+  key person_id
+  field person_id: text
+  field birth_date: date
+  field listed_clinic: clinics
+  field weight: decimal
+  field home_care: boolean
+
+parameter per_age: money by integer
+  value from 2021-01-01 status illustrative cite "x"
+    row 0 to 5: 120 kr
+    row 6 to 64: 80 kr
+    row 65 and over: 150 kr
+
+output capitation: money per persons paid to listed_clinic
+
+rule at_home defines capitation
+  when home_care
+  then per_age[age(birth_date, first_day_of_month(evaluation_date))] * weight * 110 % rounded half up to öre
+
+rule not_at_home defines capitation
+  when not home_care
+  then if weight > 1 then per_age[age(birth_date, first_day_of_month(evaluation_date))] * weight rounded half up to öre
+       else per_age[age(birth_date, first_day_of_month(evaluation_date))]
+'''
+
+
+def test_a_lookup_key_and_a_rounded_product_are_worked_out_once_a_record(tmp_path):
+    """DuckDB shares no subexpression under a CASE, so the plan binds an age used as a lookup
+    key, and the product under a rounding, to a column of their own (Lowering.bound): once
+    per query, whichever rule or branch reads them, with the interpreter's amounts."""
+    import datetime as dt
+
+    from rulebook_factory import load
+
+    from rulelang.columnar.lowering import Lowering
+
+    book = load(tmp_path, AGE_BANDS)
+    sql = Lowering(book.checked, book.program, dt.date(2021, 9, 1), dt.date(2021, 9, 30)).line_items_sql()
+    # One age for both rules and the branch (the year of birth read once), and one column for
+    # each of the two rounded products.
+    assert sql.count('year(t."birth_date")') == 1
+    assert sql.count('* CAST(t."weight" AS HUGEINT)') == 2
+    persons = [  # (id, born, weight, home care): ages on 2021-09-01
+        ("P1", "1950-03-15", "1.2", True),  # 71: 150 kr × 1.2 × 110 % = 198.00 kr
+        ("P2", "2018-09-02", "0.75", False),  # 2 (3 the next day): 120 kr, weight not above 1
+        ("P3", "1990-01-01", "1.333333", False),  # 31: 80 kr × 1.333333 = 106.66664 → 106.67 kr
+        ("P4", "2015-09-01", "1.5", True),  # 6 that day: 80 kr × 1.5 × 110 % = 132.00 kr
+        ("P5", "1940-12-31", "0.123457", True),  # 80: 150 kr × 0.123457 × 110 % = 20.370405 → 20.37 kr
+    ]
+    region = {"clinics": [{"clinic_id": "A"}],
+              "persons": [{"person_id": p, "birth_date": born, "listed_clinic": "A", "weight": weight,
+                           "home_care": home} for p, born, weight, home in persons]}
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "out.csv"
+    settle(book, "2021-09", write_region(region, tmp_path / "data"), out)
+    rows = csv_rows(out)
+    assert [(row[5], row[3]) for row in rows] == [("P1", "198.00"), ("P2", "120.00"), ("P3", "106.67"),
+                                                  ("P4", "132.00"), ("P5", "20.37")]
+    assert rows == interpreter_rows(book, region, "2021-09")
+

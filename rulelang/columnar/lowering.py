@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from fractions import Fraction
 from typing import Callable, Optional, Union
 
@@ -34,6 +35,9 @@ from ..language.typesystem import Type
 from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE
 from .sql import DECIMAL_SCALE, FAR_FUTURE, date_literal, quote, text_literal
 
+# SQL that is read, not worked out (see Lowering.bound): a column of the row, as it is or as a
+# 128-bit number, or a constant.
+READ_SQL = re.compile(r't\."[^"]+"|CAST\(t\."[^"]+" AS HUGEINT\)|CAST\(-?\d+ AS BIGINT\)|TRUE|FALSE|NULL|\'[^\']*\'')
 OWN_DATES = "own dates"  # a query of every record of a dated table, each on its own date
 NUMERIC = ("money", "unrounded", "integer", "decimal")
 
@@ -767,9 +771,27 @@ class Lowering:
         return attrs.evolve(found, basis=greatest(date.basis, found.basis))
 
     def _lookup(self, e: s.Lookup, query, env, joins) -> Val:
-        keys = [self.lower(k, query, env, joins) for k in e.keys]
+        keys = [self.bound(self.lower(k, query, env, joins), query, env, joins) for k in e.keys]
         found = self.parameter(e.target.name, query, keys)
         return attrs.evolve(found, basis=greatest(*(k.basis for k in keys), found.basis))
+
+    def bound(self, value: Val, query: TableQuery, env: dict, joins: list) -> Val:
+        """`value` as a column of a layer of its own, when it is worked out rather than read
+        (READ_SQL) and reads nothing joined for the layer being built (nor an aggregate's
+        variables). DuckDB shares no subexpression under a CASE: an age used as a lookup key
+        was worked out again for each row of the table it is looked up in, and the product
+        under a rounding again in each of the rounding's branches, dozens of times a record
+        in all. Bound, each is worked out once a record, and an expression bound twice in
+        one query is one column. A bound value is worked out for every record, also where
+        the rule reading it does not apply; it reads only the record and the parameters, so
+        nothing in it can fail but an arithmetic overflow, far beyond any amount a line holds."""
+        if env or joins or READ_SQL.fullmatch(value.sql):
+            return value
+        item = ("bound", value.sql)
+        if item not in query.columns:
+            number = sum(1 for kind, _ in query.columns if kind == "bound")
+            self.add_value_column(query, item, f"b__{number}", value, [])
+        return query.columns[item]
 
     def record_alias(self, target: s.Expr, query: TableQuery, env: dict, joins: list) -> tuple:
         """(alias, table, basis) of the row a record-valued expression designates, joining it in."""
@@ -915,7 +937,7 @@ class Lowering:
                    greatest(operand.basis, *(i.basis for i in items)))
 
     def _rounded(self, e: s.Rounded, query, env, joins) -> Val:
-        operand = self.lower(e.operand, query, env, joins)
+        operand = self.bound(self.lower(e.operand, query, env, joins), query, env, joins)
         return Val(round_sql(operand, e.mode, 100 if e.unit == "kronor" else 1), 1, operand.basis)
 
     def _otherwise(self, e: s.Otherwise, query, env, joins) -> Val:
