@@ -889,3 +889,68 @@ def test_a_lookup_key_and_a_rounded_product_are_worked_out_once_a_record(tmp_pat
                                                   ("P4", "132.00"), ("P5", "20.37")]
     assert rows == interpreter_rows(book, region, "2021-09")
 
+
+FOLLOW_UPS = '''
+table clinics
+  key clinic_id
+  field clinic_id: text
+
+table visits
+  key visit_id
+  dated by date
+  field visit_id: text
+  field clinic_id: clinics
+  field date: date
+  field follows: visits optional
+
+parameter fee: money
+  value 100 kr from 2021-01-01 until 2021-08-31 status illustrative cite "x"
+  value 150 kr from 2021-09-01 until 2021-09-14 status illustrative cite "x"
+  value 200 kr from 2021-09-15 status illustrative cite "x"
+
+definition own_fee per visits = fee
+
+output payment: money per visits paid to clinic_id
+
+rule first_visit defines payment
+  when follows is none
+  then own_fee
+
+rule follow_up defines payment
+  when follows is not none
+  then own_fee + (follows.own_fee otherwise 0 kr)
+'''
+
+
+def test_a_record_read_on_its_own_date_outside_the_month_finds_the_value_then_in_force(tmp_path):
+    """A visit reads the fee of the visit it follows on that visit's own date, which may lie
+    before the month: the value in force then is found, as the interpreter finds it (the
+    plan once left out values not in force in the month, and a follow-up of an August visit
+    lost its August fee). A value in force the whole month is no test of each visit's date;
+    one that changes within it is."""
+    import datetime as dt
+
+    from rulebook_factory import load
+
+    from rulelang.columnar.lowering import Lowering
+
+    book = load(tmp_path, FOLLOW_UPS)
+    region = {"clinics": [{"clinic_id": "A"}], "visits": [
+        {"visit_id": "V0", "clinic_id": "A", "date": "2021-08-20", "follows": None},
+        {"visit_id": "V1", "clinic_id": "A", "date": "2021-09-02", "follows": "V0"},
+        {"visit_id": "V2", "clinic_id": "A", "date": "2021-09-20", "follows": "V1"},
+        {"visit_id": "V3", "clinic_id": "A", "date": "2021-09-16", "follows": None}]}
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "out.csv"
+    settle(book, "2021-09", write_region(region, tmp_path / "data"), out)
+    rows = csv_rows(out)
+    # V1: 150 kr on 2021-09-02 and V0's 100 kr of 2021-08-20; V2: 200 kr on 2021-09-20 and
+    # V1's 150 kr; V3: 200 kr on 2021-09-16. V0 lies before the month: no line of its own.
+    assert [(row[5], row[3]) for row in rows] == [("V1", "250.00"), ("V2", "350.00"), ("V3", "200.00")]
+    assert rows == interpreter_rows(book, region, "2021-09")
+    september = (dt.date(2021, 9, 1), dt.date(2021, 9, 30))
+    sql = Lowering(book.checked, book.program, *september).line_items_sql()
+    assert "t.__date >= DATE '2021-09-15'" in sql  # the change within the month
+    region_month = rulelang.load(str(REGION_MONTH))
+    sql = Lowering(region_month.checked, region_month.program, *september).line_items_sql()
+    assert "DATE '2020-01-01'" not in sql  # fees and rules in force since 2020: no test per visit

@@ -226,11 +226,12 @@ class TableQuery:
     """The CTE chain of one table: a base relation and one layer per computed column."""
 
     def __init__(self, lowering: "Lowering", table: str, name: str, base_sql: str,
-                 fixed_date: Optional[dt.date]):
+                 fixed_date: Optional[dt.date], in_month: bool = False):
         self.lowering = lowering
         self.table = table
         self.name = name
         self.fixed_date = fixed_date
+        self.in_month = in_month  # every row's own date lies in the month (see Lowering.within)
         self.ctes: list[tuple[str, str]] = []
         self.columns: dict[tuple, Val] = {}  # (kind, name) → column of the last layer
         self._alias = 0
@@ -291,7 +292,7 @@ class Lowering:
                 base = f"SELECT r.*, r.{date_field} AS __date FROM {quote(table)} AS r"
                 if fixed_date is None:
                     base += f" WHERE r.{date_field} BETWEEN {date_literal(self.first)} AND {date_literal(self.last)}"
-                query = TableQuery(self, table, quote(name)[1:-1], base, None)
+                query = TableQuery(self, table, quote(name)[1:-1], base, None, in_month=fixed_date is None)
             else:
                 name = f"{table}_{fixed_date.strftime('%Y%m%d')}"
                 query = TableQuery(self, table, quote(name)[1:-1], f"SELECT r.* FROM {quote(table)} AS r", fixed_date)
@@ -316,7 +317,8 @@ class Lowering:
             dates = f"SELECT DISTINCT __date FROM {quote(reading.ctes[0][0])}"
             self.queries[key] = TableQuery(
                 self, table, quote(f"{table}_on_{reading.name}")[1:-1],
-                f"SELECT r.*, d.__date FROM {quote(table)} AS r CROSS JOIN ({dates}) AS d", None)
+                f"SELECT r.*, d.__date FROM {quote(table)} AS r CROSS JOIN ({dates}) AS d", None,
+                in_month=reading.in_month)
         return self.queries[key]
 
     def settled_outputs(self) -> list:
@@ -580,13 +582,25 @@ class Lowering:
         return value, by, (f"COALESCE({', '.join(parts)})" if len(parts) > 1 else parts[0])
 
     def in_force(self, rule, query: TableQuery) -> str:
-        date = query.date().sql
-        parts = []
-        if rule.valid_from:
-            parts.append(f"{date} >= {date_literal(rule.valid_from)}")
-        if rule.valid_until:
-            parts.append(f"{date} <= {date_literal(rule.valid_until)}")
-        return " AND ".join(parts) or "TRUE"
+        day = query.fixed_date
+        if day is not None:  # decided now, not per row
+            before, after = rule.valid_from and day < rule.valid_from, rule.valid_until and day > rule.valid_until
+            return "FALSE" if before or after else "TRUE"
+        return " AND ".join(self.within(query, None, rule.valid_from, rule.valid_until)) or "TRUE"
+
+    def within(self, query: TableQuery, on: Optional[Val], valid_from, valid_until) -> list:
+        """The SQL tests that the date a row is evaluated on (`on`, or its query's date) lies
+        from `valid_from` until `valid_until` (either may be None). Where that date is the
+        row's own and every row's lies in the month, a bound every day of the month meets
+        is no test: a fee in force since 2020 is not compared with each visit's date."""
+        whole_month = on is None and query.in_month
+        date = query.date().sql if on is None else on.sql
+        tests = []
+        if valid_from and not (whole_month and valid_from <= self.first):
+            tests.append(f"{date} >= {date_literal(valid_from)}")
+        if valid_until and not (whole_month and valid_until >= self.last):
+            tests.append(f"{date} <= {date_literal(valid_until)}")
+        return tests
 
     def rule_columns(self, query: TableQuery, label: str, output, columns: list, joins: list) -> None:
         """One rule's value, deciding label, problem and basis, as columns (and their joins) of
@@ -702,25 +716,21 @@ class Lowering:
         value_type = parameter.type
         if name in self.assumptions:  # one value for every date, as the interpreter takes it
             return attrs.evolve(constant(self.assumptions[name], value_type), basis=Basis(RANK["assumed"]))
-        date = query.date().sql if on is None else on.sql
         fixed_date = query.fixed_date if on is None else None
         whens = []
-        # Records of a dated table all lie in the month: values not in force then never apply,
-        # and one value in force all month is a constant (so `if` on it is decided here). A
-        # date given by `as of` may lie outside the month: every value is a candidate.
-        values = [v for v in parameter.values if on is not None or
+        # Where every row's date lies in the month, values not in force then never apply, and
+        # one value in force all month is a constant (so `if` on it is decided here). A date
+        # given by `as of`, or records read on their own dates, may lie outside the month:
+        # every value is a candidate.
+        in_month = on is None and query.in_month
+        values = [v for v in parameter.values if not in_month or
                   not (v.valid_from and v.valid_from > self.last or v.valid_until and v.valid_until < self.first)]
-        if on is None and fixed_date is None and not parameter.keyed and len(values) == 1 and \
-                not (values[0].valid_from and values[0].valid_from > self.first) and \
-                not (values[0].valid_until and values[0].valid_until < self.last):
+        if in_month and not parameter.keyed and len(values) == 1 and not self.within(
+                query, None, values[0].valid_from, values[0].valid_until):
             return attrs.evolve(constant(values[0].value, value_type), basis=Basis(RANK[values[0].status]))
         ranks = []  # (in force, rank of the value's status)
         for value in values:
-            in_force = []
-            if value.valid_from:
-                in_force.append(f"{date} >= {date_literal(value.valid_from)}")
-            if value.valid_until:
-                in_force.append(f"{date} <= {date_literal(value.valid_until)}")
+            in_force = self.within(query, on, value.valid_from, value.valid_until)
             if fixed_date is not None:  # decided now, not per row
                 day = fixed_date
                 if (value.valid_from and day < value.valid_from) or (value.valid_until and day > value.valid_until):
