@@ -782,6 +782,46 @@ def test_a_repeated_whole_number_id_is_found_whether_the_ids_fill_their_range_or
     assert counts["persons"] == (5001, 5000, 1) and counts["visits"] == (31, 30, 1)
 
 
+@pytest.mark.parametrize("spread", [1, 1000])
+def test_a_reference_is_checked_in_a_bit_array_or_a_join_with_the_same_reasons(region_month_book, tmp_path,
+                                                                                 monkeypatch, spread):
+    """Person ids 1 to 5000 (but 4000) fill their range: a visit's person is looked up in a
+    bit array of the usable ids (Intake.found_in_an_array); ids a thousand apart are joined.
+    Either way a visit naming an id below the range, above it, in a gap, or a person refused
+    for its own error is rejected with the same reason, and the others are settled."""
+    from rulelang.columnar.intake import Intake
+
+    arrays = []
+    real = Intake.found_in_an_array
+
+    def recorded(self, target, key, given):
+        found = real(self, target, key, given)
+        arrays.append((target, found is not None))
+        return found
+
+    monkeypatch.setattr(Intake, "found_in_an_array", recorded)
+    people = [{"person_id": p * spread, "birth_date": "1980-02-01", "listed_clinic": 1,
+               "acg_weight": "x" if p == 9 else "1", "in_home_care": False} for p in range(1, 5001) if p != 4000]
+
+    def visit(number: int, person: int) -> dict:
+        return {"visit_id": number, "person_id": person, "clinic_id": 1, "date": "2021-09-10", "kind": "physical",
+                "profession": "doctor"}
+
+    visits = [visit(1, 0), visit(2, 5001 * spread), visit(3, 4000 * spread), visit(4, 9 * spread),
+              visit(5, 5000 * spread), visit(6, spread)]
+    region = {"clinics": [{"clinic_id": 1, "koncern_id": 1}], "persons": people, "visits": visits}
+    settle(region_month_book, "2021-09", write_region(region, tmp_path), tmp_path / "out.csv")
+    assert ("persons", spread == 1) in arrays and ("clinics", True) in arrays
+    rejected = {(row[0], row[1]): row[4] for row in csv_rows(tmp_path / "out-rejected.csv")}
+    assert rejected.pop(("persons", str(9 * spread))).startswith("acg_weight: ")
+    assert rejected == {("visits", "1"): "person_id '0' is not a record of persons",
+                        ("visits", "2"): f"person_id '{5001 * spread}' is not a record of persons",
+                        ("visits", "3"): f"person_id '{4000 * spread}' is not a record of persons",
+                        ("visits", "4"): f"person_id '{9 * spread}' names a persons record that has errors"}
+    fees = [row[5] for row in csv_rows(tmp_path / "out.csv") if row[2] == "besöksavgift_till_mottagningen"]
+    assert fees == ["5", "6"]
+
+
 def test_ids_are_counted_in_an_array_only_when_they_fill_most_of_their_range(region_month_book):
     """The array is asked for with the bits of the ids' range (DuckDB's default is 12 bits)
     when the range is at most DENSE_IDS times the ids, and only for whole-number ids; the

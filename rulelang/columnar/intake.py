@@ -424,6 +424,7 @@ class Intake:
         self.malformed: dict[str, list] = {}  # table → CSV rows the reader set aside
         self.staged: set = set()  # tables checked record by record (an absent or empty one is not)
         self.refused: set = set()  # tables of which some record was refused
+        self.id_arrays: dict = {}  # table → its usable ids as a bit array (see ids_in_an_array), or None
         self.month = month  # (first, last) day of the month settled
         self.focus = focus  # (table, record id): only what that record's evaluation reads
         # Dated tables of which the settlement reads only the month's records (see
@@ -652,13 +653,16 @@ class Intake:
             if target is not None and target != table and target in self.counts and self.checked.tables[target].decl.key:
                 target_key = self.checked.tables[target].decl.key
                 given = typed_values[name]
-                # One join per reference, read by both the test and the message (two NOT EXISTS
-                # would be two joins). The target's ids are unique, so no row is repeated.
-                alias = f"ref_{len(joins)}"
-                joins.append(f"LEFT JOIN (SELECT {quote(target_key)} AS k FROM {quote(target)}) AS {alias} "
-                             f"ON {alias}.k = {given}")
+                found = self.found_in_an_array(target, target_key, given)
+                if found is None:
+                    # One join per reference, read by both the test and the message (two NOT
+                    # EXISTS would be two joins). The target's ids are unique: no row repeats.
+                    alias = f"ref_{len(joins)}"
+                    joins.append(f"LEFT JOIN (SELECT {quote(target_key)} AS k FROM {quote(target)}) AS {alias} "
+                                 f"ON {alias}.k = {given}")
+                    found = f"{alias}.k IS NOT NULL"
                 named = f"{text_literal(name + ' ')} || chr(39) || {_shown_sql(f'r.{quote(name)}')} || chr(39)"
-                reasons.append((f"(r.{quote(name)} IS NOT NULL AND {alias}.k IS NULL)",
+                reasons.append((f"(r.{quote(name)} IS NOT NULL AND NOT ({found}))",
                                 f"{named} || {text_literal(f' is not a record of {target}')}"))
                 refers.append((name, target, target_key, given))
         # The reason text is built only for rows with a problem; most rows have none.
@@ -829,12 +833,36 @@ class Intake:
             return
         k = quote(key)
         low, high, ids = self.con.execute(f"SELECT min({k}), max({k}), count({k}) FROM {stage}").fetchone()
-        bits = (high - low + 2).bit_length() if ids else 0  # the range, and one place for no id
-        if not ids or high - low + 1 > DENSE_IDS * ids or bits > ARRAY_BITS:
+        if not dense_range(low, high, ids):
             yield
             return
+        bits = (high - low + 2).bit_length()  # the range, and one place for no id
         with engine_setting(self.con, "perfect_ht_threshold", max(bits, 12)):
             yield
+
+    def found_in_an_array(self, target: str, key: str, given: str) -> Optional[str]:
+        """SQL that is true where the id `given` names a usable record of `target`, read from
+        a bit array of its ids, when they are whole numbers that fill most of their range (as
+        for counting, see dense_range); None otherwise, and the reference is checked by a
+        join. A join builds a hash table of every id of the target (2.4 M persons) and probes
+        it for each record that refers to it, in the order read: on one thread where the file
+        is one row group, 0.33 s of the workload's visits. The bit array took 12 ms to make,
+        and the visits' check went from 0.52 to 0.25 s."""
+        if target not in self.id_arrays:
+            self.id_arrays[target] = None
+            if self.value_kind(self.checked.tables[target].fields[key][0]) == "integer":
+                k, usable = quote(key), quote(target)
+                low, high, ids = self.con.execute(f"SELECT min({k}), max({k}), count({k}) FROM {usable}").fetchone()
+                if dense_range(low, high, ids):
+                    variable = f"ids_of_{target}"
+                    self.con.execute(f"SET VARIABLE {quote(variable)} = "
+                                     f"(SELECT bitstring_agg({k}, {low}, {high}) FROM {usable})")
+                    self.id_arrays[target] = (variable, low, high)
+        if self.id_arrays[target] is None:
+            return None
+        variable, low, high = self.id_arrays[target]
+        return (f"CASE WHEN {given} BETWEEN {low} AND {high} THEN get_bit(getvariable({text_literal(variable)}), "
+                f"CAST({given} - {low} AS INTEGER)) = 1 ELSE FALSE END")
 
     def overlaps(self, table: str, stage: str, history) -> None:
         """Of two rows of one key in force on the same day, the later-starting is set aside."""
@@ -935,6 +963,14 @@ FOCUS_WHOLE_TABLE_ROWS = 50_000
 # 0.2 s at a peak of 252 MB for the whole process, against 1.0 s and 543 MB hashed).
 DENSE_IDS = 4
 ARRAY_BITS = 25
+
+
+def dense_range(low: Optional[int], high: Optional[int], ids: int) -> bool:
+    """Whether whole-number ids from `low` to `high` (`ids` of them) fill enough of their
+    range to be counted or looked up in an array indexed by the id: at most DENSE_IDS
+    places an id, at most 2^ARRAY_BITS places (with one for no id) in all."""
+    return bool(ids) and high - low + 1 <= DENSE_IDS * ids and (high - low + 2).bit_length() <= ARRAY_BITS
+
 MEMORY_LIMIT = "2500MB"  # DuckDB's share in a run over a region; RULELANG_MEMORY_LIMIT overrides it
 
 

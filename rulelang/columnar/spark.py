@@ -288,6 +288,10 @@ class SparkIntake(Intake):
         """Spark plans its own aggregates: DuckDB's array for dense ids is not asked for."""
         yield
 
+    def found_in_an_array(self, target: str, key: str, given: str):
+        """Spark plans its own joins: references are checked by a join (no bit array of ids)."""
+        return None
+
     def execute(self, source, sql: str, parameters=None):
         try:
             return self.con.execute(sql, parameters)
