@@ -424,7 +424,7 @@ class Intake:
         self.malformed: dict[str, list] = {}  # table → CSV rows the reader set aside
         self.staged: set = set()  # tables checked record by record (an absent or empty one is not)
         self.refused: set = set()  # tables of which some record was refused
-        self.id_arrays: dict = {}  # table → its usable ids as a bit array (see ids_in_an_array), or None
+        self.id_arrays: dict = {}  # table → its usable ids as a bit array (found_in_an_array), or None
         self.month = month  # (first, last) day of the month settled
         self.focus = focus  # (table, record id): only what that record's evaluation reads
         # Dated tables of which the settlement reads only the month's records (see
@@ -958,11 +958,12 @@ class Intake:
 
 
 FOCUS_WHOLE_TABLE_ROWS = 50_000
-# Ids counted in an array (Intake.counted_in_an_array): a range at most this many times the
+# Ids counted or looked up in an array (see dense_range): a range at most this many times the
 # ids, and at most 2^ARRAY_BITS places (32 M; 10 M ids over 30 M places were counted in
 # 0.2 s at a peak of 252 MB for the whole process, against 1.0 s and 543 MB hashed).
 DENSE_IDS = 4
 ARRAY_BITS = 25
+MEMORY_LIMIT = "2500MB"  # DuckDB's share in a run over a region; RULELANG_MEMORY_LIMIT overrides it
 
 
 def dense_range(low: Optional[int], high: Optional[int], ids: int) -> bool:
@@ -970,8 +971,6 @@ def dense_range(low: Optional[int], high: Optional[int], ids: int) -> bool:
     range to be counted or looked up in an array indexed by the id: at most DENSE_IDS
     places an id, at most 2^ARRAY_BITS places (with one for no id) in all."""
     return bool(ids) and high - low + 1 <= DENSE_IDS * ids and (high - low + 2).bit_length() <= ARRAY_BITS
-
-MEMORY_LIMIT = "2500MB"  # DuckDB's share in a run over a region; RULELANG_MEMORY_LIMIT overrides it
 
 
 def bounded_database(spill: str):
