@@ -994,3 +994,50 @@ def test_a_record_read_on_its_own_date_outside_the_month_finds_the_value_then_in
     region_month = rulelang.load(str(REGION_MONTH))
     sql = Lowering(region_month.checked, region_month.program, *september).line_items_sql()
     assert "DATE '2020-01-01'" not in sql  # fees and rules in force since 2020: no test per visit
+
+
+FOLLOW_UPS_AND_CLINIC_RATES = FOLLOW_UPS.replace('''table clinics
+  key clinic_id
+  field clinic_id: text
+''', '''table clinics
+  key clinic_id
+  field clinic_id: text
+
+parameter clinic_rate: money
+  value 10 kr from 2021-01-01 until 2021-09-09 status illustrative cite "x"
+  value 20 kr from 2021-09-10 status illustrative cite "x"
+
+definition rate_of_the_day per clinics = clinic_rate
+''').replace("then own_fee\n", "then own_fee + clinic_id.rate_of_the_day\n")
+
+
+@st.composite
+def follow_up_visits(draw) -> dict:
+    """Visits from July to October, each following none or an earlier-listed visit."""
+    import datetime as dt
+
+    count = draw(st.integers(1, 12))
+    visits = []
+    for number in range(count):
+        day = draw(st.dates(min_value=dt.date(2021, 7, 25), max_value=dt.date(2021, 10, 5)))
+        follows = draw(st.one_of(st.none(), st.integers(0, number - 1))) if number else None
+        visits.append({"visit_id": f"V{number}", "clinic_id": draw(st.sampled_from(["A", "B"])),
+                       "date": day.isoformat(), "follows": None if follows is None else f"V{follows}"})
+    return {"clinics": [{"clinic_id": "A"}, {"clinic_id": "B"}], "visits": visits}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(region=follow_up_visits())
+def test_records_read_on_their_own_or_their_readers_dates_settle_as_the_interpreter_does(tmp_path_factory, region):
+    """Visits of July to October, each perhaps following another (read on that visit's own
+    date, inside or outside the month), and a clinic's rate read on each visit's date (a
+    value that changes within the month): DuckDB gives the interpreter's lines."""
+    from rulebook_factory import load
+
+    assert "then own_fee + clinic_id.rate_of_the_day\n" in FOLLOW_UPS_AND_CLINIC_RATES
+    directory = tmp_path_factory.mktemp("follow")
+    book = load(directory, FOLLOW_UPS_AND_CLINIC_RATES)
+    (directory / "data").mkdir()
+    out = directory / "out.csv"
+    settle(book, "2021-09", write_region(region, directory / "data"), out)
+    assert csv_rows(out) == interpreter_rows(book, region, "2021-09")
