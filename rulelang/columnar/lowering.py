@@ -31,6 +31,7 @@ from ..evaluation.compiler import Program
 from ..evaluation.explanation import RANK
 from ..language import syntax as s
 from ..language.checker import CheckedRulebook
+from ..language.checker.dates import in_force as holds_on, overlap
 from ..language.typesystem import Type
 from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE
 from .sql import DECIMAL_SCALE, FAR_FUTURE, date_literal, quote, text_literal
@@ -582,10 +583,8 @@ class Lowering:
         return value, by, (f"COALESCE({', '.join(parts)})" if len(parts) > 1 else parts[0])
 
     def in_force(self, rule, query: TableQuery) -> str:
-        day = query.fixed_date
-        if day is not None:  # decided now, not per row
-            before, after = rule.valid_from and day < rule.valid_from, rule.valid_until and day > rule.valid_until
-            return "FALSE" if before or after else "TRUE"
+        if query.fixed_date is not None:  # decided now, not per row
+            return "TRUE" if holds_on(rule.valid_from, rule.valid_until, query.fixed_date) else "FALSE"
         return " AND ".join(self.within(query, None, rule.valid_from, rule.valid_until)) or "TRUE"
 
     def within(self, query: TableQuery, on: Optional[Val], valid_from, valid_until) -> list:
@@ -723,8 +722,8 @@ class Lowering:
         # given by `as of`, or records read on their own dates, may lie outside the month:
         # every value is a candidate.
         in_month = on is None and query.in_month
-        values = [v for v in parameter.values if not in_month or
-                  not (v.valid_from and v.valid_from > self.last or v.valid_until and v.valid_until < self.first)]
+        values = [v for v in parameter.values
+                  if not in_month or overlap(v.valid_from, v.valid_until, self.first, self.last)]
         if in_month and not parameter.keyed and len(values) == 1 and not self.within(
                 query, None, values[0].valid_from, values[0].valid_until):
             return attrs.evolve(constant(values[0].value, value_type), basis=Basis(RANK[values[0].status]))
@@ -732,8 +731,7 @@ class Lowering:
         for value in values:
             in_force = self.within(query, on, value.valid_from, value.valid_until)
             if fixed_date is not None:  # decided now, not per row
-                day = fixed_date
-                if (value.valid_from and day < value.valid_from) or (value.valid_until and day > value.valid_until):
+                if not holds_on(value.valid_from, value.valid_until, fixed_date):
                     continue
                 in_force = []
             ranks.append((" AND ".join(in_force) or "TRUE", RANK[value.status]))
