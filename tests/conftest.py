@@ -1,6 +1,10 @@
 """Settings shared by every test module."""
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # rulelang raises the recursion limit when it first runs a command (see rulelang/language/deep.py);
 # raised here before any test, hypothesis sees it unchanged from test to test.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+
+# Parsed rulebooks (rulelang/language/parsed.py) are kept in a folder of this run's own, never
+# in the user's: every run starts with none. Commands run as subprocesses inherit it; the
+# tests of the cache itself set their own.
+_PARSED = tempfile.mkdtemp(prefix="rulelang-test-parsed-")
+os.environ["RULELANG_CACHE_DIR"] = _PARSED
+atexit.register(shutil.rmtree, _PARSED, ignore_errors=True)
 
 
 @pytest.fixture

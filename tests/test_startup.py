@@ -7,6 +7,7 @@ else has imported it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -18,10 +19,11 @@ HEAVY = ("lark", "markdown_it", "duckdb", "sqlglot", "z3", "pyspark", "rulelang.
          "rulelang.language.syntax", "rulelang.evaluation.evaluator", "rulelang.columnar.settlement")
 
 
-def imported_after(code: str) -> set:
-    """The heavy modules loaded once `code` has run in a new interpreter."""
+def imported_after(code: str, **env: str) -> set:
+    """The heavy modules loaded once `code` has run in a new interpreter (with `env` set)."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -43,12 +45,15 @@ def test_a_usage_error_is_reported_without_loading_the_parser():
     assert imported_after(code) == set()
 
 
-def test_check_loads_the_parser_but_not_the_engines():
+def test_check_loads_the_parser_but_not_the_engines(tmp_path):
+    """A file not parsed before needs the parser; one parsed before (parsed.py) does not."""
     code = ("import contextlib, io\nfrom rulelang.interfaces.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['check', 'stockholm/hlv-2021']) == 0")
-    loaded = imported_after(code)
-    assert {"lark", "markdown_it", "rulelang.language.parser"} <= loaded
-    assert not loaded & {"duckdb", "pyspark", "rulelang.columnar.settlement"}
+    parser = {"lark", "markdown_it", "rulelang.language.parser"}
+    engines = {"duckdb", "pyspark", "rulelang.columnar.settlement"}
+    first, again = (imported_after(code, RULELANG_CACHE_DIR=str(tmp_path)) for _ in range(2))
+    assert parser <= first and not first & engines
+    assert not again & (parser | engines)
 
 
 @pytest.mark.parametrize("name", rulelang.__all__)

@@ -15,7 +15,6 @@ from . import syntax as s
 from .checker import CheckedRulebook
 from .checker.dates import in_force
 from .diagnostics import Error, RulebookError, did_you_mean
-from .parser import parse_block
 from .values import to_text
 
 ASSUMED_FOR_THE_RUN = "assumed for this run (--assume)"
@@ -52,6 +51,8 @@ def _value(checked: CheckedRulebook, name: str, value_type, value_text: str, tex
     wrong = AssumptionError(f"--assume {text}: {name} is {value_type}; write a value such as "
                             + (" or ".join(checked.enums[value_type.name].values[:3]) if kind == "enum"
                                else EXAMPLES.get(kind, "a constant")))
+    from .parser import parse_block  # Lark, only where a value is assumed
+
     try:
         (statement,) = parse_block(f"definition assumed = {value_text}", "--assume", 0, s.Provision("", "", 0))
     except (RulebookError, ValueError):

@@ -15,11 +15,9 @@ import re
 from typing import Iterator, Optional
 
 import attrs
-from markdown_it import MarkdownIt
 
 CODE_LANGUAGE = "rulelang"
 
-_markdown = MarkdownIt("commonmark")
 _NEWLINE = re.compile(r"\r\n?|\n")  # the line breaks markdown-it counts lines by
 OPENING_QUOTES = '"“„”'
 CLOSING_QUOTES = '"”“'
@@ -161,9 +159,18 @@ def _loose(token, inline, file_lines: list) -> Optional[LooseText]:
     return LooseText("\n".join(lines), first + 1)
 
 
+@functools.lru_cache(maxsize=1)
+def _markdown():
+    """The CommonMark reader, imported when a file is first read (a file parsed before is
+    not read again: parsed.py), not with this module, which quotations use too."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark")
+
+
 def document(text: str) -> Document:
     """A document's sections and its `rulelang` blocks, read in one pass."""
-    tokens = _markdown.parse(text)
+    tokens = _markdown().parse(text)
     file_lines = _NEWLINE.split(text)
     heads = [(0, "", 0, 0)]  # (token index, heading, level, 0-based line)
     fence_problems: list[FenceProblem] = []

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Optional
 import attrs
 
 from .diagnostics import Diagnostic, NotFound, RulebookError
-from .parser import parse_rulebook
+from .parsed import parsed
 from .syntax import RulebookSyntax, Span
 
 SUFFIX = ".md"
@@ -210,6 +210,14 @@ def read_documents(header, path: Path) -> dict:
     return documents
 
 
+def parse_rulebook(text: str, shown_as: str) -> RulebookSyntax:
+    """The parser's parse_rulebook, imported (with Lark and Markdown-it) only when a file is
+    parsed: a file parsed before is read from its entry (parsed.py)."""
+    from .parser import parse_rulebook as parse
+
+    return parse(text, shown_as)
+
+
 def load_chain(reference: str, allow_path: bool = True) -> list[RulebookSyntax]:
     """The rulebook and every rulebook it amends, the oldest first. `ID@REVISION` (or
     `PATH@REVISION`) reads the rulebook, and the rulebooks it amends, as they were at that git
@@ -236,6 +244,7 @@ def _chain(current: Optional[str], given: Optional[tuple], revision: Optional[Re
     amended_at: Optional[Span] = None
     while current is not None or given is not None:
         found_id = None
+        text_given = given is not None
         if given is not None:
             (text, shown_as), given, path = given, None, Path.cwd() / "rulebook.md"
         else:
@@ -249,7 +258,9 @@ def _chain(current: Optional[str], given: Optional[tuple], revision: Optional[Re
                 text, shown_as = read(path), display_path(path)
             else:
                 text, shown_as = revision.read(path) or "", f"{display_path(path)}@{revision.name}"
-        syntax = parse_rulebook(text, shown_as)
+        # A file is parsed once for its text (parsed.py); text given directly (an editor's,
+        # a request's) is parsed each time and kept nowhere.
+        syntax = parse_rulebook(text, shown_as) if text_given else parsed(text, shown_as, parse_rulebook)
         header = syntax.header
         if header is None:
             raise RulebookError([Diagnostic(
