@@ -754,9 +754,8 @@ def test_the_parquet_line_items_hold_plain_text_columns_whatever_duckdb_sorted_t
 @pytest.mark.parametrize("spread", [1, 1000])
 def test_a_repeated_whole_number_id_is_found_whether_the_ids_fill_their_range_or_not(region_month_book, tmp_path,
                                                                                        spread):
-    """Person ids 1 to 5000 are counted in an array indexed by the id, of 13 bits, which
-    DuckDB would not choose by itself (Intake.counted_in_an_array); ids 1000 to 5,000,000 in
-    a hash table (they fill a thousandth of their range): either way the later record of a
+    """Person ids 1 to 5000 are counted in a bit array indexed by the id
+    (Intake.distinct_ids); ids 1000 to 5,000,000 in a hash table (they fill a thousandth of their range): either way the later record of a
     repeated person id and of a repeated visit id is rejected (the 5001st person and the
     31st visit given) and the first is settled."""
     people = [{"person_id": p * spread, "birth_date": "1980-02-01", "listed_clinic": 1, "acg_weight": "1",
@@ -822,10 +821,11 @@ def test_a_reference_is_checked_in_a_bit_array_or_a_join_with_the_same_reasons(r
     assert fees == ["5", "6"]
 
 
-def test_ids_are_counted_in_an_array_only_when_they_fill_most_of_their_range(region_month_book):
-    """The array is asked for with the bits of the ids' range (DuckDB's default is 12 bits)
-    when the range is at most DENSE_IDS times the ids, and only for whole-number ids; the
-    setting is as it was afterwards, also after an error."""
+def test_ids_are_counted_in_a_bit_array_only_when_they_fill_most_of_their_range(region_month_book):
+    """Different ids are counted as the bits set in a bit array indexed by the id when they
+    are whole numbers whose range is at most DENSE_IDS times the ids and at most
+    2^ARRAY_BITS places (Intake.distinct_ids), else in a hash table; the count is the same
+    either way, repeated ids counted once."""
     import duckdb
 
     from rulelang.columnar.intake import ARRAY_BITS, DENSE_IDS, Intake
@@ -833,34 +833,63 @@ def test_ids_are_counted_in_an_array_only_when_they_fill_most_of_their_range(reg
     con = duckdb.connect()
     intake = Intake(con, region_month_book.checked, {})
 
-    def array_bits(ids_sql: str, table: str = "persons", key: str = "person_id") -> int:
+    def counted(ids_sql: str, key: str = "person_id") -> tuple:
         con.execute(f"CREATE OR REPLACE TEMP TABLE stage AS SELECT {key} FROM ({ids_sql})")
-        with intake.counted_in_an_array(table, "stage", key):
-            (bits,) = con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone()
-        assert con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone() == (12,)
-        return int(bits)
+        sql = intake.distinct_ids("persons", "stage", key)
+        return "bit_count" in sql, con.execute(sql).fetchone()[0]
 
-    # 100,000 ids from 1: a range of 100,000 (and a place for no id) needs 17 bits.
-    assert array_bits("SELECT range AS person_id FROM range(1, 100001)") == 17
-    # The same ids spread DENSE_IDS apart still fill a quarter of their range: 19 bits.
-    assert array_bits(f"SELECT range * {DENSE_IDS} AS person_id FROM range(1, 100001)") == 19
-    # One step wider, or a few ids far apart: a hash table, as DuckDB chooses by itself.
-    assert array_bits(f"SELECT range * {DENSE_IDS + 1} AS person_id FROM range(1, 100001)") == 12
-    assert array_bits("SELECT * FROM (VALUES (1), (5000000)) AS t(person_id)") == 12
+    # 100,000 ids from 1, five of them given twice: 100,000 different ids.
+    assert counted("SELECT range AS person_id FROM range(1, 100001) UNION ALL "
+                   "SELECT range AS person_id FROM range(1, 6)") == (True, 100_000)
+    # The same ids spread DENSE_IDS apart still fill a quarter of their range.
+    assert counted(f"SELECT range * {DENSE_IDS} AS person_id FROM range(1, 100001)") == (True, 100_000)
+    # One step wider, or a few ids far apart: a hash table.
+    assert counted(f"SELECT range * {DENSE_IDS + 1} AS person_id FROM range(1, 100001)") == (False, 100_000)
+    assert counted("SELECT * FROM (VALUES (1), (5000000), (1)) AS t(person_id)") == (False, 2)
     # A range past 2^ARRAY_BITS places, however full: no array.
-    assert array_bits(f"SELECT range * 3 AS person_id FROM range({(1 << ARRAY_BITS) // 3 + 10})") == 12
-    # No ids at all; and a key that is not a whole number (a koncern names a clinic: integer
-    # ids too, so the text case is a rulebook with text ids).
-    assert array_bits("SELECT CAST(NULL AS BIGINT) AS person_id") == 12
-    text_book = rulelang.load("stockholm/hlv-2021")
-    intake = Intake(con, text_book.checked, {})
-    assert array_bits("SELECT CAST(range AS VARCHAR) AS person_id FROM range(1, 1001)") == 12
-    intake = Intake(con, region_month_book.checked, {})
-    con.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT range AS person_id FROM range(1, 1001)")
-    with pytest.raises(ZeroDivisionError):
-        with intake.counted_in_an_array("persons", "stage", "person_id"):
-            1 / 0
-    assert con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone() == (12,)
+    wide = (1 << ARRAY_BITS) // 3 + 10
+    assert counted(f"SELECT range * 3 AS person_id FROM range({wide})") == (False, wide)
+    # No ids at all; and ids that are not whole numbers (hlv-2021's persons have text ids).
+    assert counted("SELECT CAST(NULL AS BIGINT) AS person_id") == (False, 0)
+    intake = Intake(con, rulelang.load("stockholm/hlv-2021").checked, {})
+    assert counted("SELECT CAST(range AS VARCHAR) AS person_id FROM range(1, 1001)") == (False, 1000)
+
+
+@pytest.mark.parametrize("refused", [False, True])
+def test_the_array_that_counted_the_ids_checks_references_while_no_record_is_refused(region_month_book, tmp_path,
+                                                                                       monkeypatch, refused):
+    """The bit array that counted the persons' ids (Intake.distinct_ids) is the one a visit's
+    person is looked up in while every person is usable; once one is refused, the array is
+    made again from the usable persons. Either way the references get the same reasons."""
+    from rulelang.columnar.intake import Intake
+
+    made = []
+    real = Intake.id_array
+
+    def recorded(self, target, key):
+        reused = target in self.stage_arrays and target not in self.refused
+        made.append((target, reused))
+        return real(self, target, key)
+
+    monkeypatch.setattr(Intake, "id_array", recorded)
+    people = [{"person_id": p, "birth_date": "1980-02-01", "listed_clinic": 1,
+               "acg_weight": "x" if refused and p == 9 else "1", "in_home_care": False}
+              for p in range(1, 5001) if p != 4000]
+    visits = [{"visit_id": v, "person_id": person, "clinic_id": 1, "date": "2021-09-10", "kind": "physical",
+               "profession": "doctor"} for v, person in enumerate([0, 5001, 4000, 9, 5000, 1], start=1)]
+    region = {"clinics": [{"clinic_id": 1, "koncern_id": 1}], "persons": people, "visits": visits}
+    settle(region_month_book, "2021-09", write_region(region, tmp_path), tmp_path / "out.csv")
+    assert ("persons", not refused) in made
+    rejected = {(row[0], row[1]): row[4] for row in csv_rows(tmp_path / "out-rejected.csv")}
+    expected = {("visits", "1"): "person_id '0' is not a record of persons",
+                ("visits", "2"): "person_id '5001' is not a record of persons",
+                ("visits", "3"): "person_id '4000' is not a record of persons"}
+    if refused:
+        assert rejected.pop(("persons", "9")).startswith("acg_weight: ")
+        expected[("visits", "4")] = "person_id '9' names a persons record that has errors"
+    assert rejected == expected
+    fees = [row[5] for row in csv_rows(tmp_path / "out.csv") if row[2] == "besöksavgift_till_mottagningen"]
+    assert fees == (["5", "6"] if refused else ["4", "5", "6"])
 
 
 AGE_BANDS = '''

@@ -13,7 +13,6 @@ computes the new column, DuckDB's `regexp_full_match` an anchored `RLIKE`, and
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -283,10 +282,9 @@ class SparkIntake(Intake):
     def parquet_relation(self, source) -> str:
         return self.con.parquet(source.path)
 
-    @contextlib.contextmanager
-    def counted_in_an_array(self, table: str, stage: str, key: str):
-        """Spark plans its own aggregates: DuckDB's array for dense ids is not asked for."""
-        yield
+    def distinct_ids(self, table: str, stage: str, key: str) -> str:
+        """Spark plans its own aggregates: no bit array of dense ids (DuckDB's bitstring_agg)."""
+        return f"SELECT count(DISTINCT {quote(key)}) FROM {stage}"
 
     def found_in_an_array(self, target: str, key: str, given: str):
         """Spark plans its own joins: references are checked by a join (no bit array of ids)."""
