@@ -114,6 +114,10 @@ def test_a_damaged_entry_is_parsed_again_and_written_anew(tmp_path, folder):
     ["tuple", ["os.system", "true"]],  # a name that is not a tree class is never looked up elsewhere
     ["list"],  # valid, but not a rulebook
     {"a": 1},
+    [],  # no tag at all
+    ["fraction", 1, 0],
+    ["date", "2021-02-30"],
+    ["dict", ["list"], 1],  # a key that cannot be one
 ])
 def test_an_entry_that_is_not_a_tree_is_not_used(tmp_path, stored):
     import json
@@ -209,4 +213,17 @@ def test_a_name_with_an_undecodable_byte_is_kept_and_read_back(tmp_path, folder)
     assert back is not None and everything(back) == everything(tree)
     assert back.statements[0].span.file == shown
     assert parsed.entry_key(text, shown) != parsed.entry_key(text, "book.md")
+
+
+def test_without_the_parsers_sources_nothing_is_kept(tmp_path, folder, monkeypatch):
+    """Installed as bytecode alone, rulelang cannot tell one version of its parser from
+    another: it keeps no trees rather than read back a tree another version made."""
+    monkeypatch.setattr(parsed, "__file__", str(tmp_path / "elsewhere" / "parsed.py"))
+    parsed.code_digest.cache_clear()
+    try:
+        assert parsed.code_digest() is None
+        loader.load_chain(str(write_rulebook(tmp_path, BODY)))
+        assert entries(folder) == []
+    finally:
+        parsed.code_digest.cache_clear()
 

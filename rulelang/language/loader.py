@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Optional
 import attrs
 
 from .diagnostics import Diagnostic, NotFound, RulebookError
-from .parsed import parsed
+from .parsed import parsed_once
 from .syntax import RulebookSyntax, Span
 
 SUFFIX = ".md"
@@ -260,7 +260,7 @@ def _chain(current: Optional[str], given: Optional[tuple], revision: Optional[Re
                 text, shown_as = revision.read(path) or "", f"{display_path(path)}@{revision.name}"
         # A file is parsed once for its text (parsed.py); text given directly (an editor's,
         # a request's) is parsed each time and kept nowhere.
-        syntax = parse_rulebook(text, shown_as) if text_given else parsed(text, shown_as, parse_rulebook)
+        syntax = parse_rulebook(text, shown_as) if text_given else parsed_once(text, shown_as, parse_rulebook)
         header = syntax.header
         if header is None:
             raise RulebookError([Diagnostic(

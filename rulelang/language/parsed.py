@@ -11,8 +11,9 @@ syntax tree's classes and the diagnostic), compressed, in a folder of the user's
 (`RULELANG_CACHE_DIR`, else `$XDG_CACHE_HOME/rulelang`, else `~/.cache/rulelang`; `off`
 keeps none). Nothing is unpickled. An entry that is missing, damaged or not readable is
 parsed again; a folder that cannot be written is simply not used; a file with a syntax
-error is never kept (its diagnostics are made fresh each time). The folder keeps at most
-MAX_ENTRIES files, the least recently used removed first.
+error is never kept (its diagnostics are made fresh each time), and where the parser's own
+sources cannot be read (an install of bytecode alone) nothing is kept. The folder keeps at
+most MAX_ENTRIES files, the least recently used removed first.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ def code_digest() -> Optional[str]:
     package (not the checker's), read once a process. None where they cannot be read."""
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256(FORMAT.encode())
+    files = sorted([*here.glob("*.py"), *here.glob("*.lark")])
+    if not {"parser.py", "syntax.py", "grammar.lark"} <= {path.name for path in files}:
+        return None  # installed without its sources (bytecode only): no way to tell versions apart
     try:
-        for path in sorted([*here.glob("*.py"), *here.glob("*.lark")]):
+        for path in files:
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     except OSError:
         return None
@@ -70,7 +74,8 @@ def entry_key(text: str, shown_as: str) -> Optional[str]:
     return hashlib.sha256(named.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def parsed(text: str, shown_as: str, parse: Callable[[str, str], syntax.RulebookSyntax]) -> syntax.RulebookSyntax:
+def parsed_once(text: str, shown_as: str,
+                parse: Callable[[str, str], syntax.RulebookSyntax]) -> syntax.RulebookSyntax:
     """The syntax tree of the file `text` shown as `shown_as`: from its entry when there is
     one, else `parse(text, shown_as)`, which is then kept. `parse`'s errors pass through."""
     folder, key = cache_folder(), entry_key(text, shown_as)
@@ -126,7 +131,7 @@ def encode(value):
 
 
 def decode(value):
-    """The value `encode` gave; ValueError, KeyError or TypeError for anything else."""
+    """The value `encode` gave; for anything else an error (read_entry lists which)."""
     if type(value) is not list:
         return value
     return DECODERS[value[0]](value)
@@ -166,8 +171,8 @@ def read_entry(entry: Path, text: str) -> Optional[syntax.RulebookSyntax]:
         tree = decode(json.loads(zlib.decompress(stored)))
         if type(tree) is not syntax.RulebookSyntax:
             return None
-    except (ValueError, KeyError, TypeError, RecursionError, zlib.error):
-        return None
+    except (ValueError, KeyError, IndexError, TypeError, ArithmeticError, RecursionError, zlib.error):
+        return None  # not an entry this code wrote: parsed again
     with contextlib.suppress(OSError):
         os.utime(entry)  # recently used: kept longest
     return attrs.evolve(tree, text=text)
