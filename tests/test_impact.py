@@ -227,7 +227,9 @@ def test_readings_lists_every_reading_with_default_alternatives_and_cite():
     by_name = {r["name"]: r for r in document["readings"]}
     reading = by_name["koncern_undantag_fysiska_besök"]
     assert (reading["default"], reading["alternatives"]) == ("false", ["true"])
-    assert reading["cite"].startswith("Tolkning 1") and reading["source"] == "rulebooks/stockholm/hlv-2021.md:69"
+    declared = (ROOT / "rulebooks/stockholm/hlv-2021.md").read_text(encoding="utf-8").splitlines()
+    line = declared.index("parameter koncern_undantag_fysiska_besök: boolean") + 2  # its value, the next line
+    assert reading["cite"].startswith("Tolkning 1") and reading["source"] == f"rulebooks/stockholm/hlv-2021.md:{line}"
     assert "impact" not in reading  # no data, no money
     # Inherited readings are listed too; a number is a reading with no listed alternative.
     assert by_name["listning_på_besöksdagen"]["source"].startswith("rulebooks/stockholm/hlv-2016.md:")
@@ -345,8 +347,10 @@ def test_diff_against_the_last_commit_shows_the_amendment(amended):
     (change,) = json.loads(out)["changes"]
     assert (change["kind"], change["name"], change["change"]) == ("parameter", "tilläggsersättning_videobesök", "changed")
     assert change["old"]["values"][0]["value"] == "300.00 kr" and change["new"]["values"][0]["value"] == "350.00 kr"
-    assert change["old"]["values"][0]["source"] == "rulebooks/stockholm/hlv-2021.md@HEAD:247"
-    assert change["new"]["values"][0]["source"] == "rulebooks/stockholm/hlv-2021.md:247"
+    text = (amended / "rulebooks" / "stockholm" / "hlv-2021.md").read_text(encoding="utf-8").splitlines()
+    line = 1 + next(n for n, row in enumerate(text) if "value 350 kr from 2021-02-01 until 2021-12-31" in row)
+    assert change["old"]["values"][0]["source"] == f"rulebooks/stockholm/hlv-2021.md@HEAD:{line}"
+    assert change["new"]["values"][0]["source"] == f"rulebooks/stockholm/hlv-2021.md:{line}"
 
 
 def test_pricing_an_amendment_in_two_commands(amended, region):
