@@ -136,3 +136,20 @@ def test_payees_of_a_table_give_the_same_files_on_spark_as_duckdbs_straight_writ
     assert len(ours) > 800 and ours == con.execute(f"SELECT * FROM read_parquet('{tmp_path / 'spark.parquet'}')").fetchall()
     rejected = (tmp_path / "duck-rejected.csv").read_text(encoding="utf-8")
     assert "is not a record of persons" in rejected and "two visits records have the id 5010" in rejected
+
+
+def test_local_spark_leaves_nothing_in_the_working_directory(tmp_path):
+    """Spark makes its warehouse directory when its catalog starts; rulelang keeps no tables
+    there, so local mode puts it in a temporary directory of the run, not in the user's."""
+    import subprocess
+    import sys
+
+    data, work = tmp_path / "region", tmp_path / "work"
+    write_demo_region(data, persons=300, seed=5)
+    work.mkdir()
+    done = subprocess.run([sys.executable, "-m", "rulelang", "settle", "stockholm/hlv-2021", "--month", MONTH,
+                           "--data", str(data), "--out", str(tmp_path / "out" / "lines.parquet"), "--engine", "spark"],
+                          cwd=work, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "lines.parquet").exists()
+    assert list(work.iterdir()) == []

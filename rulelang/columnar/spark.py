@@ -13,6 +13,7 @@ computes the new column, DuckDB's `regexp_full_match` an anchored `RLIKE`, and
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from .intake import InputError, Intake
+from .outputset import scratch_directory
 from .sql import quote
 
 # DuckDB's names for the Spark types a Parquet file's columns can have (the intake reads
@@ -34,6 +36,14 @@ DUCKDB_TYPE = {"bigint": "BIGINT", "int": "INTEGER", "smallint": "SMALLINT", "ti
 LOCAL_MEMORY = "6g"  # the driver's heap in local mode (RULELANG_SPARK_MEMORY); a national month needs it
 
 
+@functools.lru_cache(maxsize=1)
+def local_warehouse():
+    """Where local Spark keeps managed tables: rulelang makes none, but Spark would leave an
+    empty spark-warehouse/ in the user's working directory; a temporary directory of this
+    process instead, removed when it ends."""
+    return scratch_directory("rulelang-spark-warehouse-")
+
+
 def spark_session():
     """The Spark session of this process: the cluster's when run by `spark-submit` (its
     master is configured) or through Spark Connect (`SPARK_REMOTE`), otherwise local mode
@@ -42,10 +52,13 @@ def spark_session():
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("rulelang")
-    if not os.environ.get("SPARK_REMOTE") and not SparkConf().contains("spark.master"):
+    configured = SparkConf()
+    if not os.environ.get("SPARK_REMOTE") and not configured.contains("spark.master"):
         # Local mode: the driver is the executor too, and its heap holds the checked tables.
         builder = builder.master(os.environ.get("RULELANG_SPARK_MASTER", "local[*]")) \
             .config("spark.driver.memory", os.environ.get("RULELANG_SPARK_MEMORY", LOCAL_MEMORY))
+        if not configured.contains("spark.sql.warehouse.dir"):
+            builder = builder.config("spark.sql.warehouse.dir", local_warehouse().name)
     for key, value in {
         "spark.sql.ansi.enabled": "true",  # overflow is an error, never a wrapped number
         "spark.sql.session.timeZone": "UTC",
