@@ -314,14 +314,14 @@ def test_golden_hlv_2016_listing_rests_on_illustrative_amounts():
 def test_golden_kroninnovation_listing_is_rounded_half_up_to_the_ore():
     """P6 (born 2013-02-01, ACG 1.23456) at the pilot clinic K, March 2016: 3 years old, band
     0–6: the general amount is 150 kr (no CNI, read as 0 by reading S7; the general model's
-    ACG amount is replaced by the pilot's weighting, so it is not read). Reading K3 raises it by
+    ACG amount at the average weight, 0 kr in 2016). Reading K3 raises it by
     (0.65 / 0.35) / (0.60 / 0.40) = 26/21, reading K2 weights 80 % of it with ACG, no home care:
     150 kr × 26/21 × (20 % + 80 % × 1.23456) = 3900/21 kr × 1.187648 = 4631.8272/21 kr
     = 220.5632 kr → 220.56 kr."""
     tree = golden_tree("kroninnovation-listningsersattning-P6")
     assert (tree["value"], tree["decided_by"], tree["basis"]) == ("220.56", "acg_viktad_listning", "illustrative")
     assert tree["rests_on"] == {
-        "verified": ["allmänna_modellens_listningsandel", "andel_acg_viktad"],
+        "verified": ["acg_ersättning_per_vikt", "allmänna_modellens_listningsandel", "andel_acg_viktad"],
         "interpretation": ["cni_när_det_saknas", "pilotens_acg_viktning", "pilotens_fasta_andel", "pilotens_sista_dag"],
         "illustrative": ["cni_ersättning_per_poäng", "listningsersättning_per_ålder"]}
     formulas = [n for n in walk(tree) if n["kind"] == "formula"]
