@@ -433,10 +433,13 @@ class Evaluator:
             root = self.explain_output(name, frame)[1]
         finally:
             self.explained = {}
+        from .readings_tried import readings_tried
+
         grouped = rests_on(root.uses)
         basis = weakest(root.uses.values())
-        root.facts = {"format": FORMAT, "headline": headline(root, basis, grouped), "basis": basis,
-                      "rests_on": grouped, **root.facts}
+        tried = readings_tried(self, name, record, root)
+        root.facts = {"format": FORMAT, "headline": headline(root, basis, grouped, tried), "basis": basis,
+                      "rests_on": grouped, "readings": tried, **root.facts}
         return root
 
     def explain_output(self, name: str, frame: Frame):
@@ -555,8 +558,9 @@ BASIS_WORDS = {
 }
 
 
-def headline(root: Explanation, basis: Optional[str], grouped: dict) -> str:
-    """The first line of every rendering: the value, whose it is, and what it rests on."""
+def headline(root: Explanation, basis: Optional[str], grouped: dict, tried: list = ()) -> str:
+    """The first line of every rendering: the value, whose it is, what it rests on, and
+    whether another reading of the source (readings_tried) would change it."""
     unit = " kr" if root.facts.get("type") == "money" else ""
     value = root.value if root.value is not None else "none"
     shown = "true" if value is True else "false" if value is False else f"{value}{unit}"
@@ -564,8 +568,15 @@ def headline(root: Explanation, basis: Optional[str], grouped: dict) -> str:
     if basis is None:
         return f"{root.label} = {shown} [{where}] — basis: none (rests on no parameter value)"
     label = basis.upper() if basis == "illustrative" else basis
+    changing = [r["name"] for r in tried if r["changes"]]
+    if changing:
+        other = f"; another reading of {', '.join(changing)} changes it"
+    elif tried and all(r["changes"] is False for r in tried):
+        other = "; the same under every other reading"
+    else:
+        other = ""
     return (f"{root.label} = {shown} [{where}] — basis: {label} (rests on {BASIS_WORDS.get(basis, basis)}: "
-            f"{', '.join(grouped[basis])})")
+            f"{', '.join(grouped[basis])}{other})")
 
 
 def _in_force(rule: CompiledRule, date: Optional[dt.date]) -> bool:

@@ -65,7 +65,7 @@ class Explanation:
             yield from child.walk()
 
 
-ROOT_FIRST = ("headline", "basis", "rests_on", "format")
+ROOT_FIRST = ("headline", "basis", "rests_on", "readings", "format")
 
 # Nodes whose formula is arithmetic a reader may want worked out step by step.
 STEPPED = ("formula", "definition", "default", "rounding")

@@ -86,6 +86,7 @@ class Reading:
     cite: str
     provision: str
     source: str  # FILE:LINE of the value
+    alternative_values: tuple = ()  # the alternatives as the evaluator holds them (see assumptions)
 
     @property
     def priceable(self) -> bool:
@@ -108,12 +109,13 @@ def readings(checked: CheckedRulebook, on: Optional[dt.date] = None, own_only: b
             continue
         kind = info.type.kind
         if kind == "boolean":
-            others = (to_text(not value.value, info.type),)
+            values: tuple = (not value.value,)
         elif kind == "enum":
-            others = tuple(v for v in checked.enums[info.type.name].values if v != value.value)
+            values = tuple(v for v in checked.enums[info.type.name].values if v != value.value)
         else:
-            others = ()
-        found.append(Reading(name, to_text(value.value, info.type), others, value.decl.cite or "",
-                             info.decl.provision.heading, f"{value.decl.span.file}:{value.decl.span.line}"))
+            values = ()
+        found.append(Reading(name, to_text(value.value, info.type), tuple(to_text(v, info.type) for v in values),
+                             value.decl.cite or "", info.decl.provision.heading,
+                             f"{value.decl.span.file}:{value.decl.span.line}", values))
     return found
 

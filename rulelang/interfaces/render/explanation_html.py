@@ -150,9 +150,34 @@ def _headline(root: Explanation) -> str:
              f"{rows}</table>") if rows else "<p>It rests on no parameter value.</p>"
     return (f'<header class="headline basis-{e(basis)}"><h1>{e(root.label)} = {e(root.value)}{unit}</h1>'
             f'<p class="about">{" · ".join(e(a) for a in about)}</p>'
-            f'<p class="basis">{e(facts.get("headline", ""))}</p>{rests}'
+            f'<p class="basis">{e(facts.get("headline", ""))}</p>{rests}{_readings(root)}'
             f'<p class="screen-only"><small>Statuses from firmest to weakest: {", ".join(BASIS_ORDER)}.'
             "</small></p></header>")
+
+
+def _readings(root: Explanation) -> str:
+    """A row for each alternative of each reading the amount read: what it would give."""
+    if not root.facts.get("readings"):
+        return ""
+    unit = " kr" if root.facts.get("type") == "money" else ""
+    rows = []
+    for reading in root.facts["readings"]:
+        name, taken = e(reading["name"]), e(shown(reading["value"]))
+        if not reading["alternatives"]:
+            rows.append(f"<tr><td><code>{name}</code></td><td>{taken}</td><td>no alternative named</td>"
+                        f"<td>not tried; assume one with <code>--assume {name}=VALUE</code></td></tr>")
+        for other in reading["alternatives"]:
+            if "error" in other:
+                outcome, cls = f"cannot be evaluated: {e(other['error'])}", "not-applied"
+            elif other["result"] == root.value:
+                outcome, cls = f"{e(shown(other['result']))}{unit}, the same", "applied"
+            else:
+                outcome, cls = f"{e(shown(other['result']))}{unit} instead of {e(shown(root.value))}{unit}", \
+                    "not-applied"
+            rows.append(f"<tr><td><code>{name}</code></td><td>{taken}</td><td>{e(shown(other['value']))}</td>"
+                        f'<td class="{cls}">{outcome}</td></tr>')
+    return ('<table class="readings"><tr><th>reading</th><th>taken</th><th>another reading</th>'
+            f"<th>the amount under it</th></tr>{''.join(rows)}</table>")
 
 
 def _worked(label: str, node: Explanation, outcome: Optional[str] = None) -> str:

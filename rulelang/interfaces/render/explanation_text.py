@@ -110,6 +110,28 @@ def _head(root: Explanation) -> list[str]:
     grouped = facts.get("rests_on") or {}
     if grouped:
         lines.append("  rests on: " + " · ".join(f"{status} {', '.join(names)}" for status, names in grouped.items()))
+    if facts.get("readings"):
+        lines.append("  under another reading of the source:")
+        lines.extend(f"    {line}" for line in reading_lines(root))
+    return lines
+
+
+def reading_lines(root: Explanation) -> list[str]:
+    """One line per alternative of each reading the amount read: what it would give."""
+    unit = " kr" if root.facts.get("type") == "money" else ""
+    lines = []
+    for reading in root.facts.get("readings") or ():
+        taken = f"{reading['name']} = {shown(reading['value'])}"
+        if not reading["alternatives"]:
+            lines.append(f"{taken}: no alternative named, not tried; assume one with --assume {reading['name']}=VALUE")
+        for other in reading["alternatives"]:
+            said = f"{reading['name']} = {shown(other['value'])} (not {shown(reading['value'])})"
+            if "error" in other:
+                lines.append(f"{said}: cannot be evaluated: {other['error']}")
+            elif other["result"] == root.value:
+                lines.append(f"{said}: {shown(other['result'])}{unit}, the same")
+            else:
+                lines.append(f"{said}: {shown(other['result'])}{unit} instead of {shown(root.value)}{unit}")
     return lines
 
 

@@ -1,0 +1,170 @@
+"""An explanation tries every reading of the source's wording that the amount read: the
+amount again under each alternative, so a reviewer sees which readings decide it and what
+it would be if the policy writer answered otherwise (evaluation/readings_tried.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from rulebook_factory import ITEMS, load
+
+import rulelang
+from rulelang.interfaces import render
+from rulelang.language.assumptions import readings
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = "stockholm/hlv-2021"
+EXAMPLE = str(ROOT / "examples" / "stockholm-2021.json")
+
+# Every example input with its rulebook and a date its rules are in force on.
+EXAMPLES = [
+    ("stockholm/hlv-2021", "stockholm-2021.json", "2021-09-30"),
+    ("stockholm/hlv-2016", "stockholm-2016.json", "2016-03-15"),
+    ("stockholm/kroninnovation-2016", "kroninnovation-2016.json", "2016-03-31"),
+    ("vastra-gotaland/vg-primarvard", "vastra-gotaland-2017.json", "2017-03-15"),
+    ("skaraborg/narvard-2014", "skaraborg-2014.json", "2014-06-01"),
+    ("jamtland/patientmiljarden-2018", "jamtland-2018.json", "2018-06-30"),
+]
+
+
+@pytest.fixture(scope="module")
+def book():
+    return rulelang.load(BOOK)
+
+
+def tried(tree) -> dict:
+    return {reading["name"]: reading for reading in tree.facts["readings"]}
+
+
+def test_a_deduction_no_other_reading_changes_says_so(book):
+    # V1: P1, listed at A (koncern K1), visits C (koncern K2) physically at the clinic on
+    # 2021-09-15. STH21.6.4: 300 kr off the listing clinic. Under each alternative:
+    # the koncern exemption for physical visits needs the same koncern (K1 ≠ K2); the
+    # listing on the month's last day is still A; P1 has no county code, so whether
+    # out-of-county patients are excepted does not arise. Each gives -300.00 kr.
+    tree = book.explain(EXAMPLE, "avdrag", "V1")
+    assert tree.value == "-300.00"
+    readings_ = tried(tree)
+    assert set(readings_) == {"koncern_undantag_fysiska_besök", "listning_på_besöksdagen", "utomlänspatienter_undantas"}
+    assert readings_["koncern_undantag_fysiska_besök"]["value"] is False
+    assert readings_["koncern_undantag_fysiska_besök"]["alternatives"] == [{"value": True, "result": "-300.00"}]
+    assert all(r["changes"] is False for r in readings_.values())
+    assert tree.facts["headline"].endswith("; the same under every other reading)")
+    assert readings_["listning_på_besöksdagen"]["source"].startswith("rulebooks/stockholm/hlv-2016.md:")
+
+
+def test_the_reading_that_decides_an_add_on_is_named_with_the_amount_it_would_give(book):
+    # V4: P3 is listed nowhere and sees C's psychologist physically on 2021-10-05, in the
+    # psychosocial assignment. Reading 9 (taken) excepts the add-on for unlisted patients
+    # there too: 0 kr. Its alternative pays STH16.12's add-on, 300 kr from 2021-02-01.
+    tree = book.explain(EXAMPLE, "tilläggsersättning", "V4")
+    assert tree.value == "0.00"
+    reading = tried(tree)["undantagen_även_för_olistade"]
+    assert reading["value"] is True
+    assert reading["alternatives"] == [{"value": False, "result": "300.00"}]
+    assert reading["changes"] is True
+    assert [name for name, r in tried(tree).items() if r["changes"]] == ["undantagen_även_för_olistade"]
+    assert "another reading of undantagen_även_för_olistade changes it" in tree.facts["headline"]
+    text = render.explanation_text(tree)
+    assert "    undantagen_även_för_olistade = false (not true): 300.00 kr instead of 0.00 kr" in text
+    html = render.explanation_html(tree, "V4")
+    assert '<td class="not-applied">300.00 kr instead of 0.00 kr</td>' in html
+
+
+def test_a_reading_read_only_by_an_overridden_rule_is_tried_too(book):
+    # What a rule off the decision path reads is not what the amount rests on, but another
+    # answer could still let that rule through. For V4, the exception for visits within the
+    # koncern, to the rule for other clinics' listed patients, reads the koncern reading: it
+    # is tried (the same 0 kr) without being in rests_on.
+    tree = book.explain(EXAMPLE, "tilläggsersättning", "V4")
+    assert "koncern_undantag_fysiska_besök" in tried(tree)
+    assert "koncern_undantag_fysiska_besök" not in tree.facts["rests_on"].get("interpretation", [])
+
+
+def test_a_regions_maximum_under_the_other_reading_of_the_table():
+    # Jämtland 2018 (reading J3): taken, the formula to the öre, 12 569 845.66 kr, half of it
+    # to patient contracts: 6 284 922.83 kr. The alternative takes the table's 12.6 Mkr,
+    # half of it 6 300 000.00 kr; the share J4 is a number, not tried.
+    book = rulelang.load("jamtland/patientmiljarden-2018")
+    tree = book.explain(str(ROOT / "examples" / "jamtland-2018.json"), "patientkontrakt", "Z", on="2018-06-30")
+    assert tree.value == "6284922.83"
+    readings_ = tried(tree)
+    assert readings_["tabellen_även_2018"]["alternatives"] == [{"value": True, "result": "6300000.00"}]
+    assert readings_["andel_förstärkt_vårdgaranti"]["alternatives"] == []
+    assert readings_["andel_förstärkt_vårdgaranti"]["changes"] is None
+
+
+def test_the_runs_own_assumptions_hold_under_each_alternative(book, tmp_path):
+    # Assumed: 350 kr off. Each alternative is tried with that assumption kept (-350.00 kr),
+    # and the assumed value is not itself a reading to try.
+    tree = book.explain(EXAMPLE, "avdrag", "V1", assume=["avdrag_fysiskt_besök=350 kr"])
+    assert tree.value == "-350.00"
+    assert {r["alternatives"][0]["result"] for r in tree.facts["readings"]} == {"-350.00"}
+    assert "avdrag_fysiskt_besök" not in tried(tree)
+
+
+def test_an_alternative_that_cannot_be_evaluated_says_why_and_counts_as_a_change(tmp_path):
+    small = load(tmp_path, ITEMS + '''
+parameter läsning: boolean
+  value false status interpretation
+    cite "Tolkning: det lägre beloppet"
+parameter belopp: money
+  value 100 kr from 2020-01-01 until 2020-12-31 status illustrative
+    cite "ett belopp för 2020"
+output x: money per items default 0 kr
+rule r defines x when a then if läsning then belopp else 10 kr
+''')
+    tree = small.explain({"items": [{"id": "R1", "a": True, "b": False, "c": False, "n": 0}]}, "x", "R1",
+                         on="2021-06-01")
+    assert tree.value == "10.00"
+    (reading,) = tree.facts["readings"]
+    (alternative,) = reading["alternatives"]
+    assert alternative["value"] is True and alternative["result"] is None
+    assert "belopp has no value on 2021-06-01" in alternative["error"]
+    assert reading["changes"] is True
+    assert "cannot be evaluated: " in render.explanation_text(tree)
+
+
+def test_an_amount_that_reads_no_reading_tries_none(tmp_path):
+    small = load(tmp_path, ITEMS + '''
+parameter läsning: boolean
+  value false status interpretation
+    cite "Tolkning"
+output x: money per items default 0 kr
+rule r defines x when a and läsning then 10 kr
+''')
+    # `a and läsning` reads the reading only when a holds (conditions short-circuit).
+    tree = small.explain({"items": [{"id": "R1", "a": False, "b": False, "c": False, "n": 0}]}, "x", "R1",
+                         on="2021-06-01")
+    assert tree.facts["readings"] == []
+    assert "under another reading" not in render.explanation_text(tree)
+    read = small.explain({"items": [{"id": "R1", "a": True, "b": False, "c": False, "n": 0}]}, "x", "R1",
+                         on="2021-06-01")
+    assert read.facts["readings"][0]["alternatives"] == [{"value": True, "result": "10.00"}]
+
+
+@pytest.mark.parametrize("rulebook_id, example, on", EXAMPLES)
+def test_a_reading_the_evaluation_did_not_read_changes_nothing(rulebook_id, example, on):
+    """Only readings the explanation read are tried: evaluation is a function of what it
+    reads. Held here for every output and record of every example: each reading in force
+    that was not tried gives the same value under each of its alternatives."""
+    book = rulelang.load(rulebook_id)
+    data = str(ROOT / "examples" / example)
+    in_force = [r for r in readings(book.checked, dt.date.fromisoformat(on)) if r.alternative_values]
+    assert in_force
+    checked = 0
+    for result in book.evaluate(data, on=on):
+        tree = book.explain(data, result.output, result.record, on=on)
+        names = set(tried(tree))
+        for reading in in_force:
+            if reading.name in names:
+                continue
+            for alternative in reading.alternatives:
+                other = book.evaluate_record(data, result.output, result.record, on=on,
+                                             assume=[f"{reading.name}={alternative}"])
+                assert other.json_value == json.loads(json.dumps(tree.value)), (result, reading.name)
+                checked += 1
+    assert checked > 0
