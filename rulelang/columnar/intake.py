@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Optional, Union
 
 import attrs
 
-from ..evaluation.data import ID_FIELD
+from ..evaluation.data import DEFAULTED_FIELD, ID_FIELD
 from ..language.checker import CheckedRulebook
 from ..language.diagnostics import DataError, RecordProblem
 from .sql import DECIMAL_SCALE, date_literal, quote, text_literal
@@ -1039,17 +1039,27 @@ def _trimmed(text: Optional[str]) -> Optional[str]:
 # ------------------------------------------------------------------------ reading typed rows
 
 
-def typed_records(con, checked: CheckedRulebook, table: str) -> list:
-    """The clean records of a table as runtime values: money in öre, decimals as fractions."""
+def typed_records(con, checked: CheckedRulebook, table: str, staged: bool = True) -> list:
+    """The clean records of a table as runtime values: money in öre, decimals as fractions;
+    each names the fields it did not give, which hold their default (DEFAULTED_FIELD), read
+    from the table's records as given (`raw_<table>`, there when the table was `staged`)."""
     fields = checked.tables[table].fields
     names = list(fields)
     scale = [DECIMAL_SCALE if fields[n][0].kind == "decimal" else None for n in names]
-    rows = con.execute(f"SELECT {', '.join(quote(n) for n in names)}, __id, __line FROM {quote(table)} "
-                       "ORDER BY __line").fetchall()
+    defaults = [n for n, (_, decl) in fields.items() if decl.default is not None] if staged else []
+    given = [f"r.{quote(n)} IS NULL" for n in defaults]
+    rows = con.execute(f"SELECT {', '.join('t.' + quote(n) for n in names)}"
+                       f"{''.join(', ' + g for g in given)}, t.__id FROM {quote(table)} AS t "
+                       + (f"JOIN {quote('raw_' + table)} AS r ON r.__line = t.__line " if defaults else "")
+                       + "ORDER BY t.__line").fetchall()
     records = []
+    width = len(names)
     for row in rows:
         record = {name: (Fraction(value, scale[i]) if scale[i] and value is not None else value)
                   for i, (name, value) in enumerate(zip(names, row))}
-        record[ID_FIELD] = row[-2]
+        record[ID_FIELD] = row[-1]
+        defaulted = [name for name, missing in zip(defaults, row[width:-1]) if missing]
+        if defaulted:
+            record[DEFAULTED_FIELD] = frozenset(defaulted)
         records.append(record)
     return records

@@ -50,7 +50,8 @@ def dataset_in_database(sources: dict, checked: CheckedRulebook, source, display
         problems = intake.problems()
         if problems:
             raise DataError(problems)
-        return _dataset(checked, sources, lambda name: typed_records(con, checked, name), source, display)
+        return _dataset(checked, sources, lambda name: typed_records(con, checked, name, name in intake.staged),
+                        source, display)
     finally:
         con.close()
 

@@ -22,7 +22,7 @@ import re
 from fractions import Fraction
 from typing import Optional
 
-from ..evaluation.data import ID_FIELD
+from ..evaluation.data import DEFAULTED_FIELD, ID_FIELD
 from ..language.checker import CheckedRulebook
 from ..language.diagnostics import RecordProblem
 from .intake import (
@@ -102,13 +102,14 @@ def _default(literal, field_type):
 
 
 class _Row:
-    __slots__ = ("file", "line", "raw", "values", "reasons")
+    __slots__ = ("file", "line", "raw", "values", "reasons", "defaulted")
 
     def __init__(self, file: str, line: int):
         self.file, self.line = file, line
         self.raw: dict = {}
         self.values: dict = {}
         self.reasons: list = []
+        self.defaulted: list = []  # fields not given, set to their declared default
 
     @property
     def reason(self) -> Optional[str]:
@@ -137,6 +138,8 @@ def check_records(checked: CheckedRulebook, sources: dict, table_order: list) ->
                 continue
             record = dict(row.values)
             record[ID_FIELD] = record_id
+            if row.defaulted:
+                record[DEFAULTED_FIELD] = frozenset(row.defaulted)
             records.append(record)
             if key:
                 keys.add(row.values[key])
@@ -216,8 +219,9 @@ def _type_values(checked: CheckedRulebook, row: _Row, fields: dict, kinds: dict)
                 row.reasons.append(_refusal(name, text, kind, field_type, checked))
         if not field_type.optional and decl.default is None and text is None and not has_pre:
             row.reasons.append(f"missing field {name}")
-        if value is None and decl.default is not None:
+        if text is None and decl.default is not None:
             value = _default(decl.default, field_type)
+            row.defaulted.append(name)
         row.values[name] = value
 
 

@@ -12,6 +12,9 @@ from typing import Optional
 import attrs
 
 ID_FIELD = "__id__"  # a record's id (its key, or #line) in the records evaluation reads
+# The fields a record did not give, which hold their declared default (a frozenset; absent
+# when it gave every field): an explanation shows such a value as the default, not as input.
+DEFAULTED_FIELD = "__defaulted__"
 
 
 @attrs.define(repr=False)

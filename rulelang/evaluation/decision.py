@@ -39,7 +39,7 @@ class DecisionPath:
     outputs: tuple  # DecisionPath of each other output read (a maximum another amount splits)
     definitions: tuple  # definition nodes, each once, in the order first read
     parameters: tuple  # parameter nodes, each once
-    inputs: tuple  # (table, record, [(field, value)]) in the order read
+    inputs: tuple  # (table, record, [(field, value, defaulted)]) in the order read
     lookups: tuple  # history lookups
     aggregates: tuple  # sums and counts, with their contributors
     criteria: tuple  # `at least N of` nodes
@@ -106,7 +106,7 @@ class _Reading:
             self._once(("parameter", node.label), node, self.parameters)
         elif kind == "input":
             fields = self._inputs.setdefault((node.facts.get("table"), node.facts.get("record")), {})
-            fields.setdefault(node.label.split(".", 1)[-1], node.value)
+            fields.setdefault(node.label.split(".", 1)[-1], (node.value, bool(node.facts.get("defaulted"))))
         elif kind == "lookup":
             self._once(("lookup", node.label, node.facts.get("key")), node, self.lookups)
         elif kind == "aggregate":
@@ -129,4 +129,5 @@ class _Reading:
             into.append(node)
 
     def input_rows(self) -> list:
-        return [(table, record, list(fields.items())) for (table, record), fields in self._inputs.items()]
+        return [(table, record, [(name, value, defaulted) for name, (value, defaulted) in fields.items()])
+                for (table, record), fields in self._inputs.items()]

@@ -20,7 +20,7 @@ from ..language.syntax import Span, row_key_text
 from ..language.typesystem import Type
 from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE, to_json, to_text
 from .compiler import Citation, CompiledRule, Program, Trace
-from .data import ID_FIELD, Dataset
+from .data import DEFAULTED_FIELD, ID_FIELD, Dataset
 from .explanation import FORMAT, NO_USES, Explanation, merged, rests_on, weakest
 
 ASSUMED_CITE = "assumed by the example"
@@ -170,10 +170,11 @@ class Frame:
     # ---- inputs and computed values
     def explain_input(self, trace: Trace, table: str, record: dict, field: str, label: str, value_type: Type):
         field_decl = self.evaluator.program.checked.tables[table].fields[field][1]
+        facts = {"record": record[ID_FIELD], "table": table, "file": self.evaluator.file_of(table)}
+        if field in record.get(DEFAULTED_FIELD, ()):
+            facts["defaulted"] = True  # not given: the field's declared default
         trace.add(Explanation("input", label, to_json(record[field], value_type), None,
-                              field_decl.span.location, [],
-                              {"record": record[ID_FIELD], "table": table,
-                               "file": self.evaluator.file_of(table)}),
+                              field_decl.span.location, [], facts),
                   key=("input", table, record[ID_FIELD], field))
 
     def computed(self, kind: str, table: Optional[str], name: str, record: Optional[dict], trace):

@@ -14,7 +14,7 @@ from typing import Optional
 
 from ...evaluation.decision import DecisionPath, decision_path
 from ...evaluation.explanation import BASIS_ORDER, Explanation
-from .explanation_text import period, shown, why_it_did_not_decide, with_unit
+from .explanation_text import input_shown, period, shown, why_it_did_not_decide, with_unit
 
 STYLE = """
 :root { --ink: #1d1d1f; --muted: #5f6368; --line: #d0d4d9; --ok: #0a7c2f; --no: #9a3412; }
@@ -296,7 +296,7 @@ def _reads(path: DecisionPath, page: _Page) -> str:
     if path.inputs:
         parts.append('<h3>Inputs</h3><table class="inputs"><tr><th>record</th><th>fields read</th></tr>')
         for table, record, fields in path.inputs:
-            read = ", ".join(f"{name} = {shown(value)}" for name, value in fields)
+            read = ", ".join(input_shown(*field) for field in fields)
             parts.append(f"<tr><td>{e(table)} {e(record)}</td><td>{e(read)}</td></tr>")
         parts.append("</table>")
     return "".join(parts)
@@ -357,7 +357,8 @@ def _tree_line(node: Explanation) -> str:
                 f'<span class="status status-{e(facts.get("status"))}">{e(facts.get("status"))}</span> · '
                 f"in force {e(period(node))}" + (f" · cite: {e(facts['cite'])}" if facts.get("cite") else ""))
     if kind == "input":
-        return f"<code>{e(node.label)}</code> = {e(node.value)} (record {e(facts.get('record'))})"
+        default = " (not given: the field's default)" if facts.get("defaulted") else ""
+        return f"<code>{e(node.label)}</code> = {e(node.value)}{default} (record {e(facts.get('record'))})"
     if kind == "lookup":
         return f"<code>{e(node.label)}</code> = {e(facts.get('record') or 'none')}"
     if kind == "aggregate":

@@ -39,6 +39,11 @@ def shown(value) -> str:
     return str(value)
 
 
+def input_shown(name: str, value, defaulted: bool = False) -> str:
+    """`field = value`; a value the record did not give says it is the field's default."""
+    return f"{name} = {shown(value)}" + (" (not given: the field's default)" if defaulted else "")
+
+
 def with_unit(node: Explanation, value=None) -> str:
     value = node.value if value is None else value
     unit = node.facts.get("unit")
@@ -279,7 +284,7 @@ def _reads(path: DecisionPath, provisions: _Provisions, lines: list[str]) -> Non
     if path.inputs:
         lines.append("inputs")
         for table, record, fields in path.inputs:
-            lines.append(f"  {table} {record}: " + ", ".join(f"{name} = {shown(value)}" for name, value in fields))
+            lines.append(f"  {table} {record}: " + ", ".join(input_shown(*field) for field in fields))
 
 
 # ------------------------------------------------------------------------ the whole tree
@@ -316,7 +321,7 @@ class _Tree:
         if kind == "parameter":
             return ["parameter " + line if i == 0 else line for i, line in enumerate(parameter_lines(node))]
         if kind == "input":
-            return [f"input {node.label} = {shown(node.value)}  (record {facts.get('record')})"]
+            return [f"input {input_shown(node.label, node.value, facts.get('defaulted'))}  (record {facts.get('record')})"]
         if kind == "lookup":
             found = facts.get("record")
             during = f", in force {facts.get('valid_from')} – {facts.get('valid_to') or '…'}" if found else ""
