@@ -373,6 +373,9 @@ def settle(book: Rulebook, month: str, data: Path, out: Optional[Path] = None, e
     except OSError as error:
         raise SettlementError(f"cannot write the settlement to {out}: {error.strerror or error}") from None
     counts, totals, components, lines, bases, raised = result
+    replaced = book.checked.replaced_on(last)  # a day of the month on or after the rulebook's replacement
+    if replaced is not None:
+        raised = [replaced, *raised]
     shown = {name: to_text(value, book.program.parameters[name].type) for name, value in assumed}
     return Settlement(book.id, book.version, month, engine, out, rejected_out, counts, totals, components, lines,
                       time.perf_counter() - started, phases, bases, raised, totals_out, shown)

@@ -441,6 +441,9 @@ class Evaluator:
         tried = readings_tried(self, name, record, root)
         root.facts = {"format": FORMAT, "headline": headline(root, basis, grouped, tried), "basis": basis,
                       "rests_on": grouped, "readings": tried, **root.facts}
+        replaced = self.program.checked.replaced_on(frame.date)
+        if replaced is not None:
+            root.facts["replaced_by"] = replaced.to_dict()
         return root
 
     def explain_output(self, name: str, frame: Frame):

@@ -372,7 +372,15 @@ def cmd_eval(args) -> int:
         _out(render.to_json_text(render.results_document(book.id, book.version, results)), raw=True)
     else:
         _out(render.results_text(results))
+    _replaced(book, max((r.date for r in results if r.date is not None), default=None))
     return EXIT_OK
+
+
+def _replaced(book: Rulebook, last_day) -> None:
+    """A warning when a run reaches a day on which the rulebook's model is replaced."""
+    replaced = book.checked.replaced_on(last_day)
+    if replaced is not None:
+        _err(f"{replaced.source}: warning: {replaced.name}: {replaced.message}")
 
 
 def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
@@ -535,6 +543,12 @@ def cmd_impact(args) -> int:
     _report(text, args.out, raw=args.format != "text")
     if result.rejected:
         _err(f"rulelang: {result.rejected} record(s) could not be used; settle writes each with its reason")
+    from ..columnar.settlement import month_bounds
+
+    for side, other in ((old, new), (new, old)):  # comparing a model with its replacement is the point
+        replaced = side.checked.replaced_on(month_bounds(args.month)[1])
+        if replaced is not None and replaced.replaced_by != other.id:
+            _err(f"{replaced.source}: warning: {replaced.name}: {replaced.message}")
     return EXIT_OK
 
 

@@ -10,10 +10,10 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
 from ..language.literate import STATEMENT_KEYWORDS
 
 STATEMENTS = tuple(sorted(STATEMENT_KEYWORDS))
-CLAUSES = ("title", "version", "in", "force", "from", "until", "amends", "source", "to", "this", "key", "optional",
-           "dated", "by", "history", "of", "field", "default", "value", "status", "cite", "row", "and", "over",
-           "per", "paid", "defines", "when", "then", "says", "using", "on", "assuming", "given", "expect", "any",
-           "as")
+CLAUSES = ("title", "version", "in", "force", "from", "until", "amends", "replaced", "source", "to", "this", "key",
+           "optional", "dated", "by", "history", "of", "field", "default", "value", "status", "cite", "row", "and",
+           "over", "per", "paid", "defines", "when", "then", "says", "using", "on", "assuming", "given", "expect",
+           "any", "as")
 OPERATORS = ("and", "or", "not", "is", "none", "if", "else", "sum", "count", "for", "where", "rounded", "half",
              "up", "down", "toward", "zero", "away", "otherwise", "at", "least", "number", "öre", "kronor")
 CONSTANTS = ("true", "false")

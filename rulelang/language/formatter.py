@@ -30,8 +30,8 @@ INDENT = "  "
 
 # Clauses that continue a statement, at one indent; those that continue a value, at two.
 CLAUSES = frozenset({"value", "field", "key", "dated", "history", "optional", "when", "then", "from", "until",
-                     "given", "expect", "using", "assuming", "on", "title", "version", "source", "amends", "in",
-                     "says", "default", "paid", "by"})
+                     "given", "expect", "using", "assuming", "on", "title", "version", "source", "amends", "replaced",
+                     "in", "says", "default", "paid", "by"})
 VALUE_CLAUSES = frozenset({"row", "status", "cite"})
 
 _TOKEN = re.compile(r"""

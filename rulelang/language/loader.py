@@ -277,9 +277,20 @@ def _chain(current: Optional[str], given: Optional[tuple], revision: Optional[Re
         if len(seen) >= MAX_AMENDMENT_DEPTH:
             raise RulebookError([Diagnostic(
                 "error", f"more than {MAX_AMENDMENT_DEPTH} rulebooks amend one another", header.span)])
+        if amended_at is None and revision is None and header.replaced_by is not None:
+            _replacing_found(header, syntax.path, text)
         seen.append(header.id)
         chain.append(attrs.evolve(syntax, documents=read_documents(header, path)))
         current = header.amends
         amended_at = header.span
     chain.reverse()
     return chain
+
+
+def _replacing_found(header, file: str, text: str) -> None:
+    """The rulebook a `replaced by` names is one that can be run instead (found by id)."""
+    try:
+        locate(header.replaced_by[0], allow_path=False)
+    except NotFound as error:
+        raise RulebookError([Diagnostic("error", f"replaced by {header.replaced_by[0]!r}: {error}", header.span)],
+                            {file: text}) from None

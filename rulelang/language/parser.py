@@ -446,6 +446,9 @@ class _ToSyntax:
     def amends(self, meta, children):
         return ("amends", self.unquote(children[0]))
 
+    def replaced_by(self, meta, children):
+        return ("replaced_by", (self.unquote(children[0]), self.parse_date(children[1])))
+
     def source(self, meta, children):
         names = [c for c in children if c.type == "NAME"]
         texts = [self.unquote(c) for c in children if c.type == "STRING"]
@@ -463,7 +466,7 @@ class _ToSyntax:
 
     def rulebook_decl(self, meta, children):
         ident, *clauses = children
-        found = {"title": None, "version": None, "in_force_from": None, "amends": None}
+        found = {"title": None, "version": None, "in_force_from": None, "amends": None, "replaced_by": None}
         sources = []
         for key, value in clauses:
             if key == "source":
@@ -473,7 +476,7 @@ class _ToSyntax:
             else:
                 found[key] = value
         return RulebookHeader(self.unquote(ident), found["title"], found["version"],
-                              found["in_force_from"], found["amends"], tuple(sources),
+                              found["in_force_from"], found["amends"], tuple(sources), found["replaced_by"],
                               self.span(meta), self.provision)
 
     # ---- declarations

@@ -315,6 +315,9 @@ class RulebookHeader:
     in_force_from: Optional[dt.date]
     amends: Optional[str]
     sources: tuple
+    # (rulebook id, date): from that date the model this rulebook encodes is replaced by that
+    # rulebook; running this one on a later date is warned of (RulebookHeader.replaced_on).
+    replaced_by: Optional[tuple]
     span: Span = attrs.field(eq=False)
     provision: Provision = attrs.field(eq=False)
 

@@ -25,6 +25,7 @@ h1 { font-size: 1.6rem; margin: 0 0 .3rem; } h2 { font-size: 1.2rem; margin-top:
 .headline { border: 1px solid var(--line); border-radius: 6px; padding: 1rem 1.2rem; }
 .about { color: var(--muted); margin: 0 0 .6rem; }
 .basis { font-weight: 600; }
+.replaced { color: #9a3412; font-weight: 600; }
 .basis-illustrative { border: 3px solid #b91c1c; background: #fef2f2; }
 .basis-illustrative .basis { color: #b91c1c; }
 .basis-assumed, .basis-interpretation { border-left: 6px solid #b45309; }
@@ -146,11 +147,13 @@ def _headline(root: Explanation) -> str:
     rows = "".join(f'<tr><td><span class="status status-{e(status)}">{e(status)}</span></td>'
                    f'<td>{", ".join(f"<code>{e(n)}</code>" for n in names)}</td></tr>'
                    for status, names in (facts.get("rests_on") or {}).items())
+    replaced = (f'<p class="replaced">⚠ {e(facts["replaced_by"]["message"])}</p>'
+                if facts.get("replaced_by") else "")
     rests = (f'<table class="rests-on"><tr><th>status</th><th>parameter values the amount rests on</th></tr>'
              f"{rows}</table>") if rows else "<p>It rests on no parameter value.</p>"
     return (f'<header class="headline basis-{e(basis)}"><h1>{e(root.label)} = {e(root.value)}{unit}</h1>'
             f'<p class="about">{" · ".join(e(a) for a in about)}</p>'
-            f'<p class="basis">{e(facts.get("headline", ""))}</p>{rests}{_readings(root)}'
+            f'<p class="basis">{e(facts.get("headline", ""))}</p>{replaced}{rests}{_readings(root)}'
             f'<p class="screen-only"><small>Statuses from firmest to weakest: {", ".join(BASIS_ORDER)}.'
             "</small></p></header>")
 

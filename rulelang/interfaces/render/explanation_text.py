@@ -112,6 +112,8 @@ def _head(root: Explanation) -> list[str]:
         about.append(f"paid to {facts['paid_to']}")
     about.append(f"rulebook {facts.get('rulebook')}")
     lines.append("  " + " · ".join(about))
+    if facts.get("replaced_by"):
+        lines.append(f"  ⚠ {facts['replaced_by']['message']}")
     grouped = facts.get("rests_on") or {}
     if grouped:
         lines.append("  rests on: " + " · ".join(f"{status} {', '.join(names)}" for status, names in grouped.items()))

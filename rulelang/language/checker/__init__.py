@@ -70,6 +70,17 @@ class Checker(Names, Dates, Types, Exceptions, Examples):
         self.diagnostics.append(Diagnostic("warning", message, span, tuple(notes)))
 
     # ------------------------------------------------------------------ entry
+    def check_replacement(self, header: s.RulebookHeader) -> None:
+        """`replaced by ID from DATE` names another rulebook, on a day after this one starts."""
+        if header is None or header.replaced_by is None:
+            return
+        replacing, day = header.replaced_by
+        if replacing == header.id:
+            self.error(f"rulebook {header.id} cannot be replaced by itself", header.span)
+        if header.in_force_from is not None and day <= header.in_force_from:
+            self.error(f"rulebook {header.id} is replaced on {day.isoformat()}, not after it comes into force on "
+                       f"{header.in_force_from.isoformat()}", header.span)
+
     def check(self) -> CheckedRulebook:
         for layer_index, layer in enumerate(self.chain):
             own = layer_index == len(self.chain) - 1
@@ -77,6 +88,7 @@ class Checker(Names, Dates, Types, Exceptions, Examples):
             provenance.check_layer(layer, self.error, self.warn)
             if own:
                 self.diagnostics.extend(layer.warnings)
+        self.check_replacement(self.rulebook.header)
         self.check_declarations()
         self.check_rules()
         self.check_cycles()

@@ -105,6 +105,28 @@ class RuleInfo:
     outputs: tuple = ()  # every output it decides (an exception may override rules of several)
 
 
+@attrs.frozen
+class Replacement:
+    """A rulebook's `replaced by ID from DATE`, for a run on a date it covers: amounts from
+    that date follow a model no longer in force. Reported as settlement reports a rulebook's
+    warnings (`name`, `message`, `provision`, `source`)."""
+
+    rulebook: str
+    replaced_by: str
+    on: dt.date  # the first day the model is replaced
+    source: str  # FILE:LINE of the header that says so
+    name: str = "replaced"
+    provision: Optional[str] = None
+
+    @property
+    def message(self) -> str:
+        return (f"{self.rulebook} was replaced by {self.replaced_by} from {self.on.isoformat()}; amounts "
+                f"dated from then follow the replaced model, not the one in force")
+
+    def to_dict(self) -> dict:
+        return {"rulebook": self.replaced_by, "from": self.on.isoformat(), "message": self.message}
+
+
 @attrs.define
 class CheckedRulebook:
     """A rulebook merged with what it amends, every name resolved and every expression typed."""
@@ -129,6 +151,14 @@ class CheckedRulebook:
     @property
     def version(self) -> str:
         return self.header.version or ""
+
+    def replaced_on(self, day: Optional[dt.date]) -> Optional[Replacement]:
+        """The rulebook's own `replaced by` when `day` is on or after its date (a rulebook
+        that amends this one is not replaced by it: only the header of the one run counts)."""
+        replaced = self.header.replaced_by
+        if replaced is None or day is None or day < replaced[1]:
+            return None
+        return Replacement(self.id, replaced[0], replaced[1], self.header.span.location)
 
 
 @attrs.define
