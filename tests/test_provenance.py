@@ -302,3 +302,20 @@ def test_no_explanation_cites_a_document_for_a_figure_or_words_it_does_not_conta
                 forms = _written_forms(value, facts["unit"]) if re.fullmatch(r"-?\d+(\.\d+)?", value) else {value}
                 assert any(form in text for form in forms), (node.label, value, facts["cite"])
     assert checked, "no parameter value was explained"
+
+
+def test_a_default_is_cited_as_declared_with_the_output_not_as_ordered_by_its_words():
+    # Clinic A takes no part in collaboration outside patient care: no rule of STH21.1's
+    # samverkansersättning applies and the output's default, 0 kr, stands. STH21.1's words
+    # order a payment; they are shown as the section the output is declared in.
+    from rulelang.interfaces import render
+
+    book = rulelang.load("stockholm/hlv-2021")
+    tree = book.explain(str(ROOT / "examples" / "stockholm-2021.json"), "samverkansersättning", "A",
+                        on="2021-09-30")
+    assert tree.value == "0.00"
+    lines = render.explanation_text(tree).splitlines()
+    at = lines.index("no rule applies: the output's default, declared with the output in")
+    assert lines[at + 1].startswith("  § STH21.1 Geografiskt samordningsansvar")
+    assert "No rule applies: the output's default, declared with the output in" in \
+        render.explanation_html(tree, "A")

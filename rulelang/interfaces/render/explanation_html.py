@@ -200,7 +200,8 @@ def _worked(label: str, node: Explanation, outcome: Optional[str] = None) -> str
 def _path(path: DecisionPath, page: _Page) -> str:
     parts = ['<section class="path"><h2>Decision path</h2>']
     if not path.steps and path.default is not None:
-        parts.append("<h3>No rule applies: the output's default</h3>")
+        declared = ", declared with the output in" if path.default.provision else ""
+        parts.append(f"<h3>No rule applies: the output's default{declared}</h3>")
         parts.append(page.provision(path.default))
         parts.append(_worked("default", path.default))
     for step in path.steps:

@@ -168,7 +168,9 @@ def _path(path: DecisionPath, lines: list[str]) -> None:
     lines.append("")
     if not path.steps:
         default = path.default
-        lines.append("no rule applies: the output's default")
+        # The section cited is where the output is declared, not words that order the default.
+        declared = default is not None and default.provision
+        lines.append("no rule applies: the output's default" + (", declared with the output in" if declared else ""))
         if default is not None:
             lines.extend(provisions.lines(default, "  "))
             lines.extend("  " + line for line in worked("default", default))
