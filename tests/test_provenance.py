@@ -208,6 +208,29 @@ def test_a_seed_value_must_quote_a_held_document(tmp_path):
     assert error.message.startswith("a seed value of belopp must cite a document the rulebook holds")
 
 
+@pytest.mark.parametrize("according, warned", [
+    ("this rulebook", True),   # the rulebook's own text: verified where?
+    ("seed", True),            # a held document: its figures are seed, not verified
+    ("seed, tidning", False),  # Läkartidningen, a public source the figure was verified in
+])
+def test_a_verified_value_stands_in_a_section_naming_a_public_source(tmp_path, according, warned):
+    body = RULES.replace('value 300 kr status seed cite "seed.txt: ett avdrag på 300 kronor"',
+                         'value 300 kr status verified cite "Läkartidningen 2022-10: 300 kr"')
+    book = load(write(tmp_path, f"## A1 Avdrag\n\n{QUOTED}\n\n```rulelang\naccording to {according}\n```\n\n"
+                                f"{body}\n"))
+    found = [w for w in book.warnings if "verified value" in w.message]
+    assert bool(found) is warned
+    if warned:
+        assert found[0].message == ("a verified value of belopp stands in section 'A1 Avdrag', which names no "
+                                    "public source")
+        assert found[0].span.line == path_line(tmp_path, "value 300 kr status verified")
+
+
+def path_line(directory: Path, text: str) -> int:
+    (path,) = directory.glob("*.md")
+    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text in line)
+
+
 def test_a_cite_naming_a_held_document_gives_its_words(tmp_path):
     body = RULES.replace("ett avdrag på 300 kronor", "ett avdrag på 350 kronor")
     (error,) = errors(write(tmp_path, f"## A1\n\n{QUOTED}\n\n```rulelang\naccording to seed\n```\n\n{body}\n"))

@@ -71,6 +71,20 @@ def check_layer(layer: s.RulebookSyntax, error: Report, warn: Report) -> None:
         if isinstance(statement, s.ParameterDecl):
             for value in statement.values:
                 check_cite(statement.name, value, documents, error)
+            check_verified_in_a_source(statement, documents, warn)
+
+
+def check_verified_in_a_source(statement: s.ParameterDecl, documents: dict, warn: Report) -> None:
+    """A `verified` value was verified in a public source: its section names one the rulebook
+    does not hold (an explanation cites the section's sources beside the value)."""
+    public = [d for d in statement.provision.sources if d.document not in documents]
+    for value in statement.values:
+        if value.status == "verified" and not public:
+            warn(f"a verified value of {statement.name} stands in section '{statement.provision.heading}', "
+                 "which names no public source", value.span,
+                 "declare the source it was verified in (`source KEY \"TITLE\"`) and name it in the "
+                 "section's `according to`")
+            return
 
 
 def check_quotations(provision: s.Provision, header: s.RulebookHeader, documents: dict,
