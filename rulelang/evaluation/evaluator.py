@@ -288,6 +288,16 @@ class Evaluator:
         self.memo: dict = {}
         self._output_memo: dict = {}
         self.explained: dict = {}  # definitions already explained in the tree being built
+        self._assuming: dict = {}  # (parameter, value) → the evaluator under that assumption too
+
+    def assuming(self, name: str, value) -> "Evaluator":
+        """An evaluator of the same records with `name` also assumed `value` (an explanation's
+        readings_tried), kept so that what it computes serves the next record explained."""
+        key = (name, value)
+        if key not in self._assuming:
+            self._assuming[key] = Evaluator(self.program, self.dataset, self.on, {**self.assumptions, name: value},
+                                            self.assumed_by)
+        return self._assuming[key]
 
     def file_of(self, table: Optional[str]) -> str:
         data = self.dataset.table(table) if table else None

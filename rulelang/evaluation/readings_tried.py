@@ -15,16 +15,24 @@ evaluator of its own over the same records, with the run's assumptions kept.
 
 from __future__ import annotations
 
-from ..language.assumptions import readings
+from ..language.assumptions import reading_of
 from ..language.diagnostics import EvaluationError
 from ..language.values import to_json
 from .explanation import Explanation
 
 
-def readings_read(root: Explanation) -> list[str]:
-    """The parameters read anywhere in the tree whose value was an interpretation, sorted."""
-    return sorted({name for node in root.walk() for name, status in node.uses.items()
-                   if status == "interpretation"})
+def readings_read(root: Explanation) -> dict:
+    """{name: the value its first parameter node shows (or None)} of the parameters read
+    anywhere in the tree whose value was an interpretation, by name. One walk of the tree."""
+    read: dict = {}
+    for node in root.walk():
+        if node.uses:
+            for name, status in node.uses.items():
+                if status == "interpretation" and name not in read:
+                    read[name] = None
+        if node.kind == "parameter" and read.get(node.label) is None and node.label in read:
+            read[node.label] = node.value
+    return dict(sorted(read.items()))
 
 
 def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> list[dict]:
@@ -32,40 +40,29 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
     reading the explanation `root` read: `changes` is true when an alternative gives another
     result (or none can be computed), false when every one gives the same, and null for a
     reading without named alternatives (a number or a date: any value could be assumed)."""
-    from .evaluator import Evaluator
-
-    names = readings_read(root)
-    if not names:
+    read = readings_read(root)
+    if not read:
         return []
     program = evaluator.program
     date = evaluator.frame_for(program.outputs[output].table, record).date
-    in_force = {r.name: r for r in readings(program.checked, date)}
-    latest = {r.name: r for r in readings(program.checked)}  # one read `as of` another date
     tried = []
-    for name in names:
-        reading = in_force.get(name) or latest.get(name)
+    for name, shown in read.items():
+        # In force on the record's date; else the latest (a reading read `as of` another date).
+        reading = reading_of(program.checked, name, date) or reading_of(program.checked, name)
         if reading is None:
             continue
         param_type = program.parameters[name].type
         alternatives = []
         for value in reading.alternative_values:
-            other = Evaluator(program, evaluator.dataset, evaluator.on, {**evaluator.assumptions, name: value},
-                              evaluator.assumed_by)
             entry: dict = {"value": to_json(value, param_type)}
             try:
-                entry["result"] = other.evaluate(output, record).json_value
+                entry["result"] = evaluator.assuming(name, value).evaluate(output, record).json_value
             except EvaluationError as error:
                 entry["result"] = None
                 entry["error"] = error.message
             alternatives.append(entry)
         changes = (any("error" in a or a["result"] != root.value for a in alternatives)
                    if alternatives else None)
-        tried.append({"name": name, "value": _taken(root, name, reading), "source": reading.source,
+        tried.append({"name": name, "value": reading.default if shown is None else shown, "source": reading.source,
                       "alternatives": alternatives, "changes": changes})
     return tried
-
-
-def _taken(root: Explanation, name: str, reading):
-    """The reading's value as the explanation shows it (its first parameter node)."""
-    return next((node.value for node in root.walk() if node.kind == "parameter" and node.label == name),
-                reading.default)

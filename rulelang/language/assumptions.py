@@ -98,24 +98,29 @@ def readings(checked: CheckedRulebook, on: Optional[dt.date] = None, own_only: b
     """Every reading of the rulebook and what it amends (`own_only`: of its own file), in
     declaration order: a parameter with one value per period whose value in force on `on`
     (or latest) is an interpretation."""
-    found = []
     own = checked.chain[-1].path
-    for name, info in checked.parameters.items():
-        if info.key_types or not info.values:
-            continue
-        value = next((v for v in info.values if in_force(v.valid_from, v.valid_until, on)), None) \
-            if on is not None else info.values[-1]
-        if value is None or value.decl.status != "interpretation" or own_only and value.decl.span.file != own:
-            continue
-        kind = info.type.kind
-        if kind == "boolean":
-            values: tuple = (not value.value,)
-        elif kind == "enum":
-            values = tuple(v for v in checked.enums[info.type.name].values if v != value.value)
-        else:
-            values = ()
-        found.append(Reading(name, to_text(value.value, info.type), tuple(to_text(v, info.type) for v in values),
-                             value.decl.cite or "", info.decl.provision.heading,
-                             f"{value.decl.span.file}:{value.decl.span.line}", values))
-    return found
+    found = (reading_of(checked, name, on) for name in checked.parameters)
+    return [r for r in found if r is not None and not (own_only and r.source.rsplit(":", 1)[0] != own)]
+
+
+def reading_of(checked: CheckedRulebook, name: str, on: Optional[dt.date] = None) -> Optional[Reading]:
+    """The parameter `name` as a reading (see readings), or None when its value in force on
+    `on` (or latest) is not an interpretation, or it is keyed."""
+    info = checked.parameters.get(name)
+    if info is None or info.key_types or not info.values:
+        return None
+    value = next((v for v in info.values if in_force(v.valid_from, v.valid_until, on)), None) \
+        if on is not None else info.values[-1]
+    if value is None or value.decl.status != "interpretation":
+        return None
+    kind = info.type.kind
+    if kind == "boolean":
+        values: tuple = (not value.value,)
+    elif kind == "enum":
+        values = tuple(v for v in checked.enums[info.type.name].values if v != value.value)
+    else:
+        values = ()
+    return Reading(name, to_text(value.value, info.type), tuple(to_text(v, info.type) for v in values),
+                   value.decl.cite or "", info.decl.provision.heading,
+                   f"{value.decl.span.file}:{value.decl.span.line}", values)
 
