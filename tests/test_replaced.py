@@ -52,6 +52,19 @@ def test_eval_warns_on_stderr_only_when_a_record_is_on_or_after_the_day(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("assume", [[], ["--assume", "listning_på_besöksdagen=false"]])
+def test_eval_as_json_lines_warns_too(capsys, assume):
+    # Streamed from the lowered plan, or (with an assumption) by the interpreter.
+    assert main(["eval", "stockholm/hlv-2016", "--input", EXAMPLE, "--on", "2021-09-30", "--format", "jsonl",
+                 *assume]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") > 10
+    assert captured.err.endswith(f"rulebooks/stockholm/hlv-2016.md:19: warning: replaced: {MESSAGE}\n")
+    assert main(["eval", "stockholm/hlv-2016", "--input", "examples/stockholm-2016.json", "--on", "2016-03-15",
+                 "--format", "jsonl", *assume]) == 0
+    assert "replaced" not in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def region(tmp_path_factory):
     directory = tmp_path_factory.mktemp("replaced-region")

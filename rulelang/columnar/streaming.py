@@ -50,12 +50,16 @@ def stream_results(book: Rulebook, data, on: Optional[dt.date],
 
 
 def stream_json_lines(book: Rulebook, data, on: Optional[dt.date],
-                      progress: Optional[Callable[[str, float], None]] = None) -> Iterator[str]:
+                      progress: Optional[Callable[[str, float], None]] = None,
+                      latest: Optional[list] = None) -> Iterator[str]:
     """The same results as `stream_results`, each as the JSON line `eval --format jsonl`
     writes; DuckDB writes the line itself for all but exact fractions, so a region's millions
-    of results pass through Python as text."""
+    of results pass through Python as text. With `latest` (a list of one item), the latest
+    date a result was evaluated on is kept in it, as ISO text."""
     outputs = list(book.program.outputs.values())
     for number, record_id, text, den, rule, line, payee, on_date in _rows(book, data, on, progress, lines=True):
+        if latest is not None and on_date and (latest[0] is None or on_date > latest[0]):
+            latest[0] = on_date
         if line is None:
             output = outputs[number]
             line = json.dumps(Result(output.table, record_id, output.name, _value(text, den, output.type.kind),

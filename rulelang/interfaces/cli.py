@@ -13,7 +13,7 @@ import re
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Iterator, Optional, Sequence
 
 from ..language.deep import run_deep
 from ..language.diagnostics import (
@@ -376,11 +376,17 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
-def _replaced(book: Rulebook, last_day) -> None:
-    """A warning when a run reaches a day on which the rulebook's model is replaced."""
+def _replaced(book: Rulebook, last_day, compared_with: Optional[Rulebook] = None) -> None:
+    """A warning when a run reaches a day on which the rulebook's model is replaced; none
+    when it is compared with the rulebook that replaced it (impact), which is the point."""
     replaced = book.checked.replaced_on(last_day)
-    if replaced is not None:
-        _err(f"{replaced.source}: warning: {replaced.name}: {replaced.message}")
+    if replaced is not None and (compared_with is None or replaced.replaced_by != compared_with.id):
+        _warn(replaced)
+
+
+def _warn(warning) -> None:
+    """A warning of a run (a rulebook's `warning`, a replaced model) on stderr."""
+    _err(f"{warning.source}: warning: {warning.name}: {warning.message}")
 
 
 def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
@@ -397,6 +403,17 @@ def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
     def as_line(result) -> str:
         return json.dumps(result.to_dict(), ensure_ascii=False) + "\n"
 
+    # The latest date a result was evaluated on, as ISO text, kept only for a rulebook that
+    # says it was replaced: whether the run reached the day it was.
+    latest: Optional[list] = [None] if book.checked.header.replaced_by is not None else None
+
+    def as_lines(results) -> Iterator[str]:
+        for result in results:
+            if latest is not None and result.date is not None:
+                day = result.date.isoformat()
+                latest[0] = day if latest[0] is None else max(latest[0], day)
+            yield as_line(result)
+
     try:
         undated = [o.name for o in book.program.outputs.values()
                    if not book.checked.tables[o.table].decl.dated_by]
@@ -406,11 +423,12 @@ def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
         try:
             if assumed:  # the interpreter takes the run's assumptions; the streamed plan does not yet
                 raise NotLowerable("assumptions for the run")
-            results = stream_json_lines(book, args.input, args.on, _progress if sys.stderr.isatty() else None)
+            results = stream_json_lines(book, args.input, args.on, _progress if sys.stderr.isatty() else None,
+                                        latest)
             first = next(results, None)
         except NotLowerable:
             evaluator = book.evaluator(args.input, args.on, assumptions=assumed)
-            results = (as_line(result) for result in evaluator.evaluate_all())
+            results = as_lines(evaluator.evaluate_all())
             first = next(results, None)
         finally:
             _status("")
@@ -420,6 +438,8 @@ def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
             line(result)
     finally:
         _status("")
+    if latest is not None and latest[0] is not None:
+        _replaced(book, dt.date.fromisoformat(latest[0]))
     return EXIT_OK
 
 
@@ -518,7 +538,7 @@ def cmd_settle(args) -> int:
     else:
         _out(render.settlement_text(result.to_dict()))
     for warning in result.warnings:
-        _err(f"{warning.source}: warning: {warning.name}: {warning.message}")
+        _warn(warning)
     rejected = sum(c.rejected for c in result.counts)
     if rejected:
         _err(f"rulelang: {rejected} record(s) could not be used; each is in {result.rejected_out} with its reason")
@@ -545,10 +565,8 @@ def cmd_impact(args) -> int:
         _err(f"rulelang: {result.rejected} record(s) could not be used; settle writes each with its reason")
     from ..columnar.settlement import month_bounds
 
-    for side, other in ((old, new), (new, old)):  # comparing a model with its replacement is the point
-        replaced = side.checked.replaced_on(month_bounds(args.month)[1])
-        if replaced is not None and replaced.replaced_by != other.id:
-            _err(f"{replaced.source}: warning: {replaced.name}: {replaced.message}")
+    _replaced(old, month_bounds(args.month)[1], compared_with=new)
+    _replaced(new, month_bounds(args.month)[1], compared_with=old)
     return EXIT_OK
 
 
