@@ -231,9 +231,12 @@ def test_readings_lists_every_reading_with_default_alternatives_and_cite():
     line = declared.index("parameter koncern_undantag_fysiska_besök: boolean") + 2  # its value, the next line
     assert reading["cite"].startswith("Tolkning 1") and reading["source"] == f"rulebooks/stockholm/hlv-2021.md:{line}"
     assert "impact" not in reading  # no data, no money
-    # Inherited readings are listed too; a number is a reading with no listed alternative.
+    # Inherited readings are listed too. A number's alternatives are the values the examples
+    # (here the 2016 rulebook's "The missing ACG weight, alternative reading") assume for it;
+    # a number no example works otherwise lists none.
     assert by_name["listning_på_besöksdagen"]["source"].startswith("rulebooks/stockholm/hlv-2016.md:")
-    assert by_name["acg_vikt_när_den_saknas"]["alternatives"] == []
+    assert by_name["acg_vikt_när_den_saknas"]["alternatives"] == ["0.8"]
+    assert by_name["patientavgift_läkarbesök"]["alternatives"] == []
 
 
 def test_readings_with_data_price_each_alternative_as_impact_does(region):

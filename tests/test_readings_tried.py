@@ -52,7 +52,8 @@ def test_a_deduction_no_other_reading_changes_says_so(book):
     assert readings_["koncern_undantag_fysiska_besök"]["value"] is False
     assert readings_["koncern_undantag_fysiska_besök"]["alternatives"] == [{"value": True, "result": "-300.00"}]
     assert all(r["changes"] is False for r in readings_.values())
-    assert tree.facts["headline"].endswith("; the same under every other reading)")
+    assert tree.facts["headline"].endswith("). The same under each other reading tried, one at a time.")
+    assert all(r["on_decision_path"] for r in readings_.values())
     assert readings_["listning_på_besöksdagen"]["source"].startswith("rulebooks/stockholm/hlv-2016.md:")
 
 
@@ -67,11 +68,11 @@ def test_the_reading_that_decides_an_add_on_is_named_with_the_amount_it_would_gi
     assert reading["alternatives"] == [{"value": False, "result": "300.00"}]
     assert reading["changes"] is True
     assert [name for name, r in tried(tree).items() if r["changes"]] == ["undantagen_även_för_olistade"]
-    assert "another reading of undantagen_även_för_olistade changes it" in tree.facts["headline"]
+    assert tree.facts["headline"].endswith(". Another reading of undantagen_även_för_olistade changes it.")
     text = render.explanation_text(tree)
-    assert "    undantagen_även_för_olistade = false (not true): 300.00 kr instead of 0.00 kr" in text
+    assert "    if undantagen_även_för_olistade = false (taken: true): 300.00 kr instead of 0.00 kr\n" in text
     html = render.explanation_html(tree, "V4")
-    assert '<td class="not-applied">300.00 kr instead of 0.00 kr</td>' in html
+    assert '<td class="differs">300.00 kr instead of 0.00 kr</td>' in html
 
 
 def test_a_reading_read_only_by_an_overridden_rule_is_tried_too(book):
@@ -82,19 +83,23 @@ def test_a_reading_read_only_by_an_overridden_rule_is_tried_too(book):
     tree = book.explain(EXAMPLE, "tilläggsersättning", "V4")
     assert "koncern_undantag_fysiska_besök" in tried(tree)
     assert "koncern_undantag_fysiska_besök" not in tree.facts["rests_on"].get("interpretation", [])
+    assert tried(tree)["koncern_undantag_fysiska_besök"]["on_decision_path"] is False
+    assert ("if koncern_undantag_fysiska_besök = true (taken: false): 0.00 kr, the same  · read off the decision path"
+            in render.explanation_text(tree))
 
 
 def test_a_regions_maximum_under_the_other_reading_of_the_table():
     # Jämtland 2018 (reading J3): taken, the formula to the öre, 12 569 845.66 kr, half of it
     # to patient contracts: 6 284 922.83 kr. The alternative takes the table's 12.6 Mkr,
-    # half of it 6 300 000.00 kr; the share J4 is a number, not tried.
+    # half of it 6 300 000.00 kr. The share (J4) is a number, tried at the 60 % its example
+    # works: 40 % of 12 569 845.66 kr to patient contracts, 5 027 938.26 kr.
     book = rulelang.load("jamtland/patientmiljarden-2018")
     tree = book.explain(str(ROOT / "examples" / "jamtland-2018.json"), "patientkontrakt", "Z", on="2018-06-30")
     assert tree.value == "6284922.83"
     readings_ = tried(tree)
     assert readings_["tabellen_även_2018"]["alternatives"] == [{"value": True, "result": "6300000.00"}]
-    assert readings_["andel_förstärkt_vårdgaranti"]["alternatives"] == []
-    assert readings_["andel_förstärkt_vårdgaranti"]["changes"] is None
+    assert readings_["andel_förstärkt_vårdgaranti"]["alternatives"] == [{"value": "0.6", "result": "5027938.26"}]
+    assert readings_["andel_förstärkt_vårdgaranti"]["changes"] is True
 
 
 def test_the_runs_own_assumptions_hold_under_each_alternative(book, tmp_path):
@@ -125,7 +130,34 @@ rule r defines x when a then if läsning then belopp else 10 kr
     assert alternative["value"] is True and alternative["result"] is None
     assert "belopp has no value on 2021-06-01" in alternative["error"]
     assert reading["changes"] is True
-    assert "cannot be evaluated: " in render.explanation_text(tree)
+    assert "(taken: false): cannot be computed: " in render.explanation_text(tree)
+
+
+def test_a_number_is_tried_at_the_values_the_examples_work_and_otherwise_not(tmp_path):
+    body = ITEMS + '''
+parameter andel: decimal
+  value 50 % status interpretation
+    cite "Tolkning: hälften"
+output x: money per items default 0 kr
+rule r defines x when a then 100 kr * andel rounded half up to öre
+'''
+    record = {"items": [{"id": "R1", "a": True, "b": False, "c": False, "n": 0}]}
+    (alone,) = load(tmp_path, body).explain(record, "x", "R1", on="2021-06-01").facts["readings"]
+    assert (alone["alternatives"], alone["changes"]) == ([], None)
+    worked = body + '''
+example "the alternative: 60 %"
+  on 2021-06-01
+  assuming andel = 60 %
+  given items: {id: "R1", a: true, b: false, c: false, n: 0}
+  expect x of "R1" = 60 kr
+'''
+    book = load(tmp_path, worked, name="worked")
+    tree = book.explain(record, "x", "R1", on="2021-06-01")
+    # 100 kr × 50 % = 50.00 kr taken; 100 kr × 60 % = 60.00 kr under the example's value.
+    assert tree.value == "50.00"
+    assert tree.facts["readings"][0]["alternatives"] == [{"value": "0.6", "result": "60.00"}]
+    text = render.explanation_text(load(tmp_path, body, name="alone").explain(record, "x", "R1", on="2021-06-01"))
+    assert "andel = 0.5: no alternative worked in the rulebook's examples, not tried" in text
 
 
 def test_an_amount_that_reads_no_reading_tries_none(tmp_path):
@@ -144,6 +176,44 @@ rule r defines x when a and läsning then 10 kr
     read = small.explain({"items": [{"id": "R1", "a": True, "b": False, "c": False, "n": 0}]}, "x", "R1",
                          on="2021-06-01")
     assert read.facts["readings"][0]["alternatives"] == [{"value": True, "result": "10.00"}]
+
+
+def test_a_reading_read_by_a_sums_filter_on_the_records_it_left_out_is_tried():
+    # Reading S8 stands in the filter of STH16.11's counts. Clinic B (koncern K1, like A)
+    # has no listing of its own: no listing passes its filter, so nothing traced reads S8,
+    # yet under the alternative A's P1 (CNI 1.5) counts for B: 1 > 0 listed, relative CNI
+    # 1.5 > 1.20 → eligible. The limit is taken as 0 so that one person shows it.
+    book = rulelang.load("stockholm/hlv-2016")
+    data = json.loads((ROOT / "examples" / "stockholm-2016.json").read_text(encoding="utf-8"))
+    data["clinics"].append({"clinic_id": "B", "koncern_id": "K1"})
+    tree = book.explain(data, "hälsofrämjande_insatser", "B", on="2016-06-30",
+                        assume=["hälsofrämjande_fler_listade_än=0"])
+    assert tree.value is False
+    reading = tried(tree)["hälsofrämjande_räknas_per"]
+    assert reading["value"] == "mottagning"
+    assert reading["alternatives"] == [{"value": "koncern", "result": True}]
+    assert reading["changes"] is True
+
+
+def test_a_reading_read_as_of_another_date_is_tried_from_the_value_read_there(tmp_path):
+    small = load(tmp_path, ITEMS + '''
+enum nivå: lågt, mellan, högt
+parameter läsning: nivå
+  value lågt until 2020-12-31 status interpretation
+    cite "Tolkning: lågt t.o.m. 2020"
+  value mellan from 2021-01-01 status verified
+    cite "ett verifierat värde"
+output x: money per items default 0 kr
+rule r defines x when läsning as of 2020-06-01 = lågt then 10 kr
+''')
+    # Read on 2020-06-01, where the value is the interpretation `lågt`; on the record's date
+    # (2021) the value is verified and no reading. Its alternatives are the others of 2020.
+    tree = small.explain({"items": [{"id": "R1", "a": True, "b": False, "c": False, "n": 0}]}, "x", "R1",
+                         on="2021-06-01")
+    (reading,) = tree.facts["readings"]
+    assert reading["value"] == "lågt"
+    assert reading["alternatives"] == [{"value": "mellan", "result": "0.00"}, {"value": "högt", "result": "0.00"}]
+    assert reading["changes"] is True
 
 
 @pytest.mark.parametrize("rulebook_id, example, on", EXAMPLES)

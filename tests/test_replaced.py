@@ -26,7 +26,7 @@ def test_the_2016_model_says_it_was_replaced_when_explained_after_2021_02_01():
     book = rulelang.load("stockholm/hlv-2016")
     assert book.checked.header.replaced_by[0] == "stockholm/hlv-2021"
     tree = book.explain(EXAMPLE, "tilläggsersättning", "V1")  # 2021-09-15
-    assert tree.facts["replaced_by"] == {"rulebook": "stockholm/hlv-2021", "from": "2021-02-01", "message": MESSAGE}
+    assert tree.facts["replaced_by"] == {"by": "stockholm/hlv-2021", "from": "2021-02-01", "message": MESSAGE}
     from rulelang.interfaces import render
     assert f"  ⚠ {MESSAGE}" in render.explanation_text(tree).splitlines()[:4]
     assert '<p class="replaced">' in render.explanation_html(tree, "V1")

@@ -215,6 +215,33 @@ class Compiler:
     def type_of(self, e: s.Expr) -> Type:
         return self.checked.types[id(e)]
 
+    def parameters_in(self, expr: s.Expr) -> frozenset:
+        """Every parameter `expr` may read, through the definitions and outputs it names: what
+        a sum's filter may read on the records it leaves out, which an explanation does not
+        trace (readings_tried tries them too)."""
+        checked = self.checked
+        found: set = set()
+        seen: set = set()
+        stack = [expr]
+        while stack:
+            e = stack.pop()
+            resolution = checked.resolved.get(id(e)) if isinstance(e, (s.Name, s.FieldAccess)) else None
+            if resolution is not None and resolution[0] == "parameter":
+                found.add(resolution[1])
+            elif resolution is not None and resolution[0] in ("definition", "output") and resolution not in seen:
+                seen.add(resolution)
+                kind, table, name = resolution
+                if kind == "definition":
+                    stack.append(checked.definitions[(table, name)].decl.expr)
+                else:
+                    default = checked.outputs[name].decl.default
+                    stack.extend(part for info in checked.rules.values() if name in info.outputs
+                                 for part in (info.decl.condition, info.decl.value) if part is not None)
+                    if default is not None:
+                        stack.append(default)
+            stack.extend(s.children(e))
+        return frozenset(found)
+
     # ------------------------------------------------------------------ program
     def compile(self) -> Program:
         checked = self.checked
@@ -592,6 +619,8 @@ class Compiler:
                     total += expr(inner, None)
             return count if function == "count" else total
 
+        filter_reads: list = []  # parameters_in(e.where), worked out at the first explanation
+
         def explained_aggregate(frame, trace):
             """The same sum or count, listing every contributing record, and the parameter
             values and common definitions the contributions and their conditions read (each once).
@@ -631,8 +660,13 @@ class Compiler:
             result = count if function == "count" else total
             facts = {"records": count, "on": frame.date.isoformat() if frame.date else None,
                      "contributors": contributors}
-            trace.add(Explanation("aggregate", label, to_json(result, value_type), None, source,
-                                  [read[key] for key in sorted(read)], facts, uses=uses))
+            node = Explanation("aggregate", label, to_json(result, value_type), None, source,
+                               [read[key] for key in sorted(read)], facts, uses=uses)
+            if where is not None:
+                if not filter_reads:
+                    filter_reads.append(self.parameters_in(e.where))
+                node.may_read = filter_reads[0]
+            trace.add(node)
             trace.values[id(e)] = (result, value_type)
             return result
         return aggregate

@@ -22,6 +22,7 @@ from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE, to_json, to_text
 from .compiler import Citation, CompiledRule, Program, Trace
 from .data import DEFAULTED_FIELD, ID_FIELD, Dataset
 from .explanation import FORMAT, NO_USES, Explanation, merged, rests_on, weakest
+from .readings_tried import readings_tried
 
 ASSUMED_CITE = "assumed by the example"
 
@@ -444,8 +445,6 @@ class Evaluator:
             root = self.explain_output(name, frame)[1]
         finally:
             self.explained = {}
-        from .readings_tried import readings_tried
-
         grouped = rests_on(root.uses)
         basis = weakest(root.uses.values())
         tried = readings_tried(self, name, record, root)
@@ -579,18 +578,18 @@ def headline(root: Explanation, basis: Optional[str], grouped: dict, tried: list
     value = root.value if root.value is not None else "none"
     shown = "true" if value is True else "false" if value is False else f"{value}{unit}"
     where = f"{root.facts.get('table')} {root.facts.get('record')}, {root.facts.get('date')}"
-    if basis is None:
-        return f"{root.label} = {shown} [{where}] — basis: none (rests on no parameter value)"
-    label = basis.upper() if basis == "illustrative" else basis
     changing = [r["name"] for r in tried if r["changes"]]
     if changing:
-        other = f"; another reading of {', '.join(changing)} changes it"
-    elif tried and all(r["changes"] is False for r in tried):
-        other = "; the same under every other reading"
+        other = f". Another reading of {', '.join(changing)} changes it."
+    elif any(r["changes"] is False for r in tried):
+        other = ". The same under each other reading tried, one at a time."
     else:
         other = ""
+    if basis is None:
+        return f"{root.label} = {shown} [{where}] — basis: none (rests on no parameter value){other}"
+    label = basis.upper() if basis == "illustrative" else basis
     return (f"{root.label} = {shown} [{where}] — basis: {label} (rests on {BASIS_WORDS.get(basis, basis)}: "
-            f"{', '.join(grouped[basis])}{other})")
+            f"{', '.join(grouped[basis])}){other}")
 
 
 def _in_force(rule: CompiledRule, date: Optional[dt.date]) -> bool:

@@ -37,6 +37,9 @@ class Explanation:
     quote: Optional[str] = None  # the words of the source the rulebook quotes for it
     worked: object = None  # a generator.Worked: the formula with values, and its steps
     uses: dict = NO_USES  # parameter name → status of the value used; not in JSON
+    # Parameters evaluation may also have read without tracing them (a sum's filter on the
+    # records it left out); what the amount rests on does not include them. Not in JSON.
+    may_read: frozenset = frozenset()
 
     def __repr__(self) -> str:
         return f"<Explanation {self.kind} {self.label} = {self.value!r}, {len(self.children)} children>"

@@ -15,6 +15,8 @@ evaluator of its own over the same records, with the run's assumptions kept.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ..language.assumptions import reading_of
 from ..language.diagnostics import EvaluationError
 from ..language.values import to_json
@@ -22,35 +24,42 @@ from .explanation import Explanation
 
 
 def readings_read(root: Explanation) -> dict:
-    """{name: the value its first parameter node shows (or None)} of the parameters read
-    anywhere in the tree whose value was an interpretation, by name. One walk of the tree."""
+    """{name: its first parameter node, or None} of the parameters read anywhere in the tree
+    whose value was an interpretation, and of those a sum's filter may have read untraced
+    (Explanation.may_read), by name. One walk of the tree."""
     read: dict = {}
     for node in root.walk():
         if node.uses:
             for name, status in node.uses.items():
-                if status == "interpretation" and name not in read:
-                    read[name] = None
-        if node.kind == "parameter" and read.get(node.label) is None and node.label in read:
-            read[node.label] = node.value
-    return dict(sorted(read.items()))
+                if status == "interpretation":
+                    read.setdefault(name, None)
+        for name in node.may_read:
+            read.setdefault(name, None)
+        if node.kind == "parameter" and node.label in read and read[node.label] is None:
+            read[node.label] = node
+    return read  # in the order first read
 
 
 def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> list[dict]:
-    """`[{name, value, source, alternatives: [{value, result[, error]}], changes}]` for every
-    reading the explanation `root` read: `changes` is true when an alternative gives another
-    result (or none can be computed), false when every one gives the same, and null for a
-    reading without named alternatives (a number or a date: any value could be assumed)."""
+    """`[{name, value, source, on_decision_path, alternatives: [{value, result[, error]}],
+    changes}]` for every reading the explanation `root` read, in the order first read:
+    `on_decision_path` when the amount rests on it (rests_on), `changes` true when an
+    alternative gives another result (or none can be computed), false when every one gives
+    the same, and null for a reading without alternatives to try (a number or a date that no
+    example of the rulebook works otherwise)."""
     read = readings_read(root)
     if not read:
         return []
     program = evaluator.program
-    date = evaluator.frame_for(program.outputs[output].table, record).date
+    record_date = evaluator.frame_for(program.outputs[output].table, record).date
     tried = []
-    for name, shown in read.items():
-        # In force on the record's date; else the latest (a reading read `as of` another date).
-        reading = reading_of(program.checked, name, date) or reading_of(program.checked, name)
+    for name, node in read.items():
+        # The value read: the one in force in the period its node shows (a reading read `as of`
+        # another date), else on the record's date.
+        period = (node.facts.get("valid_from") or node.facts.get("valid_to")) if node is not None else None
+        reading = reading_of(program.checked, name, dt.date.fromisoformat(period) if period else record_date)
         if reading is None:
-            continue
+            continue  # not an interpretation where it was read (a filter may read others)
         param_type = program.parameters[name].type
         alternatives = []
         for value in reading.alternative_values:
@@ -63,6 +72,7 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
             alternatives.append(entry)
         changes = (any("error" in a or a["result"] != root.value for a in alternatives)
                    if alternatives else None)
-        tried.append({"name": name, "value": reading.default if shown is None else shown, "source": reading.source,
-                      "alternatives": alternatives, "changes": changes})
+        taken = node.value if node is not None else to_json(reading.value, param_type)
+        tried.append({"name": name, "value": taken, "source": reading.source,
+                      "on_decision_path": name in root.uses, "alternatives": alternatives, "changes": changes})
     return tried

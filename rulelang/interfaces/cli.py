@@ -566,7 +566,8 @@ def cmd_impact(args) -> int:
     from ..columnar.settlement import month_bounds
 
     _replaced(old, month_bounds(args.month)[1], compared_with=new)
-    _replaced(new, month_bounds(args.month)[1], compared_with=old)
+    if new.id != old.id:  # one rulebook under an assumption: one warning
+        _replaced(new, month_bounds(args.month)[1], compared_with=old)
     return EXIT_OK
 
 

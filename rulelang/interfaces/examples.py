@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Iterator, Optional
 
 import attrs
@@ -10,6 +9,7 @@ import attrs
 from ..columnar.records import load_dataset
 from ..evaluation.evaluator import Evaluator
 from ..language import syntax as s
+from ..language.assumptions import assumed_constant
 from ..language.diagnostics import DataError, EvaluationError
 from ..language.values import to_json, to_text
 from .api import Rulebook
@@ -67,11 +67,8 @@ def example_evaluator(book: Rulebook, example: s.ExampleDecl, on=None, run: Opti
     dataset = load_dataset(_raw_records(_givens(book, example), checked), checked, display=example.span.file)
     assumptions = dict(run or {})  # the run's (--assume); the example's own premises win
     for assumption in example.assumptions:
-        value = assumption.value
-        constant = value.name if isinstance(value, s.Name) else value.value
-        if book.program.parameters[assumption.parameter].type.kind == "decimal" and isinstance(constant, int):
-            constant = Fraction(constant)
-        assumptions[assumption.parameter] = constant
+        value_type = book.program.parameters[assumption.parameter].type
+        assumptions[assumption.parameter] = assumed_constant(assumption, value_type)
     return Evaluator(book.program, dataset, on or example.on, assumptions)
 
 

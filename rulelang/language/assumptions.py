@@ -74,6 +74,24 @@ def _value(checked: CheckedRulebook, name: str, value_type, value_text: str, tex
 # ------------------------------------------------------------------------ readings
 
 
+def assumed_constant(assumption: s.Assumption, value_type):
+    """An example's `assuming NAME = VALUE` as the evaluator holds the value (the checker
+    has made sure it is a constant of the parameter's type)."""
+    value = assumption.value
+    constant = value.name if isinstance(value, s.Name) else value.value
+    if value_type.kind == "decimal" and isinstance(constant, int):
+        constant = Fraction(constant)
+    return constant
+
+
+def worked_values(checked: CheckedRulebook, name: str, value_type) -> list:
+    """The values the examples of the rulebook and of what it amends assume for `name`, in
+    the order written: the alternatives a rulebook works for a reading that is a number."""
+    return [assumed_constant(assumption, value_type)
+            for layer in checked.chain for statement in layer.statements if isinstance(statement, s.ExampleDecl)
+            for assumption in statement.assumptions if assumption.parameter == name]
+
+
 @attrs.frozen
 class Reading:
     """A question the sources leave open, answered by a parameter whose value has the status
@@ -82,11 +100,12 @@ class Reading:
 
     name: str
     default: str  # the value in force (on the date asked, else the latest), as a rulebook writes it
-    alternatives: tuple  # the other values of a yes/no or enum reading; empty for a number
+    alternatives: tuple  # the other values of a yes/no or enum reading; of a number or date, those its examples assume
     cite: str
     provision: str
     source: str  # FILE:LINE of the value
     alternative_values: tuple = ()  # the alternatives as the evaluator holds them (see assumptions)
+    value: object = None  # the answer in force, as the evaluator holds it
 
     @property
     def priceable(self) -> bool:
@@ -118,9 +137,9 @@ def reading_of(checked: CheckedRulebook, name: str, on: Optional[dt.date] = None
         values: tuple = (not value.value,)
     elif kind == "enum":
         values = tuple(v for v in checked.enums[info.type.name].values if v != value.value)
-    else:
-        values = ()
+    else:  # a number or a date: the values the rulebook's examples work it with
+        values = tuple(dict.fromkeys(v for v in worked_values(checked, name, info.type) if v != value.value))
     return Reading(name, to_text(value.value, info.type), tuple(to_text(v, info.type) for v in values),
                    value.decl.cite or "", info.decl.provision.heading,
-                   f"{value.decl.span.file}:{value.decl.span.line}", values)
+                   f"{value.decl.span.file}:{value.decl.span.line}", values, value.value)
 

@@ -14,7 +14,15 @@ from typing import Optional
 
 from ...evaluation.decision import DecisionPath, decision_path
 from ...evaluation.explanation import BASIS_ORDER, Explanation
-from .explanation_text import input_shown, period, shown, why_it_did_not_decide, with_unit
+from .explanation_text import (
+    amount_unit,
+    input_shown,
+    period,
+    reading_outcomes,
+    shown,
+    why_it_did_not_decide,
+    with_unit,
+)
 
 STYLE = """
 :root { --ink: #1d1d1f; --muted: #5f6368; --line: #d0d4d9; --ok: #0a7c2f; --no: #9a3412; }
@@ -26,6 +34,8 @@ h1 { font-size: 1.6rem; margin: 0 0 .3rem; } h2 { font-size: 1.2rem; margin-top:
 .about { color: var(--muted); margin: 0 0 .6rem; }
 .basis { font-weight: 600; }
 .replaced { color: #9a3412; font-weight: 600; }
+table.readings caption { text-align: left; font-weight: 600; margin-bottom: .2rem; }
+.differs { font-weight: 600; }
 .basis-illustrative { border: 3px solid #b91c1c; background: #fef2f2; }
 .basis-illustrative .basis { color: #b91c1c; }
 .basis-assumed, .basis-interpretation { border-left: 6px solid #b45309; }
@@ -143,7 +153,7 @@ def _headline(root: Explanation) -> str:
     if facts.get("paid_to"):
         about.append(f"paid to {facts['paid_to']}")
     about.append(f"rulebook {facts.get('rulebook')}")
-    unit = " kr" if facts.get("type") == "money" and root.value is not None else ""
+    unit = amount_unit(root)
     rows = "".join(f'<tr><td><span class="status status-{e(status)}">{e(status)}</span></td>'
                    f'<td>{", ".join(f"<code>{e(n)}</code>" for n in names)}</td></tr>'
                    for status, names in (facts.get("rests_on") or {}).items())
@@ -162,25 +172,17 @@ def _readings(root: Explanation) -> str:
     """A row for each alternative of each reading the amount read: what it would give."""
     if not root.facts.get("readings"):
         return ""
-    unit = " kr" if root.facts.get("type") == "money" else ""
     rows = []
-    for reading in root.facts["readings"]:
-        name, taken = e(reading["name"]), e(shown(reading["value"]))
-        if not reading["alternatives"]:
-            rows.append(f"<tr><td><code>{name}</code></td><td>{taken}</td><td>no alternative named</td>"
-                        f"<td>not tried; assume one with <code>--assume {name}=VALUE</code></td></tr>")
-        for other in reading["alternatives"]:
-            if "error" in other:
-                outcome, cls = f"cannot be evaluated: {e(other['error'])}", "not-applied"
-            elif other["result"] == root.value:
-                outcome, cls = f"{e(shown(other['result']))}{unit}, the same", "applied"
-            else:
-                outcome, cls = f"{e(shown(other['result']))}{unit} instead of {e(shown(root.value))}{unit}", \
-                    "not-applied"
-            rows.append(f"<tr><td><code>{name}</code></td><td>{taken}</td><td>{e(shown(other['value']))}</td>"
-                        f'<td class="{cls}">{outcome}</td></tr>')
-    return ('<table class="readings"><tr><th>reading</th><th>taken</th><th>another reading</th>'
-            f"<th>the amount under it</th></tr>{''.join(rows)}</table>")
+    for reading, other, outcome, differs in reading_outcomes(root):
+        name = f"<code>{e(reading['name'])}</code>"
+        if not reading["on_decision_path"]:
+            name += " <small>(read off the decision path)</small>"
+        tried = "—" if other is None else e(shown(other["value"]))
+        rows.append(f"<tr><td>{name}</td><td>{e(shown(reading['value']))}</td><td>{tried}</td>"
+                    f'<td class="{"differs" if differs else "same"}">{e(outcome)}</td></tr>')
+    return ('<table class="readings"><caption>Under another reading of the source (each tried alone, the '
+            'others as taken)</caption><tr><th>reading</th><th>taken</th><th>tried</th><th>the amount</th></tr>'
+            f"{''.join(rows)}</table>")
 
 
 def _worked(label: str, node: Explanation, outcome: Optional[str] = None) -> str:
@@ -250,7 +252,7 @@ def _reads(path: DecisionPath, page: _Page) -> str:
         parts.append("<h3>Outputs read</h3>")
         for read in path.outputs:
             root = read.root
-            unit = " kr" if root.facts.get("type") == "money" and root.value is not None else ""
+            unit = amount_unit(root)
             applying = next((step for step in read.steps if step.node.facts.get("applied")), None)
             if applying is None:
                 parts.append(f"<p><code>{e(root.label)}</code> = {e(root.value)}{unit}: no rule applies, the default</p>")
@@ -361,8 +363,8 @@ def _tree_line(node: Explanation) -> str:
                 f'<span class="status status-{e(facts.get("status"))}">{e(facts.get("status"))}</span> · '
                 f"in force {e(period(node))}" + (f" · cite: {e(facts['cite'])}" if facts.get("cite") else ""))
     if kind == "input":
-        default = " (not given: the field's default)" if facts.get("defaulted") else ""
-        return f"<code>{e(node.label)}</code> = {e(node.value)}{default} (record {e(facts.get('record'))})"
+        return f"<code>{e(input_shown(node.label, node.value, facts.get('defaulted')))}</code> " \
+               f"(record {e(facts.get('record'))})"
     if kind == "lookup":
         return f"<code>{e(node.label)}</code> = {e(facts.get('record') or 'none')}"
     if kind == "aggregate":

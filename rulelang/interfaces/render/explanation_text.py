@@ -118,28 +118,38 @@ def _head(root: Explanation) -> list[str]:
     if grouped:
         lines.append("  rests on: " + " · ".join(f"{status} {', '.join(names)}" for status, names in grouped.items()))
     if facts.get("readings"):
-        lines.append("  under another reading of the source:")
-        lines.extend(f"    {line}" for line in reading_lines(root))
-    return lines
-
-
-def reading_lines(root: Explanation) -> list[str]:
-    """One line per alternative of each reading the amount read: what it would give."""
-    unit = " kr" if root.facts.get("type") == "money" else ""
-    lines = []
-    for reading in root.facts.get("readings") or ():
-        taken = f"{reading['name']} = {shown(reading['value'])}"
-        if not reading["alternatives"]:
-            lines.append(f"{taken}: no alternative named, not tried; assume one with --assume {reading['name']}=VALUE")
-        for other in reading["alternatives"]:
-            said = f"{reading['name']} = {shown(other['value'])} (not {shown(reading['value'])})"
-            if "error" in other:
-                lines.append(f"{said}: cannot be evaluated: {other['error']}")
-            elif other["result"] == root.value:
-                lines.append(f"{said}: {shown(other['result'])}{unit}, the same")
+        lines.append("  under another reading of the source (each tried alone, the others as taken):")
+        for reading, other, outcome, _ in reading_outcomes(root):
+            off = "" if reading["on_decision_path"] else "  · read off the decision path"
+            if other is None:
+                lines.append(f"    {reading['name']} = {shown(reading['value'])}: {outcome}{off}")
             else:
-                lines.append(f"{said}: {shown(other['result'])}{unit} instead of {shown(root.value)}{unit}")
+                lines.append(f"    if {reading['name']} = {shown(other['value'])} (taken: {shown(reading['value'])}): "
+                             f"{outcome}{off}")
     return lines
+
+
+def amount_unit(root: Explanation) -> str:
+    """` kr` after an amount of money, nothing after another value."""
+    return " kr" if root.facts.get("type") == "money" and root.value is not None else ""
+
+
+def reading_outcomes(root: Explanation):
+    """(reading, alternative or None, what the amount is under it, whether that differs) for
+    each alternative of each reading the explanation tried (readings_tried); a reading with
+    no alternative to try once, with None."""
+    unit = amount_unit(root)
+    for reading in root.facts.get("readings") or ():
+        if not reading["alternatives"]:
+            yield (reading, None, "no alternative worked in the rulebook's examples, not tried; "
+                                  f"try one with --assume {reading['name']}=VALUE", False)
+        for other in reading["alternatives"]:
+            if "error" in other:
+                yield reading, other, f"cannot be computed: {other['error']}", True
+            elif other["result"] == root.value:
+                yield reading, other, f"{shown(other['result'])}{unit}, the same", False
+            else:
+                yield reading, other, f"{shown(other['result'])}{unit} instead of {shown(root.value)}{unit}", True
 
 
 class _Provisions:
@@ -193,7 +203,7 @@ def _path(path: DecisionPath, lines: list[str]) -> None:
 def _output_read(path: DecisionPath, provisions: _Provisions) -> list[str]:
     """Another output this one reads: its value and how its deciding rule worked it out."""
     root = path.root
-    unit = " kr" if root.facts.get("type") == "money" and root.value is not None else ""
+    unit = amount_unit(root)
     applying = next((step for step in path.steps if step.node.facts.get("applied")), None)
     if applying is None:
         lines = [f"  {root.label} = {shown(root.value)}{unit}: no rule applies, the default"]
@@ -313,8 +323,7 @@ class _Tree:
     def node_lines(self, node: Explanation) -> list[str]:
         facts, kind = node.facts, node.kind
         if kind == "output":
-            return [f"output {node.label} = {shown(node.value)}"
-                    + (" kr" if facts.get("type") == "money" and node.value is not None else "")]
+            return [f"output {node.label} = {shown(node.value)}{amount_unit(node)}"]
         if kind in ("rule", "exception"):
             if facts.get("applied"):
                 return [f"{kind} {node.label}: ✔ applies → {shown(node.value)} · in force {period(node)}"]

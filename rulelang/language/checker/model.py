@@ -124,7 +124,7 @@ class Replacement:
                 f"dated from then follow the replaced model, not the one in force")
 
     def to_dict(self) -> dict:
-        return {"rulebook": self.replaced_by, "from": self.on.isoformat(), "message": self.message}
+        return {"by": self.replaced_by, "from": self.on.isoformat(), "message": self.message}
 
 
 @attrs.define
