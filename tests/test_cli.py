@@ -65,14 +65,14 @@ def test_check_ok(capsys):
     code, out, err = run(capsys, "check", BOOK)
     assert code == 0
     assert err == ""
-    # The header says version "2021.3".
-    assert out.startswith("stockholm/hlv-2021 2021.3: ok")
+    # The header says version "2021.4".
+    assert out.startswith("stockholm/hlv-2021 2021.4: ok")
 
 
 def test_check_without_names_checks_every_rulebook_under_rulebooks(capsys):
     code, out, err = run(capsys, "check")
     assert code == 0, err
-    assert any(line.startswith("stockholm/hlv-2021 2021.3: ok") for line in out.splitlines())
+    assert any(line.startswith("stockholm/hlv-2021 2021.4: ok") for line in out.splitlines())
 
 
 def test_check_broken_rulebook_reports_file_line_column(capsys, tmp_path):
@@ -283,7 +283,7 @@ def test_eval_json_matches_the_contract_shape_and_values(capsys):
     assert out.endswith("\n")
     document = json.loads(out)
     assert set(document) == {"rulebook", "results"}
-    assert document["rulebook"] == {"id": "stockholm/hlv-2021", "version": "2021.3"}
+    assert document["rulebook"] == {"id": "stockholm/hlv-2021", "version": "2021.4"}
     results = document["results"]
     assert len(results) == 41  # 4 outputs × 5 visits + 1 × 3 persons + 6 × 3 clinics
     for result in results:
@@ -846,7 +846,7 @@ def test_python_dash_m_rulelang_check():
     proc = subprocess.run([sys.executable, "-m", "rulelang", "check", BOOK], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("stockholm/hlv-2021 2021.3: ok")
+    assert proc.stdout.startswith("stockholm/hlv-2021 2021.4: ok")
     assert "Traceback" not in proc.stderr
 
 
