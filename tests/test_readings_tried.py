@@ -48,7 +48,8 @@ def test_a_deduction_no_other_reading_changes_says_so(book):
     tree = book.explain(EXAMPLE, "avdrag", "V1")
     assert tree.value == "-300.00"
     readings_ = tried(tree)
-    assert set(readings_) == {"koncern_undantag_fysiska_besök", "listning_på_besöksdagen", "utomlänspatienter_undantas"}
+    assert set(readings_) == {"koncern_undantag_fysiska_besök", "listning_på_besöksdagen",
+                              "utomlänspatienter_undantas"}
     assert readings_["koncern_undantag_fysiska_besök"]["value"] is False
     assert readings_["koncern_undantag_fysiska_besök"]["alternatives"] == [{"value": True, "result": "-300.00"}]
     assert all(r["changes"] is False for r in readings_.values())
@@ -214,6 +215,59 @@ rule r defines x when läsning as of 2020-06-01 = lågt then 10 kr
     assert reading["value"] == "lågt"
     assert reading["alternatives"] == [{"value": "mellan", "result": "0.00"}, {"value": "högt", "result": "0.00"}]
     assert reading["changes"] is True
+
+
+def koncern_region(directory: Path) -> Path:
+    """stockholm-2016.json with a clinic B in A's koncern K1 and P5 (CNI 1.3) listed there,
+    as CSV files: a directory, which explain loads in part around the record explained."""
+    import csv
+
+    data = json.loads((ROOT / "examples" / "stockholm-2016.json").read_text(encoding="utf-8"))
+    data["clinics"].append({"clinic_id": "B", "koncern_id": "K1"})
+    data["persons"].append({"person_id": "P5", "birth_date": "1960-01-01", "sex": "F", "cni": "1.3"})
+    data["listings"].append({"person_id": "P5", "clinic_id": "B", "listed_from": "2015-01-01", "listed_to": None})
+    for table, records in data.items():
+        if not isinstance(records, list):
+            continue
+        names = sorted({name for record in records for name in record})
+        with open(directory / f"{table}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, names)
+            writer.writeheader()
+            writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in records])
+    return directory
+
+
+def test_on_a_directory_loaded_in_part_a_sum_is_not_tried_and_an_assumption_loads_it_whole(tmp_path, monkeypatch,
+                                                                                             capsys):
+    # A focus loads of a large table only the rows the record names (here: every table, as
+    # if each were a region's). A's counts then hold A's listings alone: right for the answer
+    # taken (the clinic's own), wrong for the koncern alternative. So the alternatives are
+    # not tried there, and a run that assumes one loads whole what the output may sum over:
+    # K1 then has P1 (CNI 1.5) and P5 (CNI 1.3), 2 listed, relative CNI 1.4.
+    from rulelang.columnar import intake
+    from rulelang.interfaces.cli import main
+
+    monkeypatch.setattr(intake, "FOCUS_WHOLE_TABLE_ROWS", 0)
+    region = str(koncern_region(tmp_path))
+    args = ["explain", "stockholm/hlv-2016", "--input", region, "--output", "hälsofrämjande_insatser",
+            "--record", "A", "--on", "2016-06-30"]
+    assert main([*args, "--format", "json"]) == 0
+    tree = json.loads(capsys.readouterr().out)
+    reading = {r["name"]: r for r in tree["readings"]}["hälsofrämjande_räknas_per"]
+    assert reading["alternatives"] == [] and reading["changes"] is None
+    assert reading["untried"].startswith("not tried: it may sum over listings")
+    assert main([*args, "--assume", "hälsofrämjande_fler_listade_än=0",
+                 "--assume", "hälsofrämjande_räknas_per=koncern", "--format", "json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+
+    def counts(node):
+        if node["kind"] == "aggregate":
+            yield node["label"].split(" ", 1)[0], node["value"]
+        for child in node["children"]:
+            yield from counts(child)
+
+    assert ("count", "2") in set(counts(whole))  # P1 and P5: the koncern's two listed persons
+    assert whole["value"] is True
 
 
 @pytest.mark.parametrize("rulebook_id, example, on", EXAMPLES)

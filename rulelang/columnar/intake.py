@@ -424,6 +424,7 @@ class Intake:
         self.staged: set = set()  # tables checked record by record (an absent or empty one is not)
         self.refused: set = set()  # tables of which some record was refused
         self.id_arrays: dict = {}  # table → its usable ids as a bit array (id_array), or None
+        self.partial: set = set()  # tables a focus kept only part of (narrow_to_focus)
         self.stage_arrays: dict = {}  # table → the bit array that counted its stage's ids (distinct_ids)
         self.month = month  # (first, last) day of the month settled
         self.focus = focus  # (table, record id): only what that record's evaluation reads
@@ -576,11 +577,15 @@ class Intake:
         records its ids name, the history rows of every record kept, the rows that name the
         starting record (a clinic's listings and visits), and small tables whole; so one line
         of a region-sized settlement is explained without loading the region."""
-        table, record_id = self.focus
+        table, record_id, *asked = self.focus
+        kept_whole = asked[0] if asked else frozenset()  # tables the caller needs whole
         tables = self.checked.tables
         keep = {name: f"keep_{name}" for name in given}
         for name in given:
-            whole = self.con.execute(f"SELECT count(*) <= {FOCUS_WHOLE_TABLE_ROWS} FROM {quote('raw_' + name)}").fetchone()[0]
+            whole = name in kept_whole or self.con.execute(
+                f"SELECT count(*) <= {FOCUS_WHOLE_TABLE_ROWS} FROM {quote('raw_' + name)}").fetchone()[0]
+            if not whole:
+                self.partial.add(name)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(keep[name])} AS SELECT __line FROM "
                              f"{quote('raw_' + name)} WHERE {'TRUE' if whole else 'FALSE'}")
         start_key = tables[table].decl.key

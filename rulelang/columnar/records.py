@@ -17,7 +17,8 @@ def load_dataset(source, checked: CheckedRulebook, focus: Optional[tuple] = None
                  display: str = "<records>") -> Dataset:
     """Typed records from a file, a directory or `{"table": [records]}`, read by the intake
     (`intake.py`) as settlement reads them; DataError listing every record it refused.
-    With `focus` = (table, record id), only what that record's evaluation reads; records in
+    With `focus` = (table, record id[, tables to load whole]), only what that record's
+    evaluation reads (Dataset.partial names the tables loaded in part); records in
     memory are named `display` in messages. Records in memory (an API request, an example,
     a JSON file) are checked in Python (`small_intake.py`, held equal to the intake)."""
     sources = find_sources(source, checked, display)
@@ -51,12 +52,13 @@ def dataset_in_database(sources: dict, checked: CheckedRulebook, source, display
         if problems:
             raise DataError(problems)
         return _dataset(checked, sources, lambda name: typed_records(con, checked, name, name in intake.staged),
-                        source, display)
+                        source, display, frozenset(intake.partial))
     finally:
         con.close()
 
 
-def _dataset(checked: CheckedRulebook, sources: dict, records_of, source, display: str) -> Dataset:
+def _dataset(checked: CheckedRulebook, sources: dict, records_of, source, display: str,
+             partial: frozenset = frozenset()) -> Dataset:
     tables = {}
     for name, info in checked.tables.items():
         if name not in sources and not info.decl.optional:
@@ -68,7 +70,7 @@ def _dataset(checked: CheckedRulebook, sources: dict, records_of, source, displa
         by_id = {record[key]: record for record in records} if key else {}
         tables[name] = TableData(name, source_of.display if source_of else "", records, by_id)
     _index_histories(tables, checked)
-    return Dataset(tables, [display if isinstance(source, dict) else str(source)])
+    return Dataset(tables, [display if isinstance(source, dict) else str(source)], partial)
 
 
 _DATABASE = None

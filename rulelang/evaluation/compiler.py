@@ -216,31 +216,10 @@ class Compiler:
         return self.checked.types[id(e)]
 
     def parameters_in(self, expr: s.Expr) -> frozenset:
-        """Every parameter `expr` may read, through the definitions and outputs it names: what
-        a sum's filter may read on the records it leaves out, which an explanation does not
-        trace (readings_tried tries them too)."""
-        checked = self.checked
-        found: set = set()
-        seen: set = set()
-        stack = [expr]
-        while stack:
-            e = stack.pop()
-            resolution = checked.resolved.get(id(e)) if isinstance(e, (s.Name, s.FieldAccess)) else None
-            if resolution is not None and resolution[0] == "parameter":
-                found.add(resolution[1])
-            elif resolution is not None and resolution[0] in ("definition", "output") and resolution not in seen:
-                seen.add(resolution)
-                kind, table, name = resolution
-                if kind == "definition":
-                    stack.append(checked.definitions[(table, name)].decl.expr)
-                else:
-                    default = checked.outputs[name].decl.default
-                    stack.extend(part for info in checked.rules.values() if name in info.outputs
-                                 for part in (info.decl.condition, info.decl.value) if part is not None)
-                    if default is not None:
-                        stack.append(default)
-            stack.extend(s.children(e))
-        return frozenset(found)
+        """Every parameter `expr` may read (CheckedRulebook.reads): what a sum's filter may read
+        on the records it leaves out, which an explanation does not trace (readings_tried
+        tries them too)."""
+        return self.checked.reads([expr])[0]
 
     # ------------------------------------------------------------------ program
     def compile(self) -> Program:

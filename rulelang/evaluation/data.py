@@ -42,6 +42,9 @@ class TableData:
 class Dataset:
     tables: dict
     files: list
+    # Tables of which only the records one record's evaluation reads were loaded (a focus on
+    # a directory): a sum over one of them is a sum over what was loaded.
+    partial: frozenset = frozenset()
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}: {len(table.records)} records" for name, table in self.tables.items())

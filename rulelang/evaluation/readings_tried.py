@@ -52,6 +52,11 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         return []
     program = evaluator.program
     record_date = evaluator.frame_for(program.outputs[output].table, record).date
+    # A sum over a table loaded in part (a focus on one record of a directory) is a sum over
+    # what was loaded: right for the answer taken, which the focus follows, not for another.
+    partial = sorted(evaluator.dataset.partial & program.checked.output_reads(output)[1])
+    untried = (f"not tried: it may sum over {', '.join(partial)}, of which only the records this one names were "
+               "loaded; rulelang readings --data prices each alternative over the whole input") if partial else None
     tried = []
     for name, node in read.items():
         # The value read: the one in force in the period its node shows (a reading read `as of`
@@ -62,7 +67,7 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
             continue  # not an interpretation where it was read (a filter may read others)
         param_type = program.parameters[name].type
         alternatives = []
-        for value in reading.alternative_values:
+        for value in reading.alternative_values if untried is None else ():
             entry: dict = {"value": to_json(value, param_type)}
             try:
                 entry["result"] = evaluator.assuming(name, value).evaluate(output, record).json_value
@@ -73,6 +78,9 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         changes = (any("error" in a or a["result"] != root.value for a in alternatives)
                    if alternatives else None)
         taken = node.value if node is not None else to_json(reading.value, param_type)
-        tried.append({"name": name, "value": taken, "source": reading.source,
-                      "on_decision_path": name in root.uses, "alternatives": alternatives, "changes": changes})
+        entry = {"name": name, "value": taken, "source": reading.source,
+                 "on_decision_path": name in root.uses, "alternatives": alternatives, "changes": changes}
+        if untried is not None and reading.alternative_values:
+            entry["untried"] = untried
+        tried.append(entry)
     return tried

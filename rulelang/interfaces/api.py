@@ -113,8 +113,9 @@ class Rulebook:
     def dataset(self, source: DataSource, focus: Optional[tuple] = None) -> Dataset:
         """Typed, checked input records from a file, a directory or `{"table": [records]}`.
 
-        `focus` = (table, record id) loads from a directory only what that record's
-        evaluation reads: how one line of a region-sized settlement is explained."""
+        `focus` = (table, record id[, tables to load whole]), as `focus` gives it, loads from
+        a directory only what that record's evaluation reads: how one line of a region-sized
+        settlement is explained."""
         if isinstance(source, Dataset):
             return source
         from ..columnar.records import (
@@ -122,6 +123,14 @@ class Rulebook:
         )
 
         return load_dataset(source, self.checked, focus)
+
+    def focus(self, output: str, record_id: str, assumptions: Optional[dict] = None) -> tuple:
+        """What to load from a directory to explain one output of one record (`dataset`):
+        the record and what it names; under assumptions, whole every table the output may sum
+        over, since the focus follows what the rulebook's own answers read, not another's."""
+        table = self.program.outputs[output].table
+        whole = self.checked.output_reads(output)[1] if assumptions else frozenset()
+        return (table, record_id, whole)
 
     def evaluator(self, data: DataSource, on: DateLike = None, focus: Optional[tuple] = None,
                   assumptions: Optional[dict] = None) -> Evaluator:

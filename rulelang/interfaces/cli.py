@@ -450,8 +450,8 @@ def cmd_explain(args) -> int:
     if args.output not in book.program.outputs:
         raise UsageError(f"rulebook {book.id} has no output {args.output!r}; it has: {', '.join(book.outputs)}")
     table = book.program.outputs[args.output].table
-    focus = (table, args.record) if args.record is not None else None
     assumed = _assumed(book, args)
+    focus = book.focus(args.output, args.record, assumed) if args.record is not None else None
     if args.example is not None:
         from .examples import example_evaluator
 

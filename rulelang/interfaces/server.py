@@ -295,9 +295,9 @@ class Service:
         book = self.rulebook(run.rulebook)
         if component not in book.program.outputs:
             raise NotFound(f"rulebook {book.id} has no output {component!r}; it has: {', '.join(book.outputs)}")
-        table = book.program.outputs[component].table
-        evaluator = book.evaluator(self.data_set(run.data), month_bounds(run.month)[1], (table, record),
-                                   book.assume(run.assume))
+        assumed = book.assume(run.assume)
+        evaluator = book.evaluator(self.data_set(run.data), month_bounds(run.month)[1],
+                                   book.focus(component, record, assumed), assumed)
         return evaluator.explain(component, book.record(evaluator, component, record))
 
 

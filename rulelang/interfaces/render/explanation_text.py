@@ -140,7 +140,9 @@ def reading_outcomes(root: Explanation):
     no alternative to try once, with None."""
     unit = amount_unit(root)
     for reading in root.facts.get("readings") or ():
-        if not reading["alternatives"]:
+        if reading.get("untried"):
+            yield reading, None, reading["untried"], False
+        elif not reading["alternatives"]:
             yield (reading, None, "no alternative worked in the rulebook's examples, not tried; "
                                   f"try one with --assume {reading['name']}=VALUE", False)
         for other in reading["alternatives"]:
