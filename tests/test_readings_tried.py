@@ -35,6 +35,11 @@ def book():
     return rulelang.load(BOOK)
 
 
+def outcomes(reading: dict) -> list:
+    """(alternative, result) of each alternative tried."""
+    return [(a["value"], a["result"]) for a in reading["alternatives"]]
+
+
 def tried(tree) -> dict:
     return {reading["name"]: reading for reading in tree.facts["readings"]}
 
@@ -51,7 +56,7 @@ def test_a_deduction_no_other_reading_changes_says_so(book):
     assert set(readings_) == {"koncern_undantag_fysiska_besök", "listning_på_besöksdagen",
                               "utomlänspatienter_undantas"}
     assert readings_["koncern_undantag_fysiska_besök"]["value"] is False
-    assert readings_["koncern_undantag_fysiska_besök"]["alternatives"] == [{"value": True, "result": "-300.00"}]
+    assert outcomes(readings_["koncern_undantag_fysiska_besök"]) == [(True, "-300.00")]
     assert all(r["changes"] is False for r in readings_.values())
     assert tree.facts["headline"].endswith("). The same under each other reading tried, one at a time.")
     assert all(r["on_decision_path"] for r in readings_.values())
@@ -66,7 +71,7 @@ def test_the_reading_that_decides_an_add_on_is_named_with_the_amount_it_would_gi
     assert tree.value == "0.00"
     reading = tried(tree)["undantagen_även_för_olistade"]
     assert reading["value"] is True
-    assert reading["alternatives"] == [{"value": False, "result": "300.00"}]
+    assert outcomes(reading) == [(False, "300.00")]
     assert reading["changes"] is True
     assert [name for name, r in tried(tree).items() if r["changes"]] == ["undantagen_även_för_olistade"]
     assert tree.facts["headline"].endswith(". Another reading of undantagen_även_för_olistade changes it.")
@@ -89,6 +94,25 @@ def test_a_reading_read_only_by_an_overridden_rule_is_tried_too(book):
             in render.explanation_text(tree))
 
 
+def test_the_same_amount_decided_by_another_rule_says_which(book):
+    # The rulebook's example: P1, listed at A, visits A. No rule for deductions applies (a
+    # visit at one's own clinic): 0 kr, the output's default. Under reading 1's alternative
+    # the koncern exemption for physical visits, an exception, applies as exceptions do
+    # whatever their rule's condition (default logic): still 0 kr, now decided by
+    # avdrag_inom_koncernen under STH21.6.4.
+    from rulelang.interfaces.examples import explained_examples
+
+    (tree,) = [tree for example, expectation, tree in explained_examples(book)
+               if example.title.startswith("A visit at the patient's own clinic") and expectation.output == "avdrag"]
+    assert tree.value == "0.00" and tree.facts["decided_by"] is None
+    (alternative,) = tried(tree)["koncern_undantag_fysiska_besök"]["alternatives"]
+    assert alternative["result"] == "0.00"
+    assert alternative["provision"].startswith("STH21.6.4 ")
+    assert tried(tree)["koncern_undantag_fysiska_besök"]["changes"] is False
+    assert ("if koncern_undantag_fysiska_besök = true (taken: false): 0.00 kr, the same amount, but decided under "
+            "§ STH21.6.4 ") in render.explanation_text(tree)
+
+
 def test_a_regions_maximum_under_the_other_reading_of_the_table():
     # Jämtland 2018 (reading J3): taken, the formula to the öre, 12 569 845.66 kr, half of it
     # to patient contracts: 6 284 922.83 kr. The alternative takes the table's 12.6 Mkr,
@@ -98,8 +122,8 @@ def test_a_regions_maximum_under_the_other_reading_of_the_table():
     tree = book.explain(str(ROOT / "examples" / "jamtland-2018.json"), "patientkontrakt", "Z", on="2018-06-30")
     assert tree.value == "6284922.83"
     readings_ = tried(tree)
-    assert readings_["tabellen_även_2018"]["alternatives"] == [{"value": True, "result": "6300000.00"}]
-    assert readings_["andel_förstärkt_vårdgaranti"]["alternatives"] == [{"value": "0.6", "result": "5027938.26"}]
+    assert outcomes(readings_["tabellen_även_2018"]) == [(True, "6300000.00")]
+    assert outcomes(readings_["andel_förstärkt_vårdgaranti"]) == [("0.6", "5027938.26")]
     assert readings_["andel_förstärkt_vårdgaranti"]["changes"] is True
 
 
@@ -156,7 +180,7 @@ example "the alternative: 60 %"
     tree = book.explain(record, "x", "R1", on="2021-06-01")
     # 100 kr × 50 % = 50.00 kr taken; 100 kr × 60 % = 60.00 kr under the example's value.
     assert tree.value == "50.00"
-    assert tree.facts["readings"][0]["alternatives"] == [{"value": "0.6", "result": "60.00"}]
+    assert outcomes(tree.facts["readings"][0]) == [("0.6", "60.00")]
     text = render.explanation_text(load(tmp_path, body, name="alone").explain(record, "x", "R1", on="2021-06-01"))
     assert "andel = 0.5: no alternative worked in the rulebook's examples, not tried" in text
 
@@ -176,7 +200,7 @@ rule r defines x when a and läsning then 10 kr
     assert "under another reading" not in render.explanation_text(tree)
     read = small.explain({"items": [{"id": "R1", "a": True, "b": False, "c": False, "n": 0}]}, "x", "R1",
                          on="2021-06-01")
-    assert read.facts["readings"][0]["alternatives"] == [{"value": True, "result": "10.00"}]
+    assert outcomes(read.facts["readings"][0]) == [(True, "10.00")]
 
 
 def test_a_reading_read_by_a_sums_filter_on_the_records_it_left_out_is_tried():
@@ -192,7 +216,7 @@ def test_a_reading_read_by_a_sums_filter_on_the_records_it_left_out_is_tried():
     assert tree.value is False
     reading = tried(tree)["hälsofrämjande_räknas_per"]
     assert reading["value"] == "mottagning"
-    assert reading["alternatives"] == [{"value": "koncern", "result": True}]
+    assert outcomes(reading) == [("koncern", True)]
     assert reading["changes"] is True
 
 
@@ -213,7 +237,7 @@ rule r defines x when läsning as of 2020-06-01 = lågt then 10 kr
                          on="2021-06-01")
     (reading,) = tree.facts["readings"]
     assert reading["value"] == "lågt"
-    assert reading["alternatives"] == [{"value": "mellan", "result": "0.00"}, {"value": "högt", "result": "0.00"}]
+    assert outcomes(reading) == [("mellan", "0.00"), ("högt", "0.00")]
     assert reading["changes"] is True
 
 

@@ -41,8 +41,10 @@ def readings_read(root: Explanation) -> dict:
 
 
 def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> list[dict]:
-    """`[{name, value, source, on_decision_path, alternatives: [{value, result[, error]}],
-    changes}]` for every reading the explanation `root` read, in the order first read:
+    """`[{name, value, source, on_decision_path, alternatives: [{value, result, provision,
+    source} or {value, result: None, error}], changes}]` for every reading the explanation
+    `root` read, in the order first read (an alternative's provision and source are those
+    of the rule that decides under it):
     `on_decision_path` when the amount rests on it (rests_on), `changes` true when an
     alternative gives another result (or none can be computed), false when every one gives
     the same, and null for a reading without alternatives to try (a number or a date that no
@@ -70,7 +72,8 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         for value in reading.alternative_values if untried is None else ():
             entry: dict = {"value": to_json(value, param_type)}
             try:
-                entry["result"] = evaluator.assuming(name, value).evaluate(output, record).json_value
+                result = evaluator.assuming(name, value).evaluate(output, record)
+                entry.update(result=result.json_value, provision=result.provision, source=result.source)
             except EvaluationError as error:
                 entry["result"] = None
                 entry["error"] = error.message

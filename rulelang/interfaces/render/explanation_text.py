@@ -148,6 +148,9 @@ def reading_outcomes(root: Explanation):
         for other in reading["alternatives"]:
             if "error" in other:
                 yield reading, other, f"cannot be computed: {other['error']}", True
+            elif other["result"] == root.value and other.get("source") not in (None, root.source):
+                yield (reading, other, f"{shown(other['result'])}{unit}, the same amount, but decided under "
+                                       f"§ {other['provision']} [{other['source']}]", False)
             elif other["result"] == root.value:
                 yield reading, other, f"{shown(other['result'])}{unit}, the same", False
             else:
@@ -336,7 +339,8 @@ class _Tree:
         if kind == "parameter":
             return ["parameter " + line if i == 0 else line for i, line in enumerate(parameter_lines(node))]
         if kind == "input":
-            return [f"input {input_shown(node.label, node.value, facts.get('defaulted'))}  (record {facts.get('record')})"]
+            shown_input = input_shown(node.label, node.value, facts.get("defaulted"))
+            return [f"input {shown_input}  (record {facts.get('record')})"]
         if kind == "lookup":
             found = facts.get("record")
             during = f", in force {facts.get('valid_from')} – {facts.get('valid_to') or '…'}" if found else ""
