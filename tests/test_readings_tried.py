@@ -113,6 +113,39 @@ def test_the_same_amount_decided_by_another_rule_says_which(book):
             "§ STH21.6.4 ") in render.explanation_text(tree)
 
 
+def test_the_same_deduction_charged_to_another_clinic_is_a_change(book):
+    # P1 is listed at A until 2021-09-20 and at D (koncern K3) from 2021-09-21, and visits C
+    # physically on 2021-09-15. STH21.6.4: 300 kr off the listing clinic, A on the visit
+    # day (reading S1). Under S1's alternative the listing of the month's last day decides:
+    # the same 300 kr, but off D. An amount paid by another clinic is not the same.
+    data = json.loads((ROOT / "examples" / "stockholm-2021.json").read_text(encoding="utf-8"))
+    data["clinics"].append({"clinic_id": "D", "koncern_id": "K3"})
+    data["listings"][0]["listed_to"] = "2021-09-20"
+    data["listings"].append({"person_id": "P1", "clinic_id": "D", "listed_from": "2021-09-21", "listed_to": None})
+    tree = book.explain(data, "avdrag", "V1")
+    assert (tree.value, tree.facts["paid_to"]) == ("-300.00", "A")
+    reading = tried(tree)["listning_på_besöksdagen"]
+    (alternative,) = reading["alternatives"]
+    assert (alternative["result"], alternative["paid_to"]) == ("-300.00", "D")
+    assert reading["changes"] is True
+    assert ("if listning_på_besöksdagen = false (taken: true): -300.00 kr, the same amount, but paid to D instead "
+            "of A") in render.explanation_text(tree)
+    assert "another reading of listning_på_besöksdagen changes it" in tree.facts["headline"].lower()
+
+
+def test_a_parameter_the_run_assumes_is_not_tried(book):
+    # Assumed for the run, a reading is the run's premise, not a reading to try: its value is
+    # shown as assumed, and trying "the other" value would undo the assumption.
+    tree = book.explain(EXAMPLE, "avdrag", "V1", assume=["koncern_undantag_fysiska_besök=true"])
+    assert "koncern_undantag_fysiska_besök" not in tried(tree)
+    region = json.loads((ROOT / "examples" / "stockholm-2016.json").read_text(encoding="utf-8"))
+    region["clinics"].append({"clinic_id": "B", "koncern_id": "K1"})
+    old = rulelang.load("stockholm/hlv-2016")
+    tree = old.explain(region, "hälsofrämjande_insatser", "A", on="2016-06-30",
+                       assume=["hälsofrämjande_räknas_per=koncern", "hälsofrämjande_fler_listade_än=0"])
+    assert "hälsofrämjande_räknas_per" not in tried(tree)  # read by a sum's filter, and assumed
+
+
 def test_a_regions_maximum_under_the_other_reading_of_the_table():
     # Jämtland 2018 (reading J3): taken, the formula to the öre, 12 569 845.66 kr, half of it
     # to patient contracts: 6 284 922.83 kr. The alternative takes the table's 12.6 Mkr,
@@ -280,6 +313,8 @@ def test_on_a_directory_loaded_in_part_a_sum_is_not_tried_and_an_assumption_load
     reading = {r["name"]: r for r in tree["readings"]}["hälsofrämjande_räknas_per"]
     assert reading["alternatives"] == [] and reading["changes"] is None
     assert reading["untried"].startswith("not tried: it may sum over listings")
+    assert main([*args, "--format", "html"]) == 0
+    assert '<td class="untried">not tried: it may sum over listings' in capsys.readouterr().out
     assert main([*args, "--assume", "hälsofrämjande_fler_listade_än=0",
                  "--assume", "hälsofrämjande_räknas_per=koncern", "--format", "json"]) == 0
     whole = json.loads(capsys.readouterr().out)

@@ -42,12 +42,13 @@ def readings_read(root: Explanation) -> dict:
 
 def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> list[dict]:
     """`[{name, value, source, on_decision_path, alternatives: [{value, result, provision,
-    source} or {value, result: None, error}], changes}]` for every reading the explanation
-    `root` read, in the order first read (an alternative's provision and source are those
-    of the rule that decides under it):
+    source, paid_to?} or {value, result: None, error}], changes}]` for every reading the
+    explanation `root` read (but those the run assumes), in the order first read (an
+    alternative's provision and source are those of the rule that decides under it, paid_to
+    whom it is paid to):
     `on_decision_path` when the amount rests on it (rests_on), `changes` true when an
-    alternative gives another result (or none can be computed), false when every one gives
-    the same, and null for a reading without alternatives to try (a number or a date that no
+    alternative gives another result or pays another payee (or none can be computed), false
+    when every one gives the same, and null for a reading without alternatives to try (a number or a date that no
     example of the rulebook works otherwise)."""
     read = readings_read(root)
     if not read:
@@ -65,8 +66,8 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         # another date), else on the record's date.
         period = (node.facts.get("valid_from") or node.facts.get("valid_to")) if node is not None else None
         reading = reading_of(program.checked, name, dt.date.fromisoformat(period) if period else record_date)
-        if reading is None:
-            continue  # not an interpretation where it was read (a filter may read others)
+        if reading is None or name in evaluator.assumptions:
+            continue  # not an interpretation where it was read (a filter may read others), or set for the run
         param_type = program.parameters[name].type
         alternatives = []
         for value in reading.alternative_values if untried is None else ():
@@ -74,11 +75,14 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
             try:
                 result = evaluator.assuming(name, value).evaluate(output, record)
                 entry.update(result=result.json_value, provision=result.provision, source=result.source)
+                if result.payee is not None:
+                    entry["paid_to"] = result.payee
             except EvaluationError as error:
                 entry["result"] = None
                 entry["error"] = error.message
             alternatives.append(entry)
-        changes = (any("error" in a or a["result"] != root.value for a in alternatives)
+        paid_to = root.facts.get("paid_to")
+        changes = (any("error" in a or a["result"] != root.value or a.get("paid_to") != paid_to for a in alternatives)
                    if alternatives else None)
         taken = node.value if node is not None else to_json(reading.value, param_type)
         entry = {"name": name, "value": taken, "source": reading.source,

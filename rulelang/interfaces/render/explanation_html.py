@@ -35,7 +35,7 @@ h1 { font-size: 1.6rem; margin: 0 0 .3rem; } h2 { font-size: 1.2rem; margin-top:
 .basis { font-weight: 600; }
 .replaced { color: #9a3412; font-weight: 600; }
 table.readings caption { text-align: left; font-weight: 600; margin-bottom: .2rem; }
-.differs { font-weight: 600; }
+.differs { font-weight: 600; } .untried { color: var(--muted); }
 .basis-illustrative { border: 3px solid #b91c1c; background: #fef2f2; }
 .basis-illustrative .basis { color: #b91c1c; }
 .basis-assumed, .basis-interpretation { border-left: 6px solid #b45309; }
@@ -178,8 +178,9 @@ def _readings(root: Explanation) -> str:
         if not reading["on_decision_path"]:
             name += " <small>(read off the decision path)</small>"
         tried = "—" if other is None else e(shown(other["value"]))
+        kind = {True: "differs", False: "same", None: "untried"}[differs]
         rows.append(f"<tr><td>{name}</td><td>{e(shown(reading['value']))}</td><td>{tried}</td>"
-                    f'<td class="{"differs" if differs else "same"}">{e(outcome)}</td></tr>')
+                    f'<td class="{kind}">{e(outcome)}</td></tr>')
     return ('<table class="readings"><caption>Under another reading of the source (each tried alone, the '
             'others as taken)</caption><tr><th>reading</th><th>taken</th><th>tried</th><th>the amount</th></tr>'
             f"{''.join(rows)}</table>")

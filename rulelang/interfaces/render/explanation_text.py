@@ -135,26 +135,31 @@ def amount_unit(root: Explanation) -> str:
 
 
 def reading_outcomes(root: Explanation):
-    """(reading, alternative or None, what the amount is under it, whether that differs) for
-    each alternative of each reading the explanation tried (readings_tried); a reading with
-    no alternative to try once, with None."""
+    """(reading, alternative or None, what the amount is under it, whether that differs: True,
+    False, or None when not tried) for each alternative of each reading the explanation tried
+    (readings_tried); a reading with no alternative to try once, with None."""
     unit = amount_unit(root)
+    paid_to = root.facts.get("paid_to")
     for reading in root.facts.get("readings") or ():
         if reading.get("untried"):
-            yield reading, None, reading["untried"], False
+            yield reading, None, reading["untried"], None
         elif not reading["alternatives"]:
             yield (reading, None, "no alternative worked in the rulebook's examples, not tried; "
-                                  f"try one with --assume {reading['name']}=VALUE", False)
+                                  f"try one with --assume {reading['name']}=VALUE", None)
         for other in reading["alternatives"]:
+            amount = f"{shown(other.get('result'))}{unit}"
             if "error" in other:
                 yield reading, other, f"cannot be computed: {other['error']}", True
-            elif other["result"] == root.value and other.get("source") not in (None, root.source):
-                yield (reading, other, f"{shown(other['result'])}{unit}, the same amount, but decided under "
-                                       f"§ {other['provision']} [{other['source']}]", False)
-            elif other["result"] == root.value:
-                yield reading, other, f"{shown(other['result'])}{unit}, the same", False
+            elif other["result"] != root.value:
+                yield reading, other, f"{amount} instead of {shown(root.value)}{unit}", True
+            elif other.get("paid_to") != paid_to:
+                yield (reading, other, f"{amount}, the same amount, but paid to {other.get('paid_to')} instead of "
+                                       f"{paid_to}", True)
+            elif other.get("source") not in (None, root.source):
+                yield (reading, other, f"{amount}, the same amount, but decided under § {other['provision']} "
+                                       f"[{other['source']}]", False)
             else:
-                yield reading, other, f"{shown(other['result'])}{unit} instead of {shown(root.value)}{unit}", True
+                yield reading, other, f"{amount}, the same", False
 
 
 class _Provisions:
