@@ -58,8 +58,8 @@ def stream_json_lines(book: Rulebook, data, on: Optional[dt.date],
     date a result was evaluated on is kept in it, as ISO text."""
     outputs = list(book.program.outputs.values())
     for number, record_id, text, den, rule, line, payee, on_date in _rows(book, data, on, progress, lines=True):
-        if latest is not None and on_date and (latest[0] is None or on_date > latest[0]):
-            latest[0] = on_date
+        if latest is not None:
+            keep_latest(latest, on_date)
         if line is None:
             output = outputs[number]
             line = json.dumps(Result(output.table, record_id, output.name, _value(text, den, output.type.kind),
@@ -68,6 +68,12 @@ def stream_json_lines(book: Rulebook, data, on: Optional[dt.date],
                                      dt.date.fromisoformat(on_date) if on_date else None).to_dict(),
                               ensure_ascii=False)
         yield line + "\n"
+
+
+def keep_latest(latest: list, day: Optional[str]) -> None:
+    """Keep in `latest` (a list of one item) the later of it and `day` (ISO text; None: none)."""
+    if day and (latest[0] is None or day > latest[0]):
+        latest[0] = day
 
 
 def _rows(book: Rulebook, data, on, progress, lines: bool = False) -> Iterator[tuple]:

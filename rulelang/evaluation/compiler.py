@@ -215,12 +215,6 @@ class Compiler:
     def type_of(self, e: s.Expr) -> Type:
         return self.checked.types[id(e)]
 
-    def parameters_in(self, expr: s.Expr) -> frozenset:
-        """Every parameter `expr` may read (CheckedRulebook.reads): what a sum's filter may read
-        on the records it leaves out, which an explanation does not trace (readings_tried
-        tries them too)."""
-        return self.checked.reads([expr])[0]
-
     # ------------------------------------------------------------------ program
     def compile(self) -> Program:
         checked = self.checked
@@ -598,7 +592,9 @@ class Compiler:
                     total += expr(inner, None)
             return count if function == "count" else total
 
-        filter_reads: list = []  # parameters_in(e.where), worked out at the first explanation
+        # What the filter may read on the records it leaves out, which an explanation does not
+        # trace (readings_tried tries it too): CheckedRulebook.reads, at the first explanation.
+        filter_reads: list = []
 
         def explained_aggregate(frame, trace):
             """The same sum or count, listing every contributing record, and the parameter
@@ -643,7 +639,7 @@ class Compiler:
                                [read[key] for key in sorted(read)], facts, uses=uses)
             if where is not None:
                 if not filter_reads:
-                    filter_reads.append(self.parameters_in(e.where))
+                    filter_reads.append(self.checked.reads([e.where])[0])
                 node.may_read = filter_reads[0]
             trace.add(node)
             trace.values[id(e)] = (result, value_type)

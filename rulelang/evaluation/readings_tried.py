@@ -41,15 +41,15 @@ def readings_read(root: Explanation) -> dict:
 
 
 def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> list[dict]:
-    """`[{name, value, source, on_decision_path, alternatives: [{value, result, provision,
-    source, paid_to?} or {value, result: None, error}], changes}]` for every reading the
-    explanation `root` read (but those the run assumes), in the order first read (an
-    alternative's provision and source are those of the rule that decides under it, paid_to
-    whom it is paid to):
-    `on_decision_path` when the amount rests on it (rests_on), `changes` true when an
-    alternative gives another result or pays another payee (or none can be computed), false
-    when every one gives the same, and null for a reading without alternatives to try (a number or a date that no
-    example of the rulebook works otherwise)."""
+    """`[{name, value, source, on_decision_path, alternatives, changes}]` for every reading
+    the explanation `root` read (but those the run assumes), in the order first read.
+
+    An alternative is `{value, result, provision, source, paid_to?}`: the output under it and
+    the rule that decides it; `{value, result: None, error}` when it cannot be computed.
+    `on_decision_path`: the amount rests on the reading (rests_on). `changes`: true when an
+    alternative gives another result, pays another payee or cannot be computed, false when
+    none does, null when there is nothing to try (a number or date no example works
+    otherwise, or `untried` says why)."""
     read = readings_read(root)
     if not read:
         return []

@@ -395,7 +395,7 @@ def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
     terminal), else by the interpreter."""
     import json
 
-    from ..columnar.streaming import NotLowerable, stream_json_lines
+    from ..columnar.streaming import NotLowerable, keep_latest, stream_json_lines
 
     def line(text: str) -> None:
         _out(text, raw=True)
@@ -410,8 +410,7 @@ def _eval_streamed(book: Rulebook, args, assumed: dict) -> int:
     def as_lines(results) -> Iterator[str]:
         for result in results:
             if latest is not None and result.date is not None:
-                day = result.date.isoformat()
-                latest[0] = day if latest[0] is None else max(latest[0], day)
+                keep_latest(latest, result.date.isoformat())
             yield as_line(result)
 
     try:

@@ -100,7 +100,7 @@ class Reading:
 
     name: str
     default: str  # the value in force (on the date asked, else the latest), as a rulebook writes it
-    alternatives: tuple  # the other values of a yes/no or enum reading; of a number or date, those its examples assume
+    alternatives: tuple  # the other values of a yes/no or enum reading; of a number or date, worked_values
     cite: str
     provision: str
     source: str  # FILE:LINE of the value
@@ -113,13 +113,11 @@ class Reading:
         return bool(self.alternatives)
 
 
-def readings(checked: CheckedRulebook, on: Optional[dt.date] = None, own_only: bool = False) -> list[Reading]:
-    """Every reading of the rulebook and what it amends (`own_only`: of its own file), in
-    declaration order: a parameter with one value per period whose value in force on `on`
-    (or latest) is an interpretation."""
-    own = checked.chain[-1].path
+def readings(checked: CheckedRulebook, on: Optional[dt.date] = None) -> list[Reading]:
+    """Every reading of the rulebook and what it amends, in declaration order: a parameter
+    with one value per period whose value in force on `on` (or latest) is an interpretation."""
     found = (reading_of(checked, name, on) for name in checked.parameters)
-    return [r for r in found if r is not None and not (own_only and r.source.rsplit(":", 1)[0] != own)]
+    return [r for r in found if r is not None]
 
 
 def reading_of(checked: CheckedRulebook, name: str, on: Optional[dt.date] = None) -> Optional[Reading]:
