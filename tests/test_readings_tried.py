@@ -294,13 +294,14 @@ def koncern_region(directory: Path) -> Path:
     return directory
 
 
-def test_on_a_directory_loaded_in_part_a_sum_is_not_tried_and_an_assumption_loads_it_whole(tmp_path, monkeypatch,
-                                                                                             capsys):
-    # A focus loads of a large table only the rows the record names (here: every table, as
-    # if each were a region's). A's counts then hold A's listings alone: right for the answer
-    # taken (the clinic's own), wrong for the koncern alternative. So the alternatives are
-    # not tried there, and a run that assumes one loads whole what the output may sum over:
-    # K1 then has P1 (CNI 1.5) and P5 (CNI 1.3), 2 listed, relative CNI 1.4.
+def test_on_a_directory_loaded_in_part_a_reading_that_reads_beyond_the_record_is_not_tried(tmp_path, monkeypatch,
+                                                                                              capsys):
+    # A focus loads of a large table only the rows in the record's reach (here: every table,
+    # as if each were a region's). A's counts then hold A's listings alone: right for the
+    # answer taken (the clinic's own), wrong for the koncern alternative, whose listings do
+    # not name A. So that alternative is not tried there; the others, which count A's own,
+    # are. A run that assumes the koncern loads the listings whole: K1 then has P1 (CNI 1.5)
+    # and P5 (CNI 1.3), 2 listed, relative CNI 1.4.
     from rulelang.columnar import intake
     from rulelang.interfaces.cli import main
 
@@ -308,13 +309,23 @@ def test_on_a_directory_loaded_in_part_a_sum_is_not_tried_and_an_assumption_load
     region = str(koncern_region(tmp_path))
     args = ["explain", "stockholm/hlv-2016", "--input", region, "--output", "hälsofrämjande_insatser",
             "--record", "A", "--on", "2016-06-30"]
+    untried = "not tried: under another reading it may read listings beyond the records this one names"
     assert main([*args, "--format", "json"]) == 0
     tree = json.loads(capsys.readouterr().out)
     reading = {r["name"]: r for r in tree["readings"]}["hälsofrämjande_räknas_per"]
     assert reading["alternatives"] == [] and reading["changes"] is None
-    assert reading["untried"].startswith("not tried: it may sum over listings")
+    assert reading["untried"].startswith(untried)
     assert main([*args, "--format", "html"]) == 0
-    assert '<td class="untried">not tried: it may sum over listings' in capsys.readouterr().out
+    assert f'<td class="untried">{untried}' in capsys.readouterr().out
+    # With more than 0 listed enough, the relative CNI is read: A's alone, P1's 1.5, which
+    # is over 1.2 (taken) but not over 1.5 (the other reading). Tried over A's listings.
+    assert main([*args, "--assume", "hälsofrämjande_fler_listade_än=0", "--format", "json"]) == 0
+    own = {r["name"]: r for r in json.loads(capsys.readouterr().out)["readings"]}
+    assert own["hälsofrämjande_räknas_per"]["untried"].startswith(untried)
+    assert "untried" not in own["hög_relativ_cni_över"]
+    assert outcomes(own["hög_relativ_cni_över"]) == [("1.5", False)]
+    assert own["hög_relativ_cni_över"]["changes"] is True
+    assert outcomes(own["cni_saknas_räknas_som_noll"]) == [(True, True)]
     assert main([*args, "--assume", "hälsofrämjande_fler_listade_än=0",
                  "--assume", "hälsofrämjande_räknas_per=koncern", "--format", "json"]) == 0
     whole = json.loads(capsys.readouterr().out)

@@ -101,7 +101,8 @@ def test_a_settled_line_is_explained_with_the_same_amount(books, demo, tmp_path)
         if not record:
             continue
         table = books["stockholm/hlv-2021"].program.outputs[component].table
-        evaluator = books["stockholm/hlv-2021"].evaluator(demo, month_bounds("2021-09")[1], focus=(table, record))
+        book = books["stockholm/hlv-2021"]
+        evaluator = book.evaluator(demo, month_bounds("2021-09")[1], focus=book.focus(component, record))
         tree = evaluator.explain(component, evaluator.dataset.table(table).by_id[record])
         assert (tree.value, tree.facts["paid_to"], tree.provision, tree.facts["basis"] or "") == \
             (amount, clinic, provision, basis), component

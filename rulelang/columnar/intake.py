@@ -589,13 +589,15 @@ class Intake:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(keep[name])} AS SELECT __line FROM "
                              f"{quote('raw_' + name)} WHERE {'TRUE' if whole else 'FALSE'}")
         start_key = tables[table].decl.key
+        if not start_key and table in keep:  # a record without a key is named by its line (record_id)
+            self.keep_where(table, keep, "'#' || CAST(__line AS VARCHAR) = ?", [record_id])
         if start_key and table in keep:
             self.keep_where(table, keep, f"CAST({quote(start_key)} AS VARCHAR) = ?", [record_id])
             for name in given:  # rows that name the starting record
                 for field, (field_type, _) in tables[name].fields.items():
                     if field_type.kind == "ref" and field_type.name == table and name != table:
                         self.keep_where(name, keep, f"CAST({quote(field)} AS VARCHAR) = ?", [record_id])
-        for _ in range(4):  # follow ids and histories until nothing new comes in
+        while True:  # follow ids and histories until nothing new comes in (the kept rows only grow)
             before = self.kept(keep)
             for name in given:
                 for field, (field_type, _) in tables[name].fields.items():

@@ -168,7 +168,7 @@ def _value(text: str, den: Optional[str], kind: str):
 
 def _fail(book: Rulebook, data, on, output, record_id: str, error: Optional[str]) -> None:
     """The record the plan could not value, evaluated by the interpreter (which says why)."""
-    evaluator = book.evaluator(data, on, focus=(output.table, record_id))
+    evaluator = book.evaluator(data, on, focus=book.focus(output.name, record_id))
     record = book.record(evaluator, output.name, record_id)
     evaluator.evaluate(output.name, record)  # raises the interpreter's error, word for word
     raise EvaluationError(f"{output.name}: {error or 'no value'}", kind="data",

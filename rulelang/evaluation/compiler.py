@@ -593,7 +593,7 @@ class Compiler:
             return count if function == "count" else total
 
         # What the filter may read on the records it leaves out, which an explanation does not
-        # trace (readings_tried tries it too): CheckedRulebook.reads, at the first explanation.
+        # trace (readings_tried tries it too): CheckedRulebook.parameters_read, at the first explanation.
         filter_reads: list = []
 
         def explained_aggregate(frame, trace):
@@ -639,7 +639,7 @@ class Compiler:
                                [read[key] for key in sorted(read)], facts, uses=uses)
             if where is not None:
                 if not filter_reads:
-                    filter_reads.append(self.checked.reads([e.where])[0])
+                    filter_reads.append(self.checked.parameters_read([e.where]))
                 node.may_read = filter_reads[0]
             trace.add(node)
             trace.values[id(e)] = (result, value_type)

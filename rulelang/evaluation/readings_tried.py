@@ -16,6 +16,7 @@ evaluator of its own over the same records, with the run's assumptions kept.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Optional
 
 from ..language.assumptions import reading_of
 from ..language.diagnostics import EvaluationError
@@ -55,11 +56,6 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         return []
     program = evaluator.program
     record_date = evaluator.frame_for(program.outputs[output].table, record).date
-    # A sum over a table loaded in part (a focus on one record of a directory) is a sum over
-    # what was loaded: right for the answer taken, which the focus follows, not for another.
-    partial = sorted(evaluator.dataset.partial & program.checked.output_reads(output)[1])
-    untried = (f"not tried: it may sum over {', '.join(partial)}, of which only the records this one names were "
-               "loaded; rulelang readings --data prices each alternative over the whole input") if partial else None
     tried = []
     for name, node in read.items():
         # The value read: the one in force in the period its node shows (a reading read `as of`
@@ -69,6 +65,7 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         if reading is None or name in evaluator.assumptions:
             continue  # not an interpretation where it was read (a filter may read others), or set for the run
         param_type = program.parameters[name].type
+        untried = beyond_what_was_loaded(evaluator, output, name, reading.alternative_values)
         alternatives = []
         for value in reading.alternative_values if untried is None else ():
             entry: dict = {"value": to_json(value, param_type)}
@@ -87,7 +84,26 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         taken = node.value if node is not None else to_json(reading.value, param_type)
         entry = {"name": name, "value": taken, "source": reading.source,
                  "on_decision_path": name in root.uses, "alternatives": alternatives, "changes": changes}
-        if untried is not None and reading.alternative_values:
+        if untried is not None:
             entry["untried"] = untried
         tried.append(entry)
     return tried
+
+
+def beyond_what_was_loaded(evaluator, output: str, name: str, alternatives) -> Optional[str]:
+    """Why the alternatives of reading `name` cannot be tried on a dataset loaded in part (a
+    focus on one record of a directory), or None: under an alternative the output may read
+    rows of a table beyond the record's reach (CheckedRulebook.beyond_reach; the koncern's
+    listings rather than the clinic's), of which only those in reach were loaded."""
+    partial = evaluator.dataset.partial
+    if not partial:
+        return None
+    checked = evaluator.program.checked
+    beyond = set()
+    for value in alternatives:
+        beyond |= checked.beyond_reach(output, {**evaluator.assumptions, name: value}) & partial
+    if not beyond:
+        return None
+    return (f"not tried: under another reading it may read {', '.join(sorted(beyond))} beyond the records this "
+            "one names, and only those were loaded; rulelang readings --data prices each alternative over the "
+            "whole input")

@@ -126,11 +126,11 @@ class Rulebook:
 
     def focus(self, output: str, record_id: str, assumptions: Optional[dict] = None) -> tuple:
         """What to load from a directory to explain one output of one record (`dataset`):
-        the record and what it names; under assumptions, whole every table the output may sum
-        over, since the focus follows what the rulebook's own answers read, not another's."""
+        the record's reach (what it names, what names it, their histories), and whole every
+        table the output may read beyond it under the parameters' values or `assumptions`
+        (CheckedRulebook.beyond_reach: a region's sum, a clinic's count read from a visit)."""
         table = self.program.outputs[output].table
-        whole = self.checked.output_reads(output)[1] if assumptions else frozenset()
-        return (table, record_id, whole)
+        return (table, record_id, self.checked.beyond_reach(output, assumptions))
 
     def evaluator(self, data: DataSource, on: DateLike = None, focus: Optional[tuple] = None,
                   assumptions: Optional[dict] = None) -> Evaluator:

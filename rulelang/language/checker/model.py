@@ -147,24 +147,21 @@ class CheckedRulebook:
     resolved: dict  # id(name or field access) → resolution tuple
     warnings: list
     sources: dict  # file → text
-    _output_reads: dict = attrs.field(factory=dict, repr=False)
+    _beyond_reach: dict = attrs.field(factory=dict, repr=False)
 
     @property
     def version(self) -> str:
         return self.header.version or ""
 
-    def reads(self, exprs) -> tuple:
-        """(parameters, tables summed or counted over) that the expressions may read, through
-        the definitions and outputs they name, every branch included: what an evaluation can
-        read whatever the values (a bound, not what one evaluation read)."""
+    def parameters_read(self, exprs) -> frozenset:
+        """The parameters the expressions may read, through the definitions and outputs they
+        name, every branch included: what an evaluation can read whatever the values (a
+        bound, not what one evaluation read)."""
         parameters: set = set()
-        tables: set = set()
         seen: set = set()
         stack = [e for e in exprs if e is not None]
         while stack:
             e = stack.pop()
-            if isinstance(e, s.Aggregate):
-                tables.add(e.table)
             resolution = self.resolved.get(id(e)) if isinstance(e, (s.Name, s.FieldAccess)) else None
             if resolution is not None and resolution[0] == "parameter":
                 parameters.add(resolution[1])
@@ -174,7 +171,7 @@ class CheckedRulebook:
                 stack.extend([self.definitions[(table, name)].decl.expr] if kind == "definition"
                              else self.output_expressions(name))
             stack.extend(s.children(e))
-        return frozenset(parameters), frozenset(tables)
+        return frozenset(parameters)
 
     def output_expressions(self, name: str) -> list:
         """The conditions and values of every rule and exception of an output, and its default."""
@@ -183,11 +180,15 @@ class CheckedRulebook:
         default = self.outputs[name].decl.default
         return found + ([default] if default is not None else [])
 
-    def output_reads(self, name: str) -> tuple:
-        """reads() of everything the output may evaluate, worked out once per output."""
-        if name not in self._output_reads:
-            self._output_reads[name] = self.reads(self.output_expressions(name))
-        return self._output_reads[name]
+    def beyond_reach(self, output: str, assumed: Optional[dict] = None) -> frozenset:
+        """The tables evaluating `output` for one record may read beyond that record's reach
+        (reach.py): what a focus on the record must load whole, under `assumed` values."""
+        key = (output, tuple(sorted((assumed or {}).items())))
+        if key not in self._beyond_reach:
+            from .reach import beyond_reach
+
+            self._beyond_reach[key] = beyond_reach(self, output, assumed or {})
+        return self._beyond_reach[key]
 
     def replaced_on(self, day: Optional[dt.date]) -> Optional[Replacement]:
         """The rulebook's own `replaced by` when `day` is on or after its date (a rulebook
