@@ -240,3 +240,13 @@ def test_no_output_of_a_shipped_rulebook_reads_beyond_its_record_under_its_own_v
         "hälsofrämjande_insatser", {"hälsofrämjande_räknas_per": "koncern"}) == {"listings"}
     assert rulelang.load("vastra-gotaland/vg-primarvard").checked.beyond_reach(
         "vårdtyngd", {"acg_vikter_normaliseras": True}) == {"listings"}
+
+
+def test_a_chain_of_definitions_as_deep_as_the_language_allows_is_walked(tmp_path):
+    # 60 definitions, each 55 additions deep over the one before: the walk is a worklist, so
+    # the Python stack does not bound it (the API calls it on the caller's thread).
+    chain = "\n".join(f"definition d{i} per items = " + " + ".join([f"d{i - 1}" if i else "1"] + ["1"] * 55)
+                      for i in range(60))
+    book = load(tmp_path, "table items\n  key id\n  field id: text\n\n" + chain +
+                "\n\noutput x: money per items\nrule r defines x then 1 kr * d59\n")
+    assert book.focus("x", "A") == ("items", "A", frozenset())

@@ -44,35 +44,37 @@ class Reach:
 
     def of_output(self, output: str) -> frozenset:
         table = self.checked.outputs[output].decl.table
+        # A worklist, not recursion: a chain of definitions may be as deep as 64 × 64 levels.
+        self.pending: list = []
         self.walk_output(output, START, table)
+        while self.pending:
+            self.walk(*self.pending.pop())
         return frozenset(self.beyond)
 
     # ---- the walk: every expression the output may evaluate, each with the record it is about
     def walk_output(self, name: str, row, table) -> None:
-        if ("output", name, row) in self.walked:
-            return
-        self.walked.add(("output", name, row))
-        for e in self.checked.output_expressions(name):
-            self.walk(e, row, table)
+        if ("output", name, row) not in self.walked:
+            self.walked.add(("output", name, row))
+            self.pending.extend((e, row, table) for e in self.checked.output_expressions(name))
 
     def walk_definition(self, table, name: str, row) -> None:
-        if ("definition", table, name, row) in self.walked:
-            return
-        self.walked.add(("definition", table, name, row))
-        self.walk(self.checked.definitions[(table, name)].decl.expr, row, table)
+        if ("definition", table, name, row) not in self.walked:
+            self.walked.add(("definition", table, name, row))
+            self.pending.append((self.checked.definitions[(table, name)].decl.expr, row, table))
 
     def walk(self, e, row, table) -> None:
-        """`row`: the record that names of `table` are about (START, or None for another)."""
+        """One expression; what it contains goes on the worklist. `row`: the record that
+        names of `table` are about (START, or None for another)."""
         if isinstance(e, s.Aggregate):
             if not self.anchored(e, row, table):
                 self.beyond.add(e.table)
         elif isinstance(e, s.If):
             taken = self.values(e.condition, row)
-            self.walk(e.condition, row, table)
+            self.pending.append((e.condition, row, table))
             if taken is None or True in taken:
-                self.walk(e.then, row, table)
+                self.pending.append((e.then, row, table))
             if taken is None or False in taken:
-                self.walk(e.otherwise, row, table)
+                self.pending.append((e.otherwise, row, table))
             return
         elif isinstance(e, s.HistoryLookup):
             # A reference's record is in the reach, and so are its history rows; so is the
@@ -93,8 +95,7 @@ class Reach:
                 self.walk_definition(owner, name, about)
             else:
                 self.walk_output(name, about, owner)
-        for child in s.children(e):
-            self.walk(child, row, table)
+        self.pending.extend((child, row, table) for child in s.children(e))
 
     # ---- anchored sums
     def anchored(self, e: s.Aggregate, row, table) -> bool:
