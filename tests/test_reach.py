@@ -250,3 +250,17 @@ def test_a_chain_of_definitions_as_deep_as_the_language_allows_is_walked(tmp_pat
     book = load(tmp_path, "table items\n  key id\n  field id: text\n\n" + chain +
                 "\n\noutput x: money per items\nrule r defines x then 1 kr * d59\n")
     assert book.focus("x", "A") == ("items", "A", frozenset())
+
+
+def test_whom_an_amount_is_paid_to_is_read_too(tmp_path, in_part):
+    # A payee chosen by a count over the region (A when it has two listed or more) reads
+    # every person, whatever record is explained.
+    body = SHAPES + '''
+definition störst = if (count p in persons where p.clinic_id = "A") >= 2 then "A" else "B"
+output till_störst: money per visits paid to störst
+rule r7 defines till_störst then 1 kr
+'''
+    book = load(tmp_path, body)
+    assert book.checked.beyond_reach("till_störst") == {"persons"}
+    _, tree = focused(book, as_directory(REGION, tmp_path / "region"), "till_störst", "V4", "2021-01-01")
+    assert tree.facts["paid_to"] == "A"  # P1 and P2 are listed at A: 2 ≥ 2

@@ -55,7 +55,9 @@ class Reach:
     def walk_output(self, name: str, row, table) -> None:
         if ("output", name, row) not in self.walked:
             self.walked.add(("output", name, row))
-            self.pending.extend((e, row, table) for e in self.checked.output_expressions(name))
+            payee = self.checked.outputs[name].decl.payee  # an explanation says whom it is paid to
+            self.pending.extend((e, row, table) for e in [*self.checked.output_expressions(name), payee]
+                                if e is not None)
 
     def walk_definition(self, table, name: str, row) -> None:
         if ("definition", table, name, row) not in self.walked:
