@@ -364,7 +364,9 @@ def test_golden_narvard_counts_four_of_six_criteria():
     two standing medicines ✘, manages personal care ✘, 84 years ✔, home care ✔: four of six."""
     tree = golden_tree("narvard-narsjukvardsteam-FYRA")
     assert tree["value"] is True and tree["basis"] == "interpretation"
-    assert tree["rests_on"] == {"interpretation": ["cancer_räknas_som_kronisk_diagnos"]}
+    # The team's area is read too: the reading taken (NVS.1.5) is that it is not a criterion.
+    assert tree["rests_on"] == {"interpretation": ["cancer_räknas_som_kronisk_diagnos",
+                                                   "närsjukvårdsteamet_endast_västra_skaraborg"]}
     (criteria,) = [n for n in walk(tree) if n["kind"] == "criteria"]
     assert (criteria["held"], criteria["threshold"]) == (4, 4)
     assert [c["value"] for c in criteria["children"]] == [True, True, False, False, True, True]
@@ -375,14 +377,15 @@ def test_golden_narvard_counts_four_of_six_criteria():
 def test_golden_patientmiljard_shows_the_outputs_it_splits():
     """Region Z, Jämtland Härjedalen (county 23), 129 806 inhabitants, 2018: 980 000 000 kr ×
     129 806 / 10 120 242 = 12 569 845.66… → 12 569 845.66 kr (reading J3: 2018 by the formula,
-    not the table's rounded 12,6 Mkr); the guarantee's half 6 284 922.83 kr; the contracts the
+    not the table's rounded 12,6 Mkr; to the öre, reading J6); the guarantee's half 6 284 922.83 kr; the contracts the
     rest: 12 569 845.66 − 6 284 922.83 = 6 284 922.83 kr. The action plan was sent (PMJ.4)."""
     tree = golden_tree("pmj-patientkontrakt-Z")
     assert (tree["value"], tree["decided_by"], tree["basis"]) == ("6284922.83", "resten_till_patientkontrakt",
                                                                  "interpretation")
     assert tree["rests_on"] == {"seed": ["nationell_ram"],
                                 "verified": ["jämtlands_länskod", "rikets_befolkning_2017_12_31"],
-                                "interpretation": ["andel_förstärkt_vårdgaranti", "tabellen_även_2018"]}
+                                "interpretation": ["andel_förstärkt_vårdgaranti", "maxbelopp_i_hela_kronor",
+                                                   "tabellen_även_2018"]}
     rule = child(tree, "rule", "resten_till_patientkontrakt")
     exceptions = {c["label"]: c for c in rule["children"] if c["kind"] == "exception"}
     assert set(exceptions) == {"preliminär_tabell_patientkontrakt", "ingen_handlingsplan"}
