@@ -74,7 +74,7 @@ SEPT_30 = dt.date(2021, 9, 30)
 def test_load_gives_the_rulebook_facts(book):
     assert isinstance(book, rulelang.Rulebook)
     assert book.id == "stockholm/hlv-2021"
-    assert book.version == "2021.4"
+    assert book.version == "2021.5"
     assert book.title.startswith("Förfrågningsunderlag husläkarverksamhet")
     # The 2016 outputs it inherits come first, in the amended rulebook's order, then its own.
     assert book.outputs == OUTPUTS

@@ -65,14 +65,14 @@ def test_check_ok(capsys):
     code, out, err = run(capsys, "check", BOOK)
     assert code == 0
     assert err == ""
-    # The header says version "2021.4".
-    assert out.startswith("stockholm/hlv-2021 2021.4: ok")
+    # The header says version "2021.5".
+    assert out.startswith("stockholm/hlv-2021 2021.5: ok")
 
 
 def test_check_without_names_checks_every_rulebook_under_rulebooks(capsys):
     code, out, err = run(capsys, "check")
     assert code == 0, err
-    assert any(line.startswith("stockholm/hlv-2021 2021.4: ok") for line in out.splitlines())
+    assert any(line.startswith("stockholm/hlv-2021 2021.5: ok") for line in out.splitlines())
 
 
 def test_check_broken_rulebook_reports_file_line_column(capsys, tmp_path):
@@ -166,13 +166,15 @@ def test_test_runs_every_example_and_ends_with_the_summary(capsys):
 
 
 def test_test_filter_by_title(capsys):
-    # Two examples have "telephone" in their title: reading 3 and its alternative.
+    # Three examples have "telephone" in their title: reading 3, reading 12's alternative and
+    # reading 3's, in the file's order.
     code, out, err = run(capsys, "test", BOOK, "-k", "telephone")
     assert code == 0
     assert out.splitlines() == [
         "PASS stockholm/hlv-2021: A telephone contact gives no add-on and no deduction (reading 3) but is a visit",
+        "PASS stockholm/hlv-2021: Reading 12, alternative: a telephone contact gives no visit payment",
         "PASS stockholm/hlv-2021: Reading 3, alternative: telephone contacts count as video visits",
-        "2 passed, 0 failed"]
+        "3 passed, 0 failed"]
     # The filter is a plain substring of the title.
     code, out, err = run(capsys, "test", BOOK, "-k", "A telephone contact")
     assert code == 0
@@ -283,7 +285,7 @@ def test_eval_json_matches_the_contract_shape_and_values(capsys):
     assert out.endswith("\n")
     document = json.loads(out)
     assert set(document) == {"rulebook", "results"}
-    assert document["rulebook"] == {"id": "stockholm/hlv-2021", "version": "2021.4"}
+    assert document["rulebook"] == {"id": "stockholm/hlv-2021", "version": "2021.5"}
     results = document["results"]
     assert len(results) == 41  # 4 outputs × 5 visits + 1 × 3 persons + 6 × 3 clinics
     for result in results:
@@ -846,7 +848,7 @@ def test_python_dash_m_rulelang_check():
     proc = subprocess.run([sys.executable, "-m", "rulelang", "check", BOOK], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("stockholm/hlv-2021 2021.4: ok")
+    assert proc.stdout.startswith("stockholm/hlv-2021 2021.5: ok")
     assert "Traceback" not in proc.stderr
 
 

@@ -66,7 +66,7 @@ def test_dates_are_dates_or_iso_text(book):
 
 def test_reprs_are_compact(book):
     data = book.dataset(EXAMPLE)
-    assert repr(book) == "<Rulebook stockholm/hlv-2021 2021.4: 11 outputs, 35 rules, 39 parameters>"
+    assert repr(book) == "<Rulebook stockholm/hlv-2021 2021.5: 11 outputs, 36 rules, 40 parameters>"
     assert repr(data).startswith("<Dataset clinics: 3 records, persons: 3 records") and len(repr(data)) < 200
     result = book.evaluate_record(data, "avdrag", "V1")
     assert repr(result) == "<Result visits V1 avdrag = -300.00 kr>"

@@ -64,7 +64,7 @@ def _problem(response, status: int) -> str:
 
 def test_rulebooks_are_listed_with_titles_and_versions(client):
     listed = {r["id"]: r for r in client.get("/rulebooks").json()["rulebooks"]}
-    assert listed[BOOK]["version"] == "2021.4" and listed[BOOK]["title"]
+    assert listed[BOOK]["version"] == "2021.5" and listed[BOOK]["title"]
     assert len(listed) == 6
 
 

@@ -133,8 +133,9 @@ def test_explanation_of_a_2021_02_01_visit_shows_besok_repealed_and_grundersattn
     assert grund.value == "110.00"
     assert grund.provision.startswith("STH21.5 ")
     assert grund.facts["rulebook"] == "stockholm/hlv-2021"
-    (psykolog,) = [c for c in grund.children if c.kind == "exception"]
-    assert psykolog.label == "psykologbesök" and psykolog.facts["applied"] is False
+    # Neither the psychologist's exception nor reading 12's for telephone contacts applies.
+    exceptions = {c.label: c.facts["applied"] for c in grund.children if c.kind == "exception"}
+    assert exceptions == {"psykologbesök": False, "telefonkontakt_utan_besöksersättning": False}
 
 
 def test_explanation_of_a_2021_01_31_visit_shows_besok_applied_and_grundersattning_not_yet(book):
