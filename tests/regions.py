@@ -99,6 +99,27 @@ def write_region(region: dict, directory: Path) -> Path:
     return path
 
 
+def as_directory(data: dict, directory: Path, book=None) -> str:
+    """`{table: [records]}` as a directory of CSV files, as a region is given; a table
+    without records is its header line (the fields `book` declares)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for table, records in data.items():
+        if not isinstance(records, list):
+            continue
+        names = sorted({name for record in records for name in record})
+        if not names and book is not None and table in book.checked.tables:
+            names = list(book.checked.tables[table].fields)
+
+        def shown(value):
+            return "" if value is None else str(value).lower() if isinstance(value, bool) else value
+
+        with open(directory / f"{table}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, names)
+            writer.writeheader()
+            writer.writerows([{k: shown(v) for k, v in r.items()} for r in records])
+    return str(directory)
+
+
 def money_text(ore: int) -> str:
     sign = "-" if ore < 0 else ""
     return f"{sign}{abs(ore) // 100}.{abs(ore) % 100:02d}"

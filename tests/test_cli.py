@@ -616,6 +616,20 @@ def test_explain_unknown_record(capsys):
     assert err.strip() == f"{EXAMPLE}: record V99: error: no visits record has this id"
 
 
+def test_explain_unknown_record_of_a_directory_loaded_in_part(capsys, tmp_path, monkeypatch):
+    # Loading in part around a record the directory lacks keeps none of its table: that is
+    # an unknown record, named with its file, not an input without visits.
+    from regions import as_directory
+
+    from rulelang.columnar import intake
+
+    monkeypatch.setattr(intake, "FOCUS_WHOLE_TABLE_ROWS", 0)
+    region = as_directory(json.loads(Path(EXAMPLE).read_text(encoding="utf-8")), tmp_path / "region")
+    code, out, err = run(capsys, "explain", BOOK, "--input", region, "--output", "avdrag", "--record", "V99")
+    assert code == 2
+    assert err.strip() == f"{tmp_path / 'region' / 'visits.csv'}: record V99: error: no visits record has this id"
+
+
 def test_explain_unknown_rulebook(capsys):
     code, out, err = run(capsys, "explain", "stockholm/nope", "--input", EXAMPLE, "--output", "avdrag")
     assert code == 2

@@ -6,13 +6,12 @@ summed over what happened to be loaded: that would be a wrong amount, silently."
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from regions import MONTHS, regions
+from regions import MONTHS, as_directory, regions
 from rulebook_factory import load
 
 import rulelang
@@ -77,27 +76,6 @@ REGION = {
                {"visit_id": "V3", "person_id": "P2", "clinic_id": "A"},
                {"visit_id": "V4", "person_id": "P3", "clinic_id": "B"}],
 }
-
-
-def as_directory(data: dict, directory: Path, book=None) -> str:
-    """`{table: [records]}` as a directory of CSV files, as a region is given; a table
-    without records is its header line (the fields `book` declares)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for table, records in data.items():
-        if not isinstance(records, list):
-            continue
-        names = sorted({name for record in records for name in record})
-        if not names and book is not None and table in book.checked.tables:
-            names = list(book.checked.tables[table].fields)
-
-        def shown(value):
-            return "" if value is None else str(value).lower() if isinstance(value, bool) else value
-
-        with open(directory / f"{table}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, names)
-            writer.writeheader()
-            writer.writerows([{k: shown(v) for k, v in r.items()} for r in records])
-    return str(directory)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from regions import as_directory
 from rulebook_factory import ITEMS, load
 
 import rulelang
@@ -274,24 +275,14 @@ rule r defines x when läsning as of 2020-06-01 = lågt then 10 kr
     assert reading["changes"] is True
 
 
-def koncern_region(directory: Path) -> Path:
+def koncern_region(directory: Path) -> str:
     """stockholm-2016.json with a clinic B in A's koncern K1 and P5 (CNI 1.3) listed there,
     as CSV files: a directory, which explain loads in part around the record explained."""
-    import csv
-
     data = json.loads((ROOT / "examples" / "stockholm-2016.json").read_text(encoding="utf-8"))
     data["clinics"].append({"clinic_id": "B", "koncern_id": "K1"})
     data["persons"].append({"person_id": "P5", "birth_date": "1960-01-01", "sex": "F", "cni": "1.3"})
     data["listings"].append({"person_id": "P5", "clinic_id": "B", "listed_from": "2015-01-01", "listed_to": None})
-    for table, records in data.items():
-        if not isinstance(records, list):
-            continue
-        names = sorted({name for record in records for name in record})
-        with open(directory / f"{table}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, names)
-            writer.writeheader()
-            writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in records])
-    return directory
+    return as_directory(data, directory)
 
 
 def test_on_a_directory_loaded_in_part_a_reading_that_reads_beyond_the_record_is_not_tried(tmp_path, monkeypatch,

@@ -463,14 +463,14 @@ def cmd_explain(args) -> int:
     else:
         evaluator = book.evaluator(args.input, args.on, focus, assumptions=assumed)
     _need_on(book, evaluator, [args.output])
-    data = evaluator.dataset.table(table)
-    if data is None or not data.records:
-        raise UsageError(f"the input has no {table} records to explain {args.output} for")
     if args.record is None:
+        data = evaluator.dataset.table(table)
+        if data is None or not data.records:
+            raise UsageError(f"the input has no {table} records to explain {args.output} for")
         if len(data.records) > 1:
             raise UsageError(f"the input has {len(data.records)} {table} records; name one with --record ID")
         record = data.records[0]
-    else:
+    else:  # a record the input lacks is named, with its file (a focus loads none of the table then)
         record = book.record(evaluator, args.output, args.record)
     tree = evaluator.explain(args.output, record)
     if args.format == "json":
