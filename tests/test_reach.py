@@ -296,3 +296,51 @@ def test_every_record_of_a_generated_region_is_explained_in_part_as_in_whole(reg
                             if results else st.just([])):
         _, tree = focused(book, directory, result.output, result.record, on, book.assume(assumed))
         assert tree.value == result.json_value, (result.output, result.record, assumed)
+
+
+INTEGER_KEYS = '''
+table clinics
+  key clinic_id
+  field clinic_id: integer
+  field grundbelopp: money
+
+table persons
+  key person_id
+  field person_id: text
+  field clinic_id: clinics
+
+definition listade per clinics = count p in persons where p.clinic_id.clinic_id = clinic_id
+
+output per_klinik: money per clinics
+rule r1 defines per_klinik then 1 kr * listade
+
+output klinikens_grundbelopp: money per persons
+rule r2 defines klinikens_grundbelopp then clinic_id.grundbelopp
+'''
+
+
+def test_an_integer_id_written_another_way_names_the_same_record(tmp_path, in_part):
+    # Evaluation reads '01' as clinic 1, so the focus must too: P0's listing counts for
+    # clinic 1, and P0's clinic is loaded with it.
+    book = load(tmp_path, INTEGER_KEYS)
+    data = as_directory({"clinics": [{"clinic_id": "1", "grundbelopp": "40"}, {"clinic_id": "2", "grundbelopp": "50"}],
+                         "persons": [{"person_id": "P0", "clinic_id": "01"}, {"person_id": "P1", "clinic_id": "1"},
+                                     {"person_id": "P2", "clinic_id": "2"}]}, tmp_path / "region")
+    assert focused(book, data, "per_klinik", "1", "2021-01-01")[1].value == "2.00"  # P0 and P1: 2 × 1 kr
+    assert focused(book, data, "klinikens_grundbelopp", "P0", "2021-01-01")[1].value == "40.00"  # clinic 1's
+
+
+def test_an_assumption_not_given_as_its_type_decides_no_branch(tmp_path):
+    # `assume` types 'false' as False; the text 'false' is no truth value, so it decides
+    # neither branch, and both are walked (before, neither was: a sum was missed).
+    body = SHAPES + """
+parameter ohne: boolean
+  value true status interpretation cite "a reading"
+
+output villkorad: money per clinics
+rule r7 defines villkorad then 1 kr * (if ohne and true then 0 else count p in persons)
+"""
+    book = load(tmp_path, body)
+    assert book.checked.beyond_reach("villkorad") == set()  # true in every period: the count is never read
+    assert book.checked.beyond_reach("villkorad", book.assume({"ohne": "false"})) == {"persons"}
+    assert book.checked.beyond_reach("villkorad", {"ohne": "false"}) == {"persons"}

@@ -592,28 +592,28 @@ class Intake:
         if not start_key and table in keep:  # a record without a key is named by its line (record_id)
             self.keep_where(table, keep, "'#' || CAST(__line AS VARCHAR) = ?", [record_id])
         if start_key and table in keep:
-            self.keep_where(table, keep, f"CAST({quote(start_key)} AS VARCHAR) = ?", [record_id])
+            self.keep_where(table, keep, f"{self.id_text(table, start_key)} = ?", [record_id])
             for name in given:  # rows that name the starting record
                 for field, (field_type, _) in tables[name].fields.items():
                     if field_type.kind == "ref" and field_type.name == table and name != table:
-                        self.keep_where(name, keep, f"CAST({quote(field)} AS VARCHAR) = ?", [record_id])
+                        self.keep_where(name, keep, f"{self.id_text(name, field)} = ?", [record_id])
         while True:  # follow ids and histories until nothing new comes in (the kept rows only grow)
             before = self.kept(keep)
             for name in given:
                 for field, (field_type, _) in tables[name].fields.items():
                     target = field_type.name if field_type.kind == "ref" else None
                     if target in keep and tables[target].decl.key:
-                        ids = (f"SELECT r.{quote(field)} FROM {quote('raw_' + name)} AS r "
+                        ids = (f"SELECT {self.id_text(name, field, 'r.')} FROM {quote('raw_' + name)} AS r "
                                f"JOIN {quote(keep[name])} AS k ON k.__line = r.__line")
-                        self.keep_where(target, keep, f"CAST({quote(tables[target].decl.key)} AS VARCHAR) IN "
-                                                      f"(SELECT CAST(i AS VARCHAR) FROM ({ids}) AS given(i))", [])
+                        self.keep_where(target, keep, f"{self.id_text(target, tables[target].decl.key)} IN "
+                                                      f"(SELECT i FROM ({ids}) AS given(i))", [])
                 history = tables[name].decl.history
                 if history is not None and history.of_table in keep and tables[history.of_table].decl.key:
                     owner = history.of_table
-                    ids = (f"SELECT r.{quote(tables[owner].decl.key)} FROM {quote('raw_' + owner)} AS r "
-                           f"JOIN {quote(keep[owner])} AS k ON k.__line = r.__line")
-                    self.keep_where(name, keep, f"CAST({quote(history.by_field)} AS VARCHAR) IN "
-                                                f"(SELECT CAST(i AS VARCHAR) FROM ({ids}) AS given(i))", [])
+                    ids = (f"SELECT {self.id_text(owner, tables[owner].decl.key, 'r.')} FROM {quote('raw_' + owner)} "
+                           f"AS r JOIN {quote(keep[owner])} AS k ON k.__line = r.__line")
+                    self.keep_where(name, keep, f"{self.id_text(name, history.by_field)} IN "
+                                                f"(SELECT i FROM ({ids}) AS given(i))", [])
             if self.kept(keep) == before:
                 break
         for name in given:
@@ -622,6 +622,14 @@ class Intake:
                              f"WHERE r.__line IN (SELECT __line FROM {quote(keep[name])})")
             self.con.execute(f"DROP {'VIEW' if self.sources[name].kind == 'parquet' else 'TABLE'} {raw}")
             self.con.execute(f"ALTER TABLE {quote('focused_' + name)} RENAME TO {quote('raw_' + name)}")
+
+    def id_text(self, table: str, field: str, alias: str = "") -> str:
+        """An id column of a raw table as evaluation reads it, as text: an integer key or a
+        reference to one as the number it is ('01' names clinic 1), a text id as given."""
+        column = f"{alias}{quote(field)}"
+        if (table, field) not in self.native:
+            column = self.conversion(column, self.checked.tables[table].fields[field][0].required())[0]
+        return f"CAST({column} AS VARCHAR)"
 
     def keep_where(self, name: str, keep: dict, condition: str, parameters: list) -> None:
         self.con.execute(f"INSERT INTO {quote(keep[name])} SELECT __line FROM {quote('raw_' + name)} "

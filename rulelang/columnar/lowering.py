@@ -1076,15 +1076,8 @@ class Lowering:
     def split_correlation(self, e: s.Aggregate) -> tuple:
         """The `v.x = outer` conjunct that ties an aggregate's records to the outer record (None
         for a sum over the whole table), and the conjuncts that concern the inner records only."""
-        conjuncts, stack = [], [e.where] if e.where is not None else []
-        while stack:
-            node = stack.pop()
-            if isinstance(node, s.Binary) and node.op == "and":
-                stack.extend([node.right, node.left])
-            else:
-                conjuncts.append(node)
         correlation, rest = None, []
-        for node in conjuncts:
+        for node in s.conjuncts(e.where):
             if correlation is None and isinstance(node, s.Binary) and node.op == "=":
                 left_inner, right_inner = self.mentions_var(node.left, e.var), self.mentions_var(node.right, e.var)
                 if left_inner and not right_inner:

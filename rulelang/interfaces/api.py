@@ -128,7 +128,8 @@ class Rulebook:
         """What to load from a directory to explain one output of one record (`dataset`):
         the record's reach (what it names, what names it, their histories), and whole every
         table the output may read beyond it under the parameters' values or `assumptions`
-        (CheckedRulebook.beyond_reach: a region's sum, a clinic's count read from a visit)."""
+        (typed, as `assume` gives them; CheckedRulebook.beyond_reach: a region's sum, a
+        clinic's count read from a visit)."""
         table = self.program.outputs[output].table
         return (table, record_id, self.checked.beyond_reach(output, assumptions))
 

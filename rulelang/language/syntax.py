@@ -260,6 +260,18 @@ EXPRESSION_TYPES = (
 )
 
 
+def conjuncts(expr: Optional[Expr]) -> list:
+    """The parts of `a and b and …` in source order (none for no condition)."""
+    found, stack = [], [expr] if expr is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Binary) and node.op == "and":
+            stack.extend([node.right, node.left])
+        else:
+            found.append(node)
+    return found
+
+
 def children(expr: Expr) -> tuple:
     """The direct sub-expressions of an expression, in source order."""
     if isinstance(expr, (Literal, Name)):

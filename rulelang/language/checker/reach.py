@@ -41,18 +41,17 @@ class Reach:
         self.beyond: set = set()
         self.walked: set = set()  # (definition or output, row) already walked
         self.folding: set = set()  # definitions being folded (a cycle is no constant)
+        # A worklist, not recursion: a chain of definitions may be as deep as 64 × 64 levels.
+        self.pending: list = []  # (expression, row, table) to walk
 
     def of_output(self, output: str) -> frozenset:
-        table = self.checked.outputs[output].decl.table
-        # A worklist, not recursion: a chain of definitions may be as deep as 64 × 64 levels.
-        self.pending: list = []
-        self.walk_output(output, START, table)
+        self.walk_output(self.checked.outputs[output].decl.table, output, START)
         while self.pending:
             self.walk(*self.pending.pop())
         return frozenset(self.beyond)
 
     # ---- the walk: every expression the output may evaluate, each with the record it is about
-    def walk_output(self, name: str, row, table) -> None:
+    def walk_output(self, table, name: str, row) -> None:
         if ("output", name, row) not in self.walked:
             self.walked.add(("output", name, row))
             payee = self.checked.outputs[name].decl.payee  # an explanation says whom it is paid to
@@ -71,7 +70,7 @@ class Reach:
             if not self.anchored(e, row, table):
                 self.beyond.add(e.table)
         elif isinstance(e, s.If):
-            taken = self.values(e.condition, row)
+            taken = self.condition(e.condition)
             self.pending.append((e.condition, row, table))
             if taken is None or True in taken:
                 self.pending.append((e.then, row, table))
@@ -83,7 +82,7 @@ class Reach:
             # record explained, by its own id. Another text key may name any record.
             key = self.checked.types.get(id(e.key))
             history = self.checked.tables[e.target.name].decl.history
-            own = row == START and history.of_table == table and self.denoted(e.key, row, "") == ("key", START)
+            own = row == START and history.of_table == table and self.denoted(e.key, row, None) == ("key", START)
             if not own and (key is None or key.kind != "ref"):
                 self.beyond.add(e.target.name)
         resolution = self.checked.resolved.get(id(e)) if isinstance(e, (s.Name, s.FieldAccess)) else None
@@ -96,7 +95,7 @@ class Reach:
             if kind == "definition":
                 self.walk_definition(owner, name, about)
             else:
-                self.walk_output(name, about, owner)
+                self.walk_output(owner, name, about)
         self.pending.extend((child, row, table) for child in s.children(e))
 
     # ---- anchored sums
@@ -104,13 +103,9 @@ class Reach:
         """Whether every row the aggregate may count is in the reach: the record is the one
         explained and a conjunct of the condition equates the row's reference to it, or the
         row's own id to a reference of the record."""
-        if row != START or e.where is None:
+        if row != START:
             return False
-        start = self.checked.tables.get(table)
-        rows = self.checked.tables.get(e.table)
-        if start is None or rows is None:
-            return False
-        for conjunct in conjuncts(e.where):
+        for conjunct in s.conjuncts(e.where):
             if not (isinstance(conjunct, s.Binary) and conjunct.op == "="):
                 continue
             sides = {self.denoted(conjunct.left, row, e.var), self.denoted(conjunct.right, row, e.var)}
@@ -126,7 +121,7 @@ class Reach:
                     return True
         return False
 
-    def denoted(self, e, row, var: str, depth: int = 0) -> Optional[tuple]:
+    def denoted(self, e, row, var: Optional[str], depth: int = 0) -> Optional[tuple]:
         """What id an expression is, where it can be told: ("key", R) the id of record R
         (START or "var", the aggregate's row), ("ref", R, field, table) the id that R's
         field names; None otherwise. Definitions are followed and parameters folded."""
@@ -134,16 +129,16 @@ class Reach:
             return None
         checked = self.checked
         if isinstance(e, s.If):
-            taken = self.values(e.condition, row)
+            taken = self.condition(e.condition)
             branches = [b for b, v in ((e.then, True), (e.otherwise, False)) if taken is None or v in taken]
             found = {self.denoted(b, row, var, depth + 1) for b in branches}
             return found.pop() if len(found) == 1 else None
         resolution = checked.resolved.get(id(e)) if isinstance(e, (s.Name, s.FieldAccess)) else None
         if resolution is None:
             return None
-        if isinstance(e, s.Name) and resolution == ("var", var):
+        if var is not None and isinstance(e, s.Name) and resolution == ("var", var):
             return ("key", "var")
-        if isinstance(e, s.FieldAccess) and isinstance(e.target, s.Name) \
+        if var is not None and isinstance(e, s.FieldAccess) and isinstance(e.target, s.Name) \
                 and checked.resolved.get(id(e.target)) == ("var", var):
             of, inner = "var", None  # a member of the aggregate's row
         elif isinstance(e, s.Name):
@@ -173,7 +168,14 @@ class Reach:
         return None
 
     # ---- folding parameters
-    def values(self, e, row, depth: int = 0) -> Optional[frozenset]:
+    def condition(self, e, depth: int = 0) -> Optional[frozenset]:
+        """The truth values a condition can take when parameters and constants decide it;
+        None when it depends on the record (or is not a truth value: an assumption given
+        untyped decides nothing)."""
+        found = self.values(e, depth)
+        return found if found is not None and found <= {True, False} else None
+
+    def values(self, e, depth: int = 0) -> Optional[frozenset]:
         """Every value `e` can take, when it depends only on parameters and constants (every
         value a parameter holds in any period, or the one assumed); None otherwise."""
         if depth > 32:
@@ -181,29 +183,30 @@ class Reach:
         if isinstance(e, s.Literal):
             return frozenset([e.value])
         if isinstance(e, s.Unary) and e.op == "not":
-            inner = self.values(e.operand, row, depth + 1)
+            inner = self.condition(e.operand, depth + 1)
             return None if inner is None else frozenset(not v for v in inner)
-        if isinstance(e, s.Binary) and e.op in ("=", "!=", "and", "or"):
-            left, right = self.values(e.left, row, depth + 1), self.values(e.right, row, depth + 1)
-            if e.op in ("and", "or") and (left is not None or right is not None):
-                # one side may decide alone: false and …, true or …
-                decided = e.op == "or"
-                for side in (left, right):
-                    if side is not None and side == frozenset([decided]):
-                        return side
+        if isinstance(e, s.Binary) and e.op in ("and", "or"):
+            left, right = self.condition(e.left, depth + 1), self.condition(e.right, depth + 1)
+            decided = frozenset([e.op == "or"])  # one side may decide alone: false and …, true or …
+            if decided in (left, right):
+                return decided
+            if left is None or right is None:
+                return None
+            combine = (lambda a, b: a and b) if e.op == "and" else (lambda a, b: a or b)
+            return frozenset(combine(a, b) for a in left for b in right)
+        if isinstance(e, s.Binary) and e.op in ("=", "!="):
+            left, right = self.values(e.left, depth + 1), self.values(e.right, depth + 1)
             if left is None or right is None or len(left) * len(right) > MAX_FOLDED_VALUES:
                 return None
-            combine = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b,
-                       "and": lambda a, b: bool(a and b), "or": lambda a, b: bool(a or b)}[e.op]
-            return frozenset(combine(a, b) for a in left for b in right)
+            return frozenset((a == b) == (e.op == "=") for a in left for b in right)
         if isinstance(e, s.If):
-            taken = self.values(e.condition, row, depth + 1)
+            taken = self.condition(e.condition, depth + 1)
             if taken is None:
                 return None
             found: set = set()
             for branch, value in ((e.then, True), (e.otherwise, False)):
                 if value in taken:
-                    inner = self.values(branch, row, depth + 1)
+                    inner = self.values(branch, depth + 1)
                     if inner is None:
                         return None
                     found |= inner
@@ -222,14 +225,8 @@ class Reach:
         if resolution[0] == "definition" and resolution not in self.folding:
             self.folding.add(resolution)
             try:
-                return self.values(self.checked.definitions[resolution[1:]].decl.expr, row, depth + 1)
+                return self.values(self.checked.definitions[resolution[1:]].decl.expr, depth + 1)
             finally:
                 self.folding.discard(resolution)
         return None
 
-
-def conjuncts(e) -> list:
-    """The parts of `a and b and …`."""
-    if isinstance(e, s.Binary) and e.op == "and":
-        return conjuncts(e.left) + conjuncts(e.right)
-    return [e]
