@@ -307,6 +307,17 @@ def test_comparing_a_date_with_text_is_an_error(tmp_path):
     assert str(error.span) == draft.at(23, 27)
 
 
+def test_comparing_a_record_with_an_id_is_an_error_that_names_the_key(tmp_path):
+    # `p = person_id` was accepted and always false: a record is not its id.
+    declarations = DECLARATIONS.replace("  field mode: visit_mode\n", "  field mode: visit_mode\n  field person_id: persons\n")
+    declarations += "table persons\n  key person_id\n  field person_id: text\n"
+    draft = Draft(tmp_path, RULE + "definition d per visits = count p in persons where p = person_id", declarations)
+    error = draft.only_error()
+    assert error.message == ("cannot compare persons record with persons id (a record is not its id: compare its "
+                             "key, `p.person_id`)")
+    assert draft.text_at(error) == "p = person_id"
+
+
 def test_a_rule_condition_that_is_not_boolean(tmp_path):
     draft = Draft(tmp_path, "rule fysiskt defines tillägg when date then belopp")
     error = draft.only_error()

@@ -120,6 +120,8 @@ def comparable(left: Type, right: Type, ordered: bool) -> bool:
         return lk == rk and lk in ("money", "date", "integer", "decimal", "text")
     if lk == "ref" and rk == "text" or lk == "text" and rk == "ref":
         return True
+    if {lk, rk} == {"ref", "row"}:
+        return False  # a record is not its id: compare the id (`p.person_id = person_id`)
     if lk in ("ref", "row", "record") and rk in ("ref", "row", "record"):
         return left.name == right.name or _id_compatible(left, right)
     return lk == rk and left.name == right.name

@@ -273,9 +273,14 @@ class Types:
         if e.op in ("=", "!=", "<", "<=", ">", ">="):
             ordered = e.op not in ("=", "!=")
             if not comparable(left, right, ordered):
+                row, row_side = (left, e.left) if left.kind == "row" else (right, e.right)
+                var = row_side.name if isinstance(row_side, s.Name) else "VAR"
                 self.error(f"cannot compare {left} with {right}" +
                            (" (an optional value can only be compared with =, or given a fallback with `otherwise`)"
-                            if ordered and (left.optional or right.optional) else ""),
+                            if ordered and (left.optional or right.optional) else "") +
+                           (f" (a record is not its id: compare its key, `{var}.{self.tables[row.name].decl.key}`)"
+                            if {left.kind, right.kind} == {"row", "ref"} and row.name in self.tables
+                            and self.tables[row.name].decl.key else ""),
                            e.span, f"left operand at {e.left.span}", f"right operand at {e.right.span}")
             for side, t in ((e.left, left), (e.right, right)):
                 self.refuse_unrounded(side, t, "a compared amount")
