@@ -597,25 +597,29 @@ class Intake:
                 for field, (field_type, _) in tables[name].fields.items():
                     if field_type.kind == "ref" and field_type.name == table and name != table:
                         self.keep_where(name, keep, f"{self.id_text(name, field)} = ?", [record_id])
-        while True:  # follow ids and histories until nothing new comes in (the kept rows only grow)
-            before = self.kept(keep)
-            for name in given:
-                for field, (field_type, _) in tables[name].fields.items():
+        # Follow ids and histories until nothing new comes in: from a table only when it kept
+        # more rows since its ids were last followed (each step scans a region's table).
+        followed: dict = {}  # table → rows kept when its ids were last followed
+        while True:
+            grown = {name: size for name in given if (size := self.kept_rows(keep[name])) != followed.get(name, 0)}
+            if not grown:
+                break
+            followed.update(grown)
+            for name in grown:
+                for field, (field_type, _) in tables[name].fields.items():  # the records its ids name
                     target = field_type.name if field_type.kind == "ref" else None
                     if target in keep and tables[target].decl.key:
                         ids = (f"SELECT {self.id_text(name, field, 'r.')} FROM {quote('raw_' + name)} AS r "
                                f"JOIN {quote(keep[name])} AS k ON k.__line = r.__line")
                         self.keep_where(target, keep, f"{self.id_text(target, tables[target].decl.key)} IN "
                                                       f"(SELECT i FROM ({ids}) AS given(i))", [])
-                history = tables[name].decl.history
-                if history is not None and history.of_table in keep and tables[history.of_table].decl.key:
-                    owner = history.of_table
-                    ids = (f"SELECT {self.id_text(owner, tables[owner].decl.key, 'r.')} FROM {quote('raw_' + owner)} "
-                           f"AS r JOIN {quote(keep[owner])} AS k ON k.__line = r.__line")
-                    self.keep_where(name, keep, f"{self.id_text(name, history.by_field)} IN "
-                                                f"(SELECT i FROM ({ids}) AS given(i))", [])
-            if self.kept(keep) == before:
-                break
+                for history_table in given:  # the history rows of its records
+                    history = tables[history_table].decl.history
+                    if history is not None and history.of_table == name and tables[name].decl.key:
+                        ids = (f"SELECT {self.id_text(name, tables[name].decl.key, 'r.')} FROM "
+                               f"{quote('raw_' + name)} AS r JOIN {quote(keep[name])} AS k ON k.__line = r.__line")
+                        self.keep_where(history_table, keep, f"{self.id_text(history_table, history.by_field)} IN "
+                                                             f"(SELECT i FROM ({ids}) AS given(i))", [])
         for name in given:
             raw = quote("raw_" + name)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote('focused_' + name)} AS SELECT r.* FROM {raw} AS r "
@@ -635,8 +639,8 @@ class Intake:
         self.con.execute(f"INSERT INTO {quote(keep[name])} SELECT __line FROM {quote('raw_' + name)} "
                          f"WHERE {condition} AND __line NOT IN (SELECT __line FROM {quote(keep[name])})", parameters)
 
-    def kept(self, keep: dict) -> int:
-        return sum(self.con.execute(f"SELECT count(*) FROM {quote(k)}").fetchone()[0] for k in keep.values())
+    def kept_rows(self, kept: str) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {quote(kept)}").fetchone()[0]
 
     # ---- typing and checking
     def typed(self, table: str) -> None:
