@@ -140,6 +140,16 @@ def csv_rows(path: Path) -> list:
         return [row for row in reader]
 
 
+# Every example input (examples/) with its rulebook and a date its rules are in force on.
+EXAMPLES = [
+    ("stockholm/hlv-2021", "stockholm-2021.json", "2021-09-30"),
+    ("stockholm/hlv-2016", "stockholm-2016.json", "2016-03-15"),
+    ("stockholm/kroninnovation-2016", "kroninnovation-2016.json", "2016-03-31"),
+    ("vastra-gotaland/vg-primarvard", "vastra-gotaland-2017.json", "2017-03-15"),
+    ("skaraborg/narvard-2014", "skaraborg-2014.json", "2014-06-01"),
+    ("jamtland/patientmiljarden-2018", "jamtland-2018.json", "2018-06-30"),
+]
+
 REGION_MONTH = Path(__file__).resolve().parent.parent / "benchmarks" / "region_month" / "region-month.md"
 
 

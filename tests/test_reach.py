@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from regions import MONTHS, as_directory, regions
+from regions import EXAMPLES, MONTHS, as_directory, regions
 from rulebook_factory import load
 
 import rulelang
@@ -199,14 +199,6 @@ def test_a_history_looked_up_by_a_text_key_is_loaded_whole(tmp_path, in_part):
     assert focused(book, data, "partnerns", "P1", "2021-01-01")[1].value == "5.00"  # P2 at A
 
 
-EXAMPLES = [
-    ("stockholm/hlv-2021", "stockholm-2021.json", "2021-09-30"),
-    ("stockholm/hlv-2016", "stockholm-2016.json", "2016-03-15"),
-    ("stockholm/kroninnovation-2016", "kroninnovation-2016.json", "2016-03-31"),
-    ("vastra-gotaland/vg-primarvard", "vastra-gotaland-2017.json", "2017-03-15"),
-    ("skaraborg/narvard-2014", "skaraborg-2014.json", "2014-06-01"),
-    ("jamtland/patientmiljarden-2018", "jamtland-2018.json", "2018-06-30"),
-]
 
 
 @pytest.mark.parametrize("rulebook_id, example, on", EXAMPLES)
