@@ -297,6 +297,7 @@ def test_on_a_directory_loaded_in_part_a_reading_that_reads_beyond_the_record_is
     reading = {r["name"]: r for r in tree["readings"]}["hälsofrämjande_räknas_per"]
     assert reading["alternatives"] == [] and reading["changes"] is None
     assert reading["untried"].startswith(untried)
+    assert "explain with --assume hälsofrämjande_räknas_per=koncern to load them" in reading["untried"]
     assert main([*args, "--format", "html"]) == 0
     assert f'<td class="untried">{untried}' in capsys.readouterr().out
     # With more than 0 listed enough, the relative CNI is read: A's alone, P1's 1.5, which

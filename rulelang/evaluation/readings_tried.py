@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..language.assumptions import reading_of
 from ..language.diagnostics import EvaluationError
-from ..language.values import to_json
+from ..language.values import to_json, to_text
 from .explanation import Explanation
 
 
@@ -99,11 +99,14 @@ def beyond_what_was_loaded(evaluator, output: str, name: str, alternatives) -> O
     if not partial:
         return None
     checked = evaluator.program.checked
-    beyond = set()
+    beyond, needs = set(), []
     for value in alternatives:
-        beyond |= checked.beyond_reach(output, {**evaluator.assumptions, name: value}) & partial
+        tables = checked.beyond_reach(output, {**evaluator.assumptions, name: value}) & partial
+        if tables:
+            beyond |= tables
+            needs.append(f"--assume {name}={to_text(value, evaluator.program.parameters[name].type)}")
     if not beyond:
         return None
     return (f"not tried: under another reading it may read {', '.join(sorted(beyond))} beyond the records this "
-            "one names, and only those were loaded; rulelang readings --data prices each alternative over the "
-            "whole input")
+            f"one names, and only those were loaded; explain with {' or '.join(needs)} to load them, or price "
+            "each alternative over the whole input with rulelang readings --data")
