@@ -336,3 +336,8 @@ rule r7 defines villkorad then 1 kr * (if ohne and true then 0 else count p in p
     assert book.checked.beyond_reach("villkorad") == set()  # true in every period: the count is never read
     assert book.checked.beyond_reach("villkorad", book.assume({"ohne": "false"})) == {"persons"}
     assert book.checked.beyond_reach("villkorad", {"ohne": "false"}) == {"persons"}
+    # Nor in a comparison: 'true' = true would fold to false and skip the count that true reads.
+    compared = load(tmp_path, body.replace("if ohne and true then 0 else count p in persons",
+                                           "if ohne = true then count p in persons else 0"), name="compared")
+    assert compared.checked.beyond_reach("villkorad", {"ohne": "true"}) == {"persons"}
+    assert compared.checked.beyond_reach("villkorad", compared.assume({"ohne": "false"})) == set()

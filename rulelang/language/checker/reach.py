@@ -216,10 +216,16 @@ class Reach:
             return None
         if resolution[0] == "parameter":
             name = resolution[1]
-            if name in self.assumed:
-                return frozenset([self.assumed[name]])
             info = self.checked.parameters[name]
-            return frozenset(v.value for v in info.values) if info.values and not info.key_types else None
+            if info.key_types or not info.values:
+                return None
+            held = frozenset(v.value for v in info.values)
+            if name not in self.assumed:
+                return held
+            # An assumption not given as the parameter's values are held (a text for a
+            # boolean or an amount) folds nothing: it could compare wrongly.
+            assumed = self.assumed[name]
+            return frozenset([assumed]) if {type(v) for v in held} == {type(assumed)} else None
         if resolution[0] == "enum":
             return frozenset([resolution[2]])
         if resolution[0] == "definition" and resolution not in self.folding:
