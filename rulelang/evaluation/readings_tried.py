@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..language.assumptions import reading_of
 from ..language.diagnostics import EvaluationError
-from ..language.values import to_json, to_text
+from ..language.values import to_json
 from .explanation import Explanation
 
 
@@ -65,7 +65,7 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         if reading is None or name in evaluator.assumptions:
             continue  # not an interpretation where it was read (a filter may read others), or set for the run
         param_type = program.parameters[name].type
-        untried = beyond_what_was_loaded(evaluator, output, name, reading.alternative_values)
+        untried = beyond_what_was_loaded(evaluator, output, reading)
         alternatives = []
         for value in reading.alternative_values if untried is None else ():
             entry: dict = {"value": to_json(value, param_type)}
@@ -90,8 +90,8 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
     return tried
 
 
-def beyond_what_was_loaded(evaluator, output: str, name: str, alternatives) -> Optional[str]:
-    """Why the alternatives of reading `name` cannot be tried on a dataset loaded in part (a
+def beyond_what_was_loaded(evaluator, output: str, reading) -> Optional[str]:
+    """Why the alternatives of `reading` (a Reading) cannot be tried on a dataset loaded in part (a
     focus on one record of a directory), or None: under an alternative the output may read
     rows of a table beyond the record's reach (CheckedRulebook.beyond_reach; the koncern's
     listings rather than the clinic's), of which only those in reach were loaded."""
@@ -100,11 +100,11 @@ def beyond_what_was_loaded(evaluator, output: str, name: str, alternatives) -> O
         return None
     checked = evaluator.program.checked
     beyond, needs = set(), []
-    for value in alternatives:
-        tables = checked.beyond_reach(output, {**evaluator.assumptions, name: value}) & partial
+    for text, value in zip(reading.alternatives, reading.alternative_values):
+        tables = checked.beyond_reach(output, {**evaluator.assumptions, reading.name: value}) & partial
         if tables:
             beyond |= tables
-            needs.append(f"--assume {name}={to_text(value, evaluator.program.parameters[name].type)}")
+            needs.append(f"--assume {reading.name}={text}")
     if not beyond:
         return None
     return (f"not tried: under another reading it may read {', '.join(sorted(beyond))} beyond the records this "

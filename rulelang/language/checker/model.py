@@ -15,6 +15,7 @@ from ..typesystem import (
     TEXT,
     Type,
 )
+from .reach import beyond_reach
 
 ERROR = Type("error")
 
@@ -185,8 +186,6 @@ class CheckedRulebook:
         (reach.py): what a focus on the record must load whole, under `assumed` values."""
         key = (output, tuple(sorted((assumed or {}).items())))
         if key not in self._beyond_reach:
-            from .reach import beyond_reach
-
             self._beyond_reach[key] = beyond_reach(self, output, assumed or {})
         return self._beyond_reach[key]
 

@@ -40,7 +40,6 @@ class Reach:
         self.assumed = assumed
         self.beyond: set = set()
         self.walked: set = set()  # (definition or output, row) already walked
-        self.folding: set = set()  # definitions being folded (a cycle is no constant)
         # A worklist, not recursion: a chain of definitions may be as deep as 64 × 64 levels.
         self.pending: list = []  # (expression, row, table) to walk
 
@@ -228,11 +227,7 @@ class Reach:
             return frozenset([assumed]) if {type(v) for v in held} == {type(assumed)} else None
         if resolution[0] == "enum":
             return frozenset([resolution[2]])
-        if resolution[0] == "definition" and resolution not in self.folding:
-            self.folding.add(resolution)
-            try:
-                return self.values(self.checked.definitions[resolution[1:]].decl.expr, depth + 1)
-            finally:
-                self.folding.discard(resolution)
+        if resolution[0] == "definition":  # the checker refuses cycles; depth bounds the rest
+            return self.values(self.checked.definitions[resolution[1:]].decl.expr, depth + 1)
         return None
 
