@@ -9,6 +9,7 @@ Labels, citations and value formatters are all worked out here, once, not per re
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import operator
 from fractions import Fraction
@@ -57,6 +58,40 @@ class Trace:
         self.values.update(inner.values)
         if inner.uses:
             self.uses = merged(self.uses, inner.uses)
+
+
+class Reads:
+    """What an evaluation read that the explanation of a sum keeps of each contributor,
+    gathered without tracing it (a region's sum has thousands): the status of each parameter
+    value it rests on (`uses`, as a Trace's), and, by (kind, label), the first node of each
+    parameter value and each definition not of one record. An Evaluator in recording mode
+    (Evaluator.recorder) fills the Reads it is given."""
+
+    __slots__ = ("uses", "nodes")
+
+    def __init__(self):
+        self.uses: dict = NO_USES
+        self.nodes: dict = {}
+
+    def add(self, node: Explanation) -> None:
+        """A parameter value read, as its node."""
+        self.nodes.setdefault((node.kind, node.label), node)
+        self.uses = merged(self.uses, node.uses)
+
+    def merge(self, other: "Reads") -> None:
+        if other.uses:
+            self.uses = merged(self.uses, other.uses)
+        for key, node in other.nodes.items():
+            self.nodes.setdefault(key, node)
+
+    def absorb(self, node: Explanation) -> None:
+        """What an explained node read: its `uses`, and the parameter values and definitions
+        not of one record (nor explained above it) anywhere below it."""
+        self.uses = merged(self.uses, node.uses)
+        for found in node.walk():
+            if found.kind == "parameter" or (found.kind == "definition" and "record" not in found.facts
+                                             and not found.facts.get("explained_above")):
+                self.nodes.setdefault((found.kind, found.label), found)
 
 
 @attrs.frozen
@@ -582,6 +617,9 @@ class Compiler:
         def aggregate(frame, trace):
             if trace is not None:
                 return explained_aggregate(frame, trace)
+            if frame.evaluator.reads is not None:  # recording a contributor of an explained sum
+                count, total, _ = recorded_contributions(frame, None)
+                return count if function == "count" else total
             total, count = 0, 0
             for record in frame.records(table, e):
                 inner = frame.bind(var, record)
@@ -592,51 +630,53 @@ class Compiler:
                     total += expr(inner, None)
             return count if function == "count" else total
 
+        def recorded_contributions(frame, contributors: Optional[list]):
+            """(count, total, what the contributing records read) over a frame of an Evaluator
+            recording (Evaluator.recorder): a record the filter leaves out adds nothing, as an
+            explanation shows only the contributors (what the filter may read on the others is
+            `may_read`). Each contributor is appended to `contributors` when given."""
+            evaluator = frame.evaluator
+            outer, gathered = evaluator.reads, Reads()
+            total, count = 0, 0
+            try:
+                for record in frame.records(table, e):
+                    inner = frame.bind(var, record)
+                    evaluator.reads = read = Reads()
+                    if where is not None and not where(inner, None):
+                        continue
+                    value = expr(inner, None) if expr is not None else 1
+                    count += 1
+                    total += value
+                    gathered.merge(read)
+                    if contributors is not None:
+                        contributor = {"table": table, "record": record[ID_FIELD],
+                                       "value": to_json(value, contribution_type)}
+                        for name in references:
+                            contributor[name] = record.get(name)
+                        contributors.append(contributor)
+            finally:
+                evaluator.reads = outer
+            if outer is not None:
+                outer.merge(gathered)
+            return count, total, gathered
+
         # What the filter may read on the records it leaves out, which an explanation does not
         # trace (readings_tried tries it too): CheckedRulebook.parameters_read, at the first explanation.
         filter_reads: list = []
 
         def explained_aggregate(frame, trace):
             """The same sum or count, listing every contributing record, and the parameter
-            values and common definitions the contributions and their conditions read (each once).
-            What the contributors read themselves is explained by evaluating them, but only
-            these stay in the tree."""
-            total, count, contributors, uses = 0, 0, [], NO_USES
-            read: dict = {}
-            evaluator = frame.evaluator
-            outer_explained, evaluator.explained = evaluator.explained, {}
-            try:
-                for record in frame.records(table, e):
-                    inner = frame.bind(var, record)
-                    if where is not None and not where(inner, None):
-                        continue
-                    looked = Trace()
-                    if where is not None:
-                        where(inner, looked)
-                    value = expr(inner, looked) if expr is not None else 1
-                    count += 1
-                    total += value
-                    contributor = {"table": table, "record": record[ID_FIELD],
-                                   "value": to_json(value, contribution_type)}
-                    for name in references:
-                        contributor[name] = record.get(name)
-                    contributors.append(contributor)
-                    uses = merged(uses, looked.uses)
-                    for node in looked.nodes:
-                        for found in node.walk():
-                            # The parameter values read, and definitions not of one record
-                            # (a listing day): the same for every contributor, shown once.
-                            if found.kind == "parameter" or (
-                                    found.kind == "definition" and "record" not in found.facts
-                                    and not found.facts.get("explained_above")):
-                                read.setdefault((found.kind, found.label), found)
-            finally:
-                evaluator.explained = outer_explained
+            values and common definitions the contributions and their conditions read (each
+            once), with the status of every value they rest on. The contributors are evaluated
+            recording what they read (recorded_contributions), not traced: only this stays in
+            the tree, and a region's clinic has thousands of them."""
+            contributors: list = []
+            count, total, read = recorded_contributions(frame.recording(), contributors)
             result = count if function == "count" else total
             facts = {"records": count, "on": frame.date.isoformat() if frame.date else None,
                      "contributors": contributors}
             node = Explanation("aggregate", label, to_json(result, value_type), None, source,
-                               [read[key] for key in sorted(read)], facts, uses=uses)
+                               [read.nodes[key] for key in sorted(read.nodes)], facts, uses=read.uses)
             if where is not None:
                 if not filter_reads:
                     filter_reads.append(self.checked.parameters_read([e.where]))
@@ -671,7 +711,9 @@ def _age(birth: dt.date, on: dt.date) -> int:
     return years
 
 
+@functools.lru_cache(maxsize=4096)
 def _last_day_of_month(d: dt.date) -> dt.date:
+    """Cached: a sum over a region's records reads it once a record, for few distinct days."""
     following = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return following - dt.timedelta(days=1)
 

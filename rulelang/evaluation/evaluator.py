@@ -19,7 +19,7 @@ from ..language.generator import Worked
 from ..language.syntax import Span, row_key_text
 from ..language.typesystem import Type
 from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE, to_json, to_text
-from .compiler import Citation, CompiledRule, Program, Trace
+from .compiler import Citation, CompiledRule, Program, Reads, Trace
 from .data import DEFAULTED_FIELD, ID_FIELD, Dataset
 from .explanation import FORMAT, NO_USES, Explanation, merged, rests_on, weakest
 from .readings_tried import readings_tried
@@ -87,6 +87,10 @@ class Frame:
     def bind(self, var: str, record: dict) -> "Frame":
         return Frame(self.evaluator, self.table, self.record, self.date, {**self.vars, var: record})
 
+    def recording(self) -> "Frame":
+        """The same frame on its evaluator's recorder (Evaluator.recorder)."""
+        return Frame(self.evaluator.recorder, self.table, self.record, self.date, self.vars)
+
     # ---- data
     def table_data(self, name: str, span: Optional[Span]):
         data = self.evaluator.dataset.table(name)
@@ -122,19 +126,18 @@ class Frame:
     def parameter(self, name: str, trace: Optional[Trace], syntax_node, key=_EMPTY,
                   on: Optional[dt.date] = None):
         """The parameter's value in force on the record's date, or on `on` (`as of`)."""
-        program = self.evaluator.program
-        param = program.parameters[name]
+        evaluator = self.evaluator
+        param = evaluator.program.parameters[name]
         date = self.date if on is None else on
-        assumed = self.evaluator.assumptions
-        if name in assumed:
-            value = assumed[name]
-            if trace is not None:
-                trace.add(Explanation("parameter", name, to_json(value, param.type), None, None, [],
-                                      {"valid_from": None, "valid_to": None, "status": "assumed",
-                                       "cite": self.evaluator.assumed_by, "unit": _unit(param.type),
-                                       "rulebook": program.id},
-                                      uses={name: "assumed"}),
-                          key=("parameter", name, None))
+        reads = evaluator.reads if trace is None else None  # recording (Evaluator.recorder)
+        if name in evaluator.assumptions:
+            value = evaluator.assumptions[name]
+            if trace is not None or reads is not None:
+                node, node_key = evaluator.parameter_node(name, None, value, key, None, on)
+                if reads is not None:
+                    reads.add(node)
+                else:
+                    trace.add(node, key=node_key)
             return value
         if date is None:
             raise self.data_error(f"no date to pick the value of {name} by; give --on DATE", syntax_node.span)
@@ -156,16 +159,12 @@ class Frame:
                 raise self.data_error(f"parameter {name} has no row for {shown} on {date}", syntax_node.span)
             row_keys, value = row
             row_label = ", ".join(row_key_text(k) for k in row_keys)
-        if trace is not None:
-            facts = {"valid_from": _iso(chosen.valid_from), "valid_to": _iso(chosen.valid_until),
-                     "status": chosen.status, "cite": chosen.cite, "unit": _unit(param.type),
-                     "rulebook": chosen.rulebook, "parameter": name}
-            if param.keyed:
-                facts.update({"key": ", ".join(str(k) for k in key), "row": row_label})
-            trace.add(_cited(Explanation("parameter", name if row_label is None else f"{name}[{row_label}]",
-                                         to_json(value, param.type), None, chosen.source, [], facts,
-                                         uses={name: chosen.status}), chosen.citation),
-                      key=("parameter", name, row_label) if on is None else ("parameter", name, row_label, on))
+        if trace is not None or reads is not None:
+            node, node_key = evaluator.parameter_node(name, chosen, value, key, row_label, on)
+            if reads is not None:
+                reads.add(node)
+            else:
+                trace.add(node, key=node_key)
         return value
 
     # ---- inputs and computed values
@@ -181,6 +180,8 @@ class Frame:
     def computed(self, kind: str, table: Optional[str], name: str, record: Optional[dict], trace):
         evaluator = self.evaluator
         frame = self if record is self.record and table == self.table else evaluator.frame_read(table, record, self.date)
+        if trace is None and evaluator.reads is not None:
+            return evaluator.recorded(kind, table, name, record, frame)
         if kind == "output":
             if trace is None:
                 return evaluator.output_value(name, frame)
@@ -290,6 +291,9 @@ class Evaluator:
         self._output_memo: dict = {}
         self.explained: dict = {}  # definitions already explained in the tree being built
         self._assuming: dict = {}  # (parameter, value) → the evaluator under that assumption too
+        self.reads: Optional[Reads] = None  # where a recorder puts what it reads (recorder)
+        self._recorder: Optional[Evaluator] = None
+        self._recorded: dict = {}  # a recorder's computed values, with what each read
 
     def assuming(self, name: str, value) -> "Evaluator":
         """An evaluator of the same records with `name` also assumed `value` (an explanation's
@@ -299,6 +303,63 @@ class Evaluator:
             self._assuming[key] = Evaluator(self.program, self.dataset, self.on, {**self.assumptions, name: value},
                                             self.assumed_by)
         return self._assuming[key]
+
+    @property
+    def recorder(self) -> "Evaluator":
+        """An evaluator of the same records and assumptions that records what an untraced
+        evaluation reads (Reads) wherever `reads` is set: the contributors of an explained sum
+        are evaluated on it. Its values are memoised with what they read (recorded), apart
+        from plain evaluation's, so that the next sum of the same explanation reuses them."""
+        if self._recorder is None:
+            self._recorder = Evaluator(self.program, self.dataset, self.on, self.assumptions, self.assumed_by)
+            self._recorder._recorder = self._recorder
+        return self._recorder
+
+    def recorded(self, kind: str, table: Optional[str], name: str, record: Optional[dict], frame: Frame):
+        """A definition's or output's value for a recording frame, adding what it read to
+        `reads`. An output is explained, since what it rests on is its decision path's; so is
+        a definition not of one record, whose node an explained sum shows."""
+        key = (kind, table, name, record[ID_FIELD] if record else None, frame.date)
+        found = self._recorded.get(key)
+        if found is None:
+            outer, outer_explained = self.reads, self.explained
+            self.reads = read = Reads()
+            try:
+                if kind == "output" or table is None:
+                    self.reads, self.explained = None, {}
+                    trace = Trace()
+                    value = frame.computed(kind, table, name, record, trace)
+                    read.absorb(trace.nodes[0])
+                else:
+                    value = self.program.definitions[(table, name)].run(frame, None)
+            finally:
+                self.reads, self.explained = outer, outer_explained
+            found = self._recorded[key] = (value, read)
+        value, read = found
+        self.reads.merge(read)
+        return value
+
+    def parameter_node(self, name: str, chosen, value, key, row_label: Optional[str],
+                       on: Optional[dt.date]) -> tuple:
+        """The explanation node of a parameter value read (chosen: its dated value, None when the
+        run assumes it) and the key a trace shows it once by."""
+        program = self.program
+        param = program.parameters[name]
+        if chosen is None:
+            node = Explanation("parameter", name, to_json(value, param.type), None, None, [],
+                               {"valid_from": None, "valid_to": None, "status": "assumed", "cite": self.assumed_by,
+                                "unit": _unit(param.type), "rulebook": program.id},
+                               uses={name: "assumed"})
+            return node, ("parameter", name, None)
+        facts = {"valid_from": _iso(chosen.valid_from), "valid_to": _iso(chosen.valid_until),
+                 "status": chosen.status, "cite": chosen.cite, "unit": _unit(param.type),
+                 "rulebook": chosen.rulebook, "parameter": name}
+        if param.keyed:
+            facts.update({"key": ", ".join(str(k) for k in key), "row": row_label})
+        node = _cited(Explanation("parameter", name if row_label is None else f"{name}[{row_label}]",
+                                  to_json(value, param.type), None, chosen.source, [], facts,
+                                  uses={name: chosen.status}), chosen.citation)
+        return node, (("parameter", name, row_label) if on is None else ("parameter", name, row_label, on))
 
     def file_of(self, table: Optional[str]) -> str:
         data = self.dataset.table(table) if table else None
