@@ -207,10 +207,29 @@ class Program:
     outputs: dict
     rules: dict
     warnings: dict = attrs.Factory(dict)  # name → CompiledWarning
+    _reads: dict = attrs.field(factory=dict, init=False, repr=False)
 
     @property
     def id(self) -> str:
         return self.checked.id
+
+    def reads(self, kind: str, table: Optional[str], name: str) -> frozenset:
+        """The parameters a definition, output or rule (with its exceptions) may read, through
+        everything it names, every branch included (CheckedRulebook.parameters_read); worked
+        out at its first use."""
+        key = (kind, table, name)
+        found = self._reads.get(key)
+        if found is None:
+            checked = self.checked
+            if kind == "rule":
+                rule = self.rules[name]
+                found = checked.parameters_read([rule.condition_syntax, rule.value_syntax]).union(
+                    *(self.reads("rule", None, label) for label in rule.exceptions))
+            else:
+                found = checked.parameters_read([checked.definitions[(table, name)].decl.expr]
+                                                if kind == "definition" else checked.output_expressions(name))
+            self._reads[key] = found
+        return found
 
 
 class Compiler:

@@ -182,6 +182,11 @@ class Frame:
         frame = self if record is self.record and table == self.table else evaluator.frame_read(table, record, self.date)
         if trace is None and evaluator.reads is not None:
             return evaluator.recorded(kind, table, name, record, frame)
+        if trace is None and evaluator.base is not None:
+            holder = evaluator.holder(kind, table, name)
+            if holder is not evaluator:  # the same value as under the evaluator it tries a value beside
+                return Frame(holder, frame.table, frame.record, frame.date, frame.vars).computed(
+                    kind, table, name, record, None)
         if kind == "output":
             if trace is None:
                 return evaluator.output_value(name, frame)
@@ -212,6 +217,8 @@ class Frame:
         value = definition.run(frame, inner)
         inner.values[id(definition.syntax)] = (value, definition.type)
         explained[key] = (value, inner.uses)
+        # Kept for plain evaluation too: the readings tried next evaluate it again (holder).
+        evaluator.memo.setdefault((table, name, record[ID_FIELD] if record else None, frame.date), value)
         facts = {"anchor": anchor, "rulebook": definition.rulebook}
         if record is not None:
             facts["record"] = record[ID_FIELD]
@@ -294,15 +301,33 @@ class Evaluator:
         self.reads: Optional[Reads] = None  # where a recorder puts what it reads (recorder)
         self._recorder: Optional[Evaluator] = None
         self._recorded: dict = {}  # a recorder's computed values, with what each read
+        self.base: Optional[Evaluator] = None  # the evaluator this one tries other values beside (assuming)
+        self.decided: dict = {}  # (rule, record, date) → what an explanation found it gives (decide)
+        self._holders: dict = {}  # (kind, table, name) → its holder
+        self.tried: frozenset = frozenset()  # the parameters it assumes beyond its base's
 
     def assuming(self, name: str, value) -> "Evaluator":
         """An evaluator of the same records with `name` also assumed `value` (an explanation's
         readings_tried), kept so that what it computes serves the next record explained."""
         key = (name, value)
         if key not in self._assuming:
-            self._assuming[key] = Evaluator(self.program, self.dataset, self.on, {**self.assumptions, name: value},
-                                            self.assumed_by)
+            trial = self._assuming[key] = Evaluator(self.program, self.dataset, self.on,
+                                                    {**self.assumptions, name: value}, self.assumed_by)
+            trial.base, trial.tried = self, frozenset([name])
         return self._assuming[key]
+
+    def holder(self, kind: str, table: Optional[str], name: str) -> "Evaluator":
+        """The evaluator whose memo holds a definition's or output's value for this one: its
+        base's (and so on) while the value reads none of the parameters assumed beyond it
+        (Program.reads), since evaluation is a function of the values it reads; else its own."""
+        key = (kind, table, name)
+        found = self._holders.get(key)
+        if found is None:
+            found, reads = self, self.program.reads(kind, table, name)
+            while found.base is not None and not (found.tried & reads):
+                found = found.base
+            self._holders[key] = found
+        return found
 
     @property
     def recorder(self) -> "Evaluator":
@@ -311,15 +336,17 @@ class Evaluator:
         are evaluated on it. Its values are memoised with what they read (recorded), apart
         from plain evaluation's, so that the next sum of the same explanation reuses them."""
         if self._recorder is None:
-            self._recorder = Evaluator(self.program, self.dataset, self.on, self.assumptions, self.assumed_by)
-            self._recorder._recorder = self._recorder
+            recorder = self._recorder = Evaluator(self.program, self.dataset, self.on, self.assumptions,
+                                                  self.assumed_by)
+            recorder._recorder = recorder
+            recorder.memo = self.memo  # the same values: plain evaluation and the readings tried reuse them
         return self._recorder
 
     def recorded(self, kind: str, table: Optional[str], name: str, record: Optional[dict], frame: Frame):
         """A definition's or output's value for a recording frame, adding what it read to
         `reads`. An output is explained, since what it rests on is its decision path's; so is
         a definition not of one record, whose node an explained sum shows."""
-        key = (kind, table, name, record[ID_FIELD] if record else None, frame.date)
+        key = (kind, table, name, record[ID_FIELD] if record else None, frame.date)  # memo's key after kind
         found = self._recorded.get(key)
         if found is None:
             outer, outer_explained = self.reads, self.explained
@@ -332,6 +359,7 @@ class Evaluator:
                     read.absorb(trace.nodes[0])
                 else:
                     value = self.program.definitions[(table, name)].run(frame, None)
+                    self.memo.setdefault(key[1:], value)
             finally:
                 self.reads, self.explained = outer, outer_explained
             found = self._recorded[key] = (value, read)
@@ -381,7 +409,15 @@ class Evaluator:
 
     # ---- default logic
     def decide(self, rule: CompiledRule, frame: Frame):
-        """The value a rule gives with its exceptions, or _EMPTY; with the label that decided."""
+        """The value a rule gives with its exceptions, or _EMPTY; with the label that decided.
+        Under a value tried beside a base evaluator's (assuming), a rule that reads none of
+        the values tried gives what it gave there, when the base has worked it out."""
+        if self.base is not None:
+            holder = self.holder("rule", None, rule.label)
+            if holder is not self:
+                decided = holder.decided.get((rule.label, frame.record_id, frame.date))
+                if decided is not None:
+                    return decided
         date = frame.date
         if not _in_force(rule, date):
             return _EMPTY, None
@@ -552,6 +588,7 @@ class Evaluator:
         for label in labels:
             value, by, node = self.explain_rule(self.program.rules[label], frame, output)
             children.append(node)
+            self.decided[(label, frame.record_id, frame.date)] = (value, by)  # what decide gives
             yield value, by
 
     def explain_rule(self, rule: CompiledRule, frame: Frame, output):

@@ -62,10 +62,14 @@ class Explanation:
         return node
 
     def walk(self):
-        """This node and every node below it, depth first."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This node and every node below it, depth first (by a stack: a tree is walked once
+        an explanation to find the readings it read, and nested generators cost a call a level)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            if node.children:
+                stack.extend(reversed(node.children))
 
 
 ROOT_FIRST = ("headline", "basis", "rests_on", "readings", "format")

@@ -7,6 +7,8 @@ citation; every formula with the values put in and worked out step by step.
 
 from __future__ import annotations
 
+import heapq
+from decimal import Decimal
 from typing import Optional
 
 from ...evaluation.decision import DecisionPath, decision_path
@@ -87,7 +89,7 @@ def contributors_lines(node: Explanation) -> list[str]:
     facts = node.facts
     lines = [f"{node.label} = {shown(node.value)} over {facts.get('records')} record(s), evaluated on {facts.get('on')}"]
     contributors = facts.get("contributors") or []
-    ranked = sorted(contributors, key=_size, reverse=True)[:CONTRIBUTORS_SHOWN]
+    ranked = heapq.nlargest(CONTRIBUTORS_SHOWN, contributors, key=_size)  # sorted(…, reverse=True)[:n]
     for item in ranked:
         refs = ", ".join(f"{k} {v}" for k, v in item.items() if k not in ("table", "record", "value") and v)
         lines.append(f"   {item['table']} {item['record']}{f' ({refs})' if refs else ''}: {item['value']}")
@@ -97,10 +99,10 @@ def contributors_lines(node: Explanation) -> list[str]:
 
 
 def _size(item: dict):
-    from fractions import Fraction
+    """A contribution's size, exactly (a clinic's sum has thousands: parsed as decimals)."""
     try:
-        return abs(Fraction(str(item["value"]).rstrip("…")))
-    except (ValueError, ZeroDivisionError):
+        return abs(Decimal(str(item["value"]).rstrip("…")))
+    except ArithmeticError:  # not a number (a yes/no)
         return 0
 
 
