@@ -18,6 +18,7 @@ from typing import Callable, Optional
 import attrs
 
 from ..language import syntax as s
+from ..language.assumptions import reading_of
 from ..language.checker import CheckedRulebook
 from ..language.generator import Worked, generate
 from ..language.provenance import quoted_document
@@ -208,10 +209,19 @@ class Program:
     rules: dict
     warnings: dict = attrs.Factory(dict)  # name → CompiledWarning
     _reads: dict = attrs.field(factory=dict, init=False, repr=False)
+    _readings: dict = attrs.field(factory=dict, init=False, repr=False)
 
     @property
     def id(self) -> str:
         return self.checked.id
+
+    def reading(self, name: str, on: dt.date):
+        """The parameter as a reading on `on` (assumptions.reading_of), or None; kept, since
+        every explanation asks again for each reading it read."""
+        key = (name, on)
+        if key not in self._readings:
+            self._readings[key] = reading_of(self.checked, name, on)
+        return self._readings[key]
 
     def reads(self, kind: str, table: Optional[str], name: str) -> frozenset:
         """The parameters a definition, output or rule (with its exceptions) may read, through

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from ..language.assumptions import reading_of
 from ..language.diagnostics import EvaluationError
 from ..language.values import to_json
 from .explanation import Explanation
@@ -61,7 +60,7 @@ def readings_tried(evaluator, output: str, record: dict, root: Explanation) -> l
         # The value read: the one in force in the period its node shows (a reading read `as of`
         # another date), else on the record's date.
         period = (node.facts.get("valid_from") or node.facts.get("valid_to")) if node is not None else None
-        reading = reading_of(program.checked, name, dt.date.fromisoformat(period) if period else record_date)
+        reading = program.reading(name, dt.date.fromisoformat(period) if period else record_date)
         if reading is None or name in evaluator.assumptions:
             continue  # not an interpretation where it was read (a filter may read others), or set for the run
         param_type = program.parameters[name].type
