@@ -581,45 +581,53 @@ class Intake:
         kept_whole = asked[0] if asked else frozenset()  # tables the caller needs whole
         tables = self.checked.tables
         keep = {name: f"keep_{name}" for name in given}
+        # Each kept row's line and the ids it holds (its key, its references), as evaluation
+        # reads them: following them reads the kept rows, not the region's table again.
+        held = {name: [field for field, (field_type, _) in tables[name].fields.items()
+                       if field == tables[name].decl.key or field_type.kind == "ref" and field_type.name in keep
+                       and tables[field_type.name].decl.key] for name in given}
         for name in given:
             whole = name in kept_whole or self.con.execute(
                 f"SELECT count(*) <= {FOCUS_WHOLE_TABLE_ROWS} FROM {quote('raw_' + name)}").fetchone()[0]
             if not whole:
                 self.partial.add(name)
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(keep[name])} AS SELECT __line FROM "
-                             f"{quote('raw_' + name)} WHERE {'TRUE' if whole else 'FALSE'}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(keep[name])} AS {self.kept_ids(name, held)} "
+                             f"WHERE {'TRUE' if whole else 'FALSE'}")
         start_key = tables[table].decl.key
         if not start_key and table in keep:  # a record without a key is named by its line (record_id)
-            self.keep_where(table, keep, "'#' || CAST(__line AS VARCHAR) = ?", [record_id])
+            self.keep_where(table, keep, held, "'#' || CAST(__line AS VARCHAR) = ?", [record_id])
         if start_key and table in keep:
-            self.keep_where(table, keep, f"{self.id_text(table, start_key)} = ?", [record_id])
+            self.keep_where(table, keep, held, f"{self.id_text(table, start_key)} = ?", [record_id])
             for name in given:  # rows that name the starting record
                 for field, (field_type, _) in tables[name].fields.items():
                     if field_type.kind == "ref" and field_type.name == table and name != table:
-                        self.keep_where(name, keep, f"{self.id_text(name, field)} = ?", [record_id])
+                        self.keep_where(name, keep, held, f"{self.id_text(name, field)} = ?", [record_id])
         # Follow ids and histories until nothing new comes in: from a table only when it kept
-        # more rows since its ids were last followed (each step scans a region's table).
+        # more rows since its ids were last followed. Each table a step adds to is scanned
+        # once a step, for every id that names its rows.
         followed: dict = {}  # table → rows kept when its ids were last followed
         while True:
             grown = {name: size for name in given if (size := self.kept_rows(keep[name])) != followed.get(name, 0)}
             if not grown:
                 break
             followed.update(grown)
+            named: dict = {}  # table → {its id column as read: the kept ids that name its rows}
             for name in grown:
                 for field, (field_type, _) in tables[name].fields.items():  # the records its ids name
                     target = field_type.name if field_type.kind == "ref" else None
                     if target in keep and tables[target].decl.key:
-                        ids = (f"SELECT {self.id_text(name, field, 'r.')} FROM {quote('raw_' + name)} AS r "
-                               f"JOIN {quote(keep[name])} AS k ON k.__line = r.__line")
-                        self.keep_where(target, keep, f"{self.id_text(target, tables[target].decl.key)} IN "
-                                                      f"(SELECT i FROM ({ids}) AS given(i))", [])
+                        named.setdefault(target, {}).setdefault(
+                            self.id_text(target, tables[target].decl.key), []).append(
+                            f"SELECT {quote('id_' + field)} FROM {quote(keep[name])}")
                 for history_table in given:  # the history rows of its records
                     history = tables[history_table].decl.history
                     if history is not None and history.of_table == name and tables[name].decl.key:
-                        ids = (f"SELECT {self.id_text(name, tables[name].decl.key, 'r.')} FROM "
-                               f"{quote('raw_' + name)} AS r JOIN {quote(keep[name])} AS k ON k.__line = r.__line")
-                        self.keep_where(history_table, keep, f"{self.id_text(history_table, history.by_field)} IN "
-                                                             f"(SELECT i FROM ({ids}) AS given(i))", [])
+                        named.setdefault(history_table, {}).setdefault(
+                            self.id_text(history_table, history.by_field), []).append(
+                            f"SELECT {quote('id_' + tables[name].decl.key)} FROM {quote(keep[name])}")
+            for target, columns in named.items():
+                self.keep_where(target, keep, held, " OR ".join(
+                    f"{column} IN ({' UNION ALL '.join(ids)})" for column, ids in columns.items()), [])
         for name in given:
             raw = quote("raw_" + name)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote('focused_' + name)} AS SELECT r.* FROM {raw} AS r "
@@ -635,9 +643,16 @@ class Intake:
             column = self.conversion(column, self.checked.tables[table].fields[field][0].required())[0]
         return f"CAST({column} AS VARCHAR)"
 
-    def keep_where(self, name: str, keep: dict, condition: str, parameters: list) -> None:
-        self.con.execute(f"INSERT INTO {quote(keep[name])} SELECT __line FROM {quote('raw_' + name)} "
-                         f"WHERE {condition} AND __line NOT IN (SELECT __line FROM {quote(keep[name])})", parameters)
+    def kept_ids(self, name: str, held: dict) -> str:
+        """The line and the ids (held) of the rows of raw table `name`, as a query to add a
+        condition to."""
+        ids = "".join(f", {self.id_text(name, field)} AS {quote('id_' + field)}" for field in held[name])
+        return f"SELECT __line{ids} FROM {quote('raw_' + name)}"
+
+    def keep_where(self, name: str, keep: dict, held: dict, condition: str, parameters: list) -> None:
+        """Keep the rows of table `name` that meet `condition`, with the ids they hold."""
+        self.con.execute(f"INSERT INTO {quote(keep[name])} {self.kept_ids(name, held)} WHERE ({condition}) "
+                         f"AND __line NOT IN (SELECT __line FROM {quote(keep[name])})", parameters)
 
     def kept_rows(self, kept: str) -> int:
         return self.con.execute(f"SELECT count(*) FROM {quote(kept)}").fetchone()[0]
