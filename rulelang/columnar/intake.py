@@ -426,6 +426,7 @@ class Intake:
         self.id_arrays: dict = {}  # table → its usable ids as a bit array (id_array), or None
         self.partial: set = set()  # tables a focus kept only part of (narrow_to_focus)
         self.stage_arrays: dict = {}  # table → the bit array that counted its stage's ids (distinct_ids)
+        self.enum_types: dict = {}  # a rulebook's enum → its DuckDB ENUM (enum_type)
         self.month = month  # (first, last) day of the month settled
         self.focus = focus  # (table, record id): only what that record's evaluation reads
         # Dated tables of which the settlement reads only the month's records (see
@@ -463,8 +464,11 @@ class Intake:
         return value_kind(field_type, self.checked)
 
     def sql_type(self, field_type) -> str:
+        kind = self.value_kind(field_type)
+        if kind == "enum":
+            return self.enum_type(field_type.name)
         return {"date": "DATE", "decimal": "BIGINT", "money": "BIGINT", "integer": "BIGINT",
-                "boolean": "BOOLEAN"}.get(self.value_kind(field_type), "VARCHAR")
+                "boolean": "BOOLEAN"}.get(kind, "VARCHAR")
 
     def parquet_relation(self, source: TableSource) -> str:
         """A Parquet file as rows with their places (`file_row_number`, from 0)."""
@@ -955,9 +959,23 @@ class Intake:
         if kind == "boolean":
             return f"(CASE lower({column}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)", expected
         if kind == "enum":
-            values = self.checked.enums[field_type.name].values
-            return f"(CASE WHEN {column} IN ({', '.join(text_literal(v) for v in values)}) THEN {column} END)", expected
+            return self.enum_value(column, field_type.name), expected
         return column, expected
+
+    def enum_value(self, column: str, name: str) -> str:
+        """A text as a value of the enum `name`, NULL when it is not one: cast to its DuckDB
+        ENUM (enum_type)."""
+        return f"TRY_CAST({column} AS {self.enum_type(name)})"
+
+    def enum_type(self, name: str) -> str:
+        """The DuckDB ENUM of a rulebook's enum, made in the connection at its first use: a
+        value not among its members casts to NULL (so is refused), and the rules compare one
+        byte a record rather than its text."""
+        if name not in self.enum_types:
+            made = self.enum_types[name] = quote(f"enum_{name}")
+            values = ", ".join(text_literal(v) for v in self.checked.enums[name].values)
+            self.con.execute(f"CREATE TYPE IF NOT EXISTS {made} AS ENUM ({values})")
+        return self.enum_types[name]
 
     def refusal(self, name: str, column: str, field_type, expected: str) -> str:
         """The message for a value that is not of its declared type, saying what is wrong

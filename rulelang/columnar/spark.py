@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from .intake import InputError, Intake
 from .outputset import scratch_directory
-from .sql import quote
+from .sql import quote, text_literal
 
 # DuckDB's names for the Spark types a Parquet file's columns can have (the intake reads
 # a column natively when its type is the declared one).
@@ -298,6 +298,14 @@ class SparkIntake(Intake):
     def distinct_ids(self, table: str, stage: str, key: str) -> str:
         """Spark plans its own aggregates: no bit array of dense ids (DuckDB's bitstring_agg)."""
         return f"SELECT count(DISTINCT {quote(key)}) FROM {stage}"
+
+    def enum_type(self, name: str) -> str:
+        """Spark has no enums: an enum's values are text (checked by enum_value)."""
+        return "VARCHAR"
+
+    def enum_value(self, column: str, name: str) -> str:
+        values = ", ".join(text_literal(v) for v in self.checked.enums[name].values)
+        return f"(CASE WHEN {column} IN ({values}) THEN {column} END)"
 
     def found_in_an_array(self, target: str, key: str, given: str):
         """Spark plans its own joins: references are checked by a join (no bit array of ids)."""
