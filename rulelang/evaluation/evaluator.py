@@ -131,14 +131,20 @@ class Frame:
         date = self.date if on is None else on
         reads = evaluator.reads if trace is None else None  # recording (Evaluator.recorder)
         if name in evaluator.assumptions:
-            value = evaluator.assumptions[name]
-            if trace is not None or reads is not None:
-                node, node_key = evaluator.parameter_node(name, None, value, key, None, on)
-                if reads is not None:
-                    reads.add(node)
-                else:
-                    trace.add(node, key=node_key)
-            return value
+            value, chosen, row_label = evaluator.assumptions[name], None, None
+        else:
+            value, chosen, row_label = self.value_in_force(name, param, date, key, syntax_node)
+        if trace is not None or reads is not None:
+            node, node_key = evaluator.parameter_node(name, chosen, value, key, row_label, on)
+            if reads is not None:
+                reads.add(node)
+            else:
+                trace.add(node, key=node_key)
+        return value
+
+    def value_in_force(self, name: str, param, date: Optional[dt.date], key, syntax_node) -> tuple:
+        """(value, the dated value it is of, the label of its row when keyed) of a parameter
+        on `date`, or a data error naming what is missing."""
         if date is None:
             raise self.data_error(f"no date to pick the value of {name} by; give --on DATE", syntax_node.span)
         chosen = None
@@ -150,22 +156,14 @@ class Frame:
             periods = ", ".join(f"{v.valid_from or '…'} – {v.valid_until or '…'}" for v in param.values)
             raise self.data_error(f"parameter {name} has no value on {date} (it has values for {periods})",
                                   syntax_node.span)
-        value = chosen.value
-        row_label = None
-        if param.keyed:
-            row = _pick_row(value, key)
-            if row is None:
-                shown = ", ".join("none" if k is None else str(k) for k in key)
-                raise self.data_error(f"parameter {name} has no row for {shown} on {date}", syntax_node.span)
-            row_keys, value = row
-            row_label = ", ".join(row_key_text(k) for k in row_keys)
-        if trace is not None or reads is not None:
-            node, node_key = evaluator.parameter_node(name, chosen, value, key, row_label, on)
-            if reads is not None:
-                reads.add(node)
-            else:
-                trace.add(node, key=node_key)
-        return value
+        if not param.keyed:
+            return chosen.value, chosen, None
+        row = _pick_row(chosen.value, key)
+        if row is None:
+            shown = ", ".join("none" if k is None else str(k) for k in key)
+            raise self.data_error(f"parameter {name} has no row for {shown} on {date}", syntax_node.span)
+        row_keys, value = row
+        return value, chosen, ", ".join(row_key_text(k) for k in row_keys)
 
     # ---- inputs and computed values
     def explain_input(self, trace: Trace, table: str, record: dict, field: str, label: str, value_type: Type):
