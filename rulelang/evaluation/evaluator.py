@@ -178,9 +178,9 @@ class Frame:
     def computed(self, kind: str, table: Optional[str], name: str, record: Optional[dict], trace):
         evaluator = self.evaluator
         frame = self if record is self.record and table == self.table else evaluator.frame_read(table, record, self.date)
-        if trace is None and evaluator.reads is not None:
-            return evaluator.recorded(kind, table, name, record, frame)
-        if trace is None and evaluator.base is not None:
+        if trace is None and not evaluator.plain:
+            if evaluator.reads is not None:
+                return evaluator.recorded(kind, table, name, record, frame)
             holder = evaluator.holder(kind, table, name)
             if holder is not evaluator:  # the same value as under the evaluator it tries a value beside
                 return Frame(holder, frame.table, frame.record, frame.date, frame.vars).computed(
@@ -303,6 +303,7 @@ class Evaluator:
         self.decided: dict = {}  # (rule, record, date) → what an explanation found it gives (decide)
         self._holders: dict = {}  # (kind, table, name) → its holder
         self.tried: frozenset = frozenset()  # the parameters it assumes beyond its base's
+        self.plain = True  # neither a recorder nor trying a value beside a base: computes all itself
 
     def assuming(self, name: str, value) -> "Evaluator":
         """An evaluator of the same records with `name` also assumed `value` (an explanation's
@@ -311,7 +312,7 @@ class Evaluator:
         if key not in self._assuming:
             trial = self._assuming[key] = Evaluator(self.program, self.dataset, self.on,
                                                     {**self.assumptions, name: value}, self.assumed_by)
-            trial.base, trial.tried = self, frozenset([name])
+            trial.base, trial.tried, trial.plain = self, frozenset([name]), False
         return self._assuming[key]
 
     def holder(self, kind: str, table: Optional[str], name: str) -> "Evaluator":
@@ -336,7 +337,7 @@ class Evaluator:
         if self._recorder is None:
             recorder = self._recorder = Evaluator(self.program, self.dataset, self.on, self.assumptions,
                                                   self.assumed_by)
-            recorder._recorder = recorder
+            recorder._recorder, recorder.plain = recorder, False
             recorder.memo = self.memo  # the same values: plain evaluation and the readings tried reuse them
         return self._recorder
 
