@@ -610,6 +610,7 @@ class Intake:
         # more rows since its ids were last followed. Each table a step adds to is scanned
         # once a step, for every id that names its rows.
         followed: dict = {}  # table → rows kept when its ids were last followed
+        sought: dict = {}  # (table, id column) → the number of the table of the ids looked for there
         while True:
             grown = {name: size for name in given if (size := self.kept_rows(keep[name])) != followed.get(name, 0)}
             if not grown:
@@ -630,8 +631,22 @@ class Intake:
                             self.id_text(history_table, history.by_field), []).append(
                             f"SELECT {quote('id_' + tables[name].decl.key)} FROM {quote(keep[name])}")
             for target, columns in named.items():
-                self.keep_where(target, keep, held, " OR ".join(
-                    f"{column} IN ({' UNION ALL '.join(ids)})" for column, ids in columns.items()), [])
+                # Only ids not looked for before in that column: every row they name is kept.
+                wanted = []
+                for column, ids in columns.items():
+                    if (target, column) not in sought:
+                        sought[(target, column)] = len(sought)
+                        self.con.execute(f"CREATE OR REPLACE TEMP TABLE sought_{sought[(target, column)]} (i VARCHAR)")
+                    number = sought[(target, column)]
+                    self.con.execute(
+                        f"CREATE OR REPLACE TEMP TABLE fresh_{number} AS SELECT DISTINCT i FROM "
+                        f"({' UNION ALL '.join(ids)}) AS given(i) WHERE i IS NOT NULL "
+                        f"AND i NOT IN (SELECT i FROM sought_{number})")
+                    if self.kept_rows(f"fresh_{number}"):
+                        self.con.execute(f"INSERT INTO sought_{number} SELECT i FROM fresh_{number}")
+                        wanted.append(f"{column} IN (SELECT i FROM fresh_{number})")
+                if wanted:
+                    self.keep_where(target, keep, held, " OR ".join(wanted), [])
         for name in given:
             raw = quote("raw_" + name)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote('focused_' + name)} AS SELECT r.* FROM {raw} AS r "
