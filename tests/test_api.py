@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from rulebook_factory import MINI
+from rulebook_factory import MINI, load
 
 import rulelang
 
@@ -508,3 +508,29 @@ def test_loading_leaves_the_cycle_collector_as_it_found_it(enabled):
     finally:
         gc.enable()
     assert seen and not any(seen)
+
+
+def test_two_rulebooks_with_one_enum_name_check_their_own_members(tmp_path):
+    """The intakes of one process share a database (records.py) and an enum field is cast
+    to a DuckDB ENUM: a rulebook whose `mode` has a member another rulebook's `mode` lacks
+    still accepts it, read after the other, and the other still refuses it."""
+    body = '''
+enum mode: {members}
+table visits
+  key visit_id
+  field visit_id: text
+  field mode: mode
+output fee: money per visits
+rule fee defines fee then if mode = physical then 100 kr else 50 kr
+'''
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "visits.csv").write_text("visit_id,mode\nV1,physical\nV2,phone\n", encoding="utf-8")
+    data = str(tmp_path / "data")
+    on = dt.date(2021, 9, 1)
+    narrow = load(tmp_path, body.format(members="physical, video"), name="narrow")
+    wide = load(tmp_path, body.format(members="physical, video, phone"), name="wide")
+    with pytest.raises(rulelang.DataError, match="mode: 'phone' is not a mode"):
+        narrow.evaluate_record(data, "fee", "V1", on=on)
+    assert wide.evaluate_record(data, "fee", "V2", on=on).value == 50_00  # not physical: 50 kr
+    with pytest.raises(rulelang.DataError, match="mode: 'phone' is not a mode"):
+        narrow.evaluate_record(data, "fee", "V1", on=on)

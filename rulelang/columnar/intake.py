@@ -24,6 +24,7 @@ import codecs
 import csv
 import datetime as dt
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -610,7 +611,7 @@ class Intake:
         # more rows since its ids were last followed. Each table a step adds to is scanned
         # once a step, for every id that names its rows.
         followed: dict = {}  # table → rows kept when its ids were last followed
-        sought: dict = {}  # (table, id column) → the number of the table of the ids looked for there
+        sought: dict = {}  # (table, id column as read) → the table of the ids looked for there
         while True:
             grown = {name: size for name in given if (size := self.kept_rows(keep[name])) != followed.get(name, 0)}
             if not grown:
@@ -631,22 +632,13 @@ class Intake:
                             self.id_text(history_table, history.by_field), []).append(
                             f"SELECT {quote('id_' + tables[name].decl.key)} FROM {quote(keep[name])}")
             for target, columns in named.items():
-                # Only ids not looked for before in that column: every row they name is kept.
-                wanted = []
-                for column, ids in columns.items():
-                    if (target, column) not in sought:
-                        sought[(target, column)] = len(sought)
-                        self.con.execute(f"CREATE OR REPLACE TEMP TABLE sought_{sought[(target, column)]} (i VARCHAR)")
-                    number = sought[(target, column)]
-                    self.con.execute(
-                        f"CREATE OR REPLACE TEMP TABLE fresh_{number} AS SELECT DISTINCT i FROM "
-                        f"({' UNION ALL '.join(ids)}) AS given(i) WHERE i IS NOT NULL "
-                        f"AND i NOT IN (SELECT i FROM sought_{number})")
-                    if self.kept_rows(f"fresh_{number}"):
-                        self.con.execute(f"INSERT INTO sought_{number} SELECT i FROM fresh_{number}")
-                        wanted.append(f"{column} IN (SELECT i FROM fresh_{number})")
+                wanted = [condition for column, ids in columns.items()
+                          if (condition := self.not_yet_sought(target, column, ids, sought)) is not None]
                 if wanted:
                     self.keep_where(target, keep, held, " OR ".join(wanted), [])
+        for table_name in sought.values():
+            self.con.execute(f"DROP TABLE {table_name}")
+            self.con.execute(f"DROP TABLE IF EXISTS {table_name.replace('sought_', 'fresh_', 1)}")
         for name in given:
             raw = quote("raw_" + name)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote('focused_' + name)} AS SELECT r.* FROM {raw} AS r "
@@ -661,6 +653,23 @@ class Intake:
         if (table, field) not in self.native:
             column = self.conversion(column, self.checked.tables[table].fields[field][0].required())[0]
         return f"CAST({column} AS VARCHAR)"
+
+    def not_yet_sought(self, table: str, column: str, ids: list, sought: dict) -> Optional[str]:
+        """The condition on `column` (an id column of `table` as read) that finds the rows the
+        ids of the queries `ids` name, leaving out the ids looked for there before (every
+        row they name is kept already; `sought` holds them, a table for each column); None
+        when no id is new."""
+        if (table, column) not in sought:
+            sought[(table, column)] = quote(f"sought_{table}_{len(sought)}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sought[(table, column)]} (i VARCHAR)")
+        looked_for = sought[(table, column)]
+        fresh = looked_for.replace("sought_", "fresh_", 1)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {fresh} AS SELECT DISTINCT i FROM ({' UNION ALL '.join(ids)}) "
+                         f"AS given(i) WHERE i IS NOT NULL AND i NOT IN (SELECT i FROM {looked_for})")
+        if not self.con.execute(f"SELECT count(*) FROM {fresh}").fetchone()[0]:
+            return None
+        self.con.execute(f"INSERT INTO {looked_for} SELECT i FROM {fresh}")
+        return f"{column} IN (SELECT i FROM {fresh})"
 
     def kept_ids(self, name: str, held: dict) -> str:
         """The line and the ids (held) of the rows of raw table `name`, as a query to add a
@@ -983,13 +992,16 @@ class Intake:
         return f"TRY_CAST({column} AS {self.enum_type(name)})"
 
     def enum_type(self, name: str) -> str:
-        """The DuckDB ENUM of a rulebook's enum, made in the connection at its first use: a
-        value not among its members casts to NULL (so is refused), and the rules compare one
-        byte a record rather than its text."""
+        """The DuckDB ENUM of a rulebook's enum, made at its first use: a value not among its
+        members casts to NULL (so is refused), and the rules compare one byte a record rather
+        than its text. A temporary type, named by its members too: a process's intakes share
+        one database (records.py), and two rulebooks may give one enum name other members."""
         if name not in self.enum_types:
-            made = self.enum_types[name] = quote(f"enum_{name}")
-            values = ", ".join(text_literal(v) for v in self.checked.enums[name].values)
-            self.con.execute(f"CREATE TYPE IF NOT EXISTS {made} AS ENUM ({values})")
+            members = self.checked.enums[name].values
+            digest = hashlib.sha256("\n".join(members).encode("utf-8")).hexdigest()[:16]
+            made = self.enum_types[name] = quote(f"enum_{name}_{digest}")
+            values = ", ".join(text_literal(v) for v in members)
+            self.con.execute(f"CREATE TEMP TYPE IF NOT EXISTS {made} AS ENUM ({values})")
         return self.enum_types[name]
 
     def refusal(self, name: str, column: str, field_type, expected: str) -> str:
