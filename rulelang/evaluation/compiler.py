@@ -208,8 +208,8 @@ class Program:
     outputs: dict
     rules: dict
     warnings: dict = attrs.Factory(dict)  # name → CompiledWarning
-    _reads: dict = attrs.field(factory=dict, init=False, repr=False)
-    _readings: dict = attrs.field(factory=dict, init=False, repr=False)
+    _reads: dict = attrs.field(factory=dict, init=False, repr=False, eq=False)
+    _readings: dict = attrs.field(factory=dict, init=False, repr=False, eq=False)
 
     @property
     def id(self) -> str:

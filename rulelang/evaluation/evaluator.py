@@ -332,8 +332,9 @@ class Evaluator:
     def recorder(self) -> "Evaluator":
         """An evaluator of the same records and assumptions that records what an untraced
         evaluation reads (Reads) wherever `reads` is set: the contributors of an explained sum
-        are evaluated on it. Its values are memoised with what they read (recorded), apart
-        from plain evaluation's, so that the next sum of the same explanation reuses them."""
+        are evaluated on it. Its values are memoised with what they read (recorded), so that
+        the next sum of the same explanation reuses them, and shared with this evaluator's
+        plain memo, which the readings tried beside it read (holder)."""
         if self._recorder is None:
             recorder = self._recorder = Evaluator(self.program, self.dataset, self.on, self.assumptions,
                                                   self.assumed_by)
