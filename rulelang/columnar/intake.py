@@ -611,7 +611,7 @@ class Intake:
         # more rows since its ids were last followed. Each table a step adds to is scanned
         # once a step, for every id that names its rows.
         followed: dict = {}  # table → rows kept when its ids were last followed
-        sought: dict = {}  # (table, id column as read) → the table of the ids looked for there
+        sought: dict = {}  # (table, id column as read) → its tables of ids looked for, and new (not_yet_sought)
         while True:
             grown = {name: size for name in given if (size := self.kept_rows(keep[name])) != followed.get(name, 0)}
             if not grown:
@@ -636,9 +636,9 @@ class Intake:
                           if (condition := self.not_yet_sought(target, column, ids, sought)) is not None]
                 if wanted:
                     self.keep_where(target, keep, held, " OR ".join(wanted), [])
-        for table_name in sought.values():
-            self.con.execute(f"DROP TABLE {table_name}")
-            self.con.execute(f"DROP TABLE IF EXISTS {table_name.replace('sought_', 'fresh_', 1)}")
+        for made in sought.values():
+            for name in made:
+                self.con.execute(f"DROP TABLE IF EXISTS {quote(name)}")
         for name in given:
             raw = quote("raw_" + name)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote('focused_' + name)} AS SELECT r.* FROM {raw} AS r "
@@ -657,16 +657,16 @@ class Intake:
     def not_yet_sought(self, table: str, column: str, ids: list, sought: dict) -> Optional[str]:
         """The condition on `column` (an id column of `table` as read) that finds the rows the
         ids of the queries `ids` name, leaving out the ids looked for there before (every
-        row they name is kept already; `sought` holds them, a table for each column); None
-        when no id is new."""
+        row they name is kept already); None when no id is new. `sought` holds, for each
+        (table, column), the tables of the ids looked for and of the new ones."""
         if (table, column) not in sought:
-            sought[(table, column)] = quote(f"sought_{table}_{len(sought)}")
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sought[(table, column)]} (i VARCHAR)")
-        looked_for = sought[(table, column)]
-        fresh = looked_for.replace("sought_", "fresh_", 1)
+            number = len(sought)
+            sought[(table, column)] = (f"sought_{table}_{number}", f"fresh_{table}_{number}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(sought[(table, column)][0])} (i VARCHAR)")
+        looked_for, fresh = (quote(name) for name in sought[(table, column)])
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {fresh} AS SELECT DISTINCT i FROM ({' UNION ALL '.join(ids)}) "
                          f"AS given(i) WHERE i IS NOT NULL AND i NOT IN (SELECT i FROM {looked_for})")
-        if not self.con.execute(f"SELECT count(*) FROM {fresh}").fetchone()[0]:
+        if not self.kept_rows(sought[(table, column)][1]):
             return None
         self.con.execute(f"INSERT INTO {looked_for} SELECT i FROM {fresh}")
         return f"{column} IN (SELECT i FROM {fresh})"
