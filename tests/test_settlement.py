@@ -750,6 +750,62 @@ def test_the_parquet_line_items_hold_plain_text_columns_whatever_duckdb_sorted_t
     assert months == [("2021-09", "VARCHAR")]
 
 
+def test_a_straight_write_keeps_the_lines_in_the_order_of_their_records_across_row_groups(region_month_book, tmp_path):
+    """DuckDB sorts the lines on several threads and writes them in row groups of 122,880
+    (write_lines); the record ids become text only after the sort. 300,000 persons whose
+    ids are not in file order (a permutation) give 300,000 capitation lines, which must
+    come out in the persons' file order, each paid to the person's listing clinic."""
+    import duckdb
+
+    data = tmp_path / "data"
+    data.mkdir()
+    con = duckdb.connect()
+    persons = 300_000
+    con.execute(f"""COPY (SELECT CAST(c AS INTEGER) AS clinic_id, CAST(c AS INTEGER) AS koncern_id
+                          FROM range(1, 51) AS t(c)) TO '{data / 'clinics.parquet'}' (FORMAT parquet)""")
+    con.execute(f"""COPY (SELECT CAST(p * 7919 % {persons} + 1 AS BIGINT) AS person_id, DATE '1970-06-01' AS birth_date,
+                                 CAST(1 + p * 31 % 50 AS INTEGER) AS listed_clinic,
+                                 CAST(1 AS DECIMAL(6, 4)) AS acg_weight, FALSE AS in_home_care
+                          FROM range(0, {persons}) AS t(p)) TO '{data / 'persons.parquet'}' (FORMAT parquet)""")
+    con.execute(f"""COPY (SELECT CAST(1 AS BIGINT) AS visit_id, CAST(1 AS BIGINT) AS person_id, CAST(1 AS INTEGER) AS clinic_id,
+                                 DATE '2021-09-01' AS date, 'physical' AS kind, 'doctor' AS profession)
+                    TO '{data / 'visits.parquet'}' (FORMAT parquet)""")
+    out = tmp_path / "out.parquet"
+    settle(region_month_book, "2021-09", data, out)
+    (groups,) = con.execute(f"SELECT count(DISTINCT row_group_id) FROM parquet_metadata('{out}')").fetchone()
+    assert groups >= 3
+    written = con.execute(f"SELECT record_id, clinic_id FROM read_parquet('{out}') "
+                          "WHERE component = 'kapitering'").fetchall()
+    given = [(str(p * 7919 % persons + 1), str(1 + p * 31 % 50)) for p in range(persons)]
+    assert written == given
+
+
+def test_payee_ids_beyond_the_enum_bound_are_carried_as_text_with_the_same_lines(region_month_book, tmp_path,
+                                                                                monkeypatch):
+    """A straight write carries the payees as an enum of the clinics' ids (line_types) up to
+    MAX_PAYEE_ENUM of them, and as text beyond: the files are the same either way."""
+    from rulelang.columnar import settlement
+
+    data = write_region_month_parquet(tmp_path / "data")
+    settle(region_month_book, "2021-09", data, tmp_path / "enum.csv")
+    monkeypatch.setattr(settlement, "MAX_PAYEE_ENUM", 4)  # the region has 5 clinics
+    settle(region_month_book, "2021-09", data, tmp_path / "text.csv")
+    assert csv_rows(tmp_path / "enum.csv") == csv_rows(tmp_path / "text.csv")
+    assert csv_rows(tmp_path / "enum-totals.csv") == csv_rows(tmp_path / "text-totals.csv")
+    assert {row[0] for row in csv_rows(tmp_path / "enum.csv")[1:]} == {"1", "2", "3", "4", "5"}
+
+
+def test_record_ids_are_carried_as_numbers_only_where_every_line_has_a_whole_number_key(region_month_book, books):
+    """Lowering.record_ids_are_numbers: the region-month rulebook's lines come from persons
+    and visits keyed by integers; hlv-2021's from tables keyed by text."""
+    from rulelang.columnar.lowering import Lowering
+
+    first, last = month_bounds("2021-09")
+    assert Lowering(region_month_book.checked, region_month_book.program, first, last).record_ids_are_numbers()
+    hlv = books["stockholm/hlv-2021"]
+    assert not Lowering(hlv.checked, hlv.program, first, last).record_ids_are_numbers()
+
+
 # ------------------------------------------------------------------------ repeated ids counted in an array
 
 @pytest.mark.parametrize("spread", [1, 1000])

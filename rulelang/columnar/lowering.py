@@ -328,10 +328,12 @@ class Lowering:
 
     def line_items_sql(self) -> str:
         """One row per record and settled output: payee, component, amount in öre, the number
-        of the deciding rule, record id (none for a record paid to itself: a clinic-level line),
+        of the deciding rule, record id (none for a record paid to itself: a clinic-level line;
+        a BIGINT where every record id is a whole number, see record_ids_are_numbers, else text),
         any error, the record of a keyless table, the basis, and the record's place in its file
         (the order of lines within a clinic and component)."""
         selects = []
+        numbered = self.record_ids_are_numbers()
         for output in self.settled_outputs():
             decl = self.checked.tables[output.table].decl
             query = self.table_query(output.table, None if decl.dated_by else self.last)
@@ -341,7 +343,10 @@ class Lowering:
             by = query.columns[("output_by", output.name)]
             error = query.columns[("output_error", output.name)]
             payee = query.columns[("payee", output.name)]
-            record = "t.__id" if decl.key and not self.pays_itself(output.name) else "CAST(NULL AS VARCHAR)"
+            if not decl.key or self.pays_itself(output.name):
+                record = f"CAST(NULL AS {'BIGINT' if numbered else 'VARCHAR'})"
+            else:
+                record = f"CAST(t.{quote(decl.key)} AS BIGINT)" if numbered else "t.__id"
             # The record a problem is reported for: its id, or for a clinic-level line the clinic
             # (the payee); only a table without a key needs a column of its own for it.
             source = "CAST(NULL AS VARCHAR)" if decl.key else "t.__id"
@@ -431,6 +436,16 @@ class Lowering:
             found = self.checked.types.get(id(self.checked.outputs[output.name].decl.payee))
             tables.add(found.name if found is not None and found.kind == "ref" else None)
         return next(iter(tables)) if len(tables) == 1 and None not in tables else None
+
+    def record_ids_are_numbers(self) -> bool:
+        """Whether every line's record id is a whole-number key (persons, visits): the plan
+        then carries it as a BIGINT, and the line items make it text (its digits, as the
+        table's `__id`) once they are sorted, since a sort carries a number more cheaply
+        than its text (write_lines)."""
+        keys = [(decl.key, self.checked.tables[o.table].fields.get(decl.key, (None,))[0])
+                for o in self.settled_outputs()
+                for decl in [self.checked.tables[o.table].decl] if decl.key and not self.pays_itself(o.name)]
+        return bool(keys) and all(field_type is not None and field_type.kind == "integer" for _, field_type in keys)
 
     def payees_are_numbers(self) -> bool:
         """Whether payee ids are integers (they sort as numbers)."""

@@ -44,6 +44,9 @@ STOPPED = "rulelang: a line item cannot be settled"
 # once: the region-month peer's 5.4 M rows peak at 770 MiB, but a national month of hlv-2021
 # (18 M rows, 13.5 M lines) ran out of 2.5 GB, where a table of the lines first spills.
 STRAIGHT_WRITE_ROWS = 8_000_000
+# The most payees (a region's clinics: Sweden has about 1,150) whose ids a straight write
+# carries as an enum (line_types); more are carried as text.
+MAX_PAYEE_ENUM = 10_000
 
 
 class SettlementError(Error):
@@ -125,40 +128,58 @@ def worth_keeping(lowering: Lowering, sql: str) -> str:
     return f"SELECT * FROM ({sql}) WHERE {keep}"
 
 
-def line_types(con, provisions: list, into: str, enums: bool = True) -> tuple:
-    """(component, provision, basis) types of the lines `into`: on DuckDB (`enums`) enums in
-    text order (the provision's text is long and repeats on millions of lines; sorting by an
-    enum sorts by its text), made here; elsewhere text."""
+def line_types(con, provisions: list, into: str, enums: bool = True, payees: Optional[list] = None) -> tuple:
+    """(payee, component, provision, basis) types of the lines `into`: on DuckDB (`enums`)
+    enums in text order (the provision's text is long and repeats on millions of lines;
+    sorting by an enum sorts by its text), made here; elsewhere text. The payee is an enum
+    of `payees` (the ids of the table the payees name) when they are given and no more
+    than MAX_PAYEE_ENUM: a line then carries its clinic as a small number through the sort,
+    and the Parquet writer writes each row group's clinics from the enum, not by hashing
+    each line's text."""
     if not enums:
-        return "VARCHAR", "VARCHAR", "VARCHAR"
-    types = tuple(quote(f"{into}_{name}") for name in ("component", "provision", "basis"))
-    values = (sorted({component for component, _, _ in provisions}), sorted({text for _, _, text in provisions}),
-              ["", *BASIS_ORDER])
+        return "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"
+    names = ("payee", "component", "provision", "basis")
+    types = tuple(quote(f"{into}_{name}") for name in names)
+    values = (payees, sorted({component for component, _, _ in provisions}),
+              sorted({text for _, _, text in provisions}), ["", *BASIS_ORDER])
+    if not payees or len(payees) > MAX_PAYEE_ENUM:
+        types, values = ("VARCHAR", *types[1:]), (None, *values[1:])
     for name, listed in zip(types, values):
-        con.execute(f"CREATE TYPE {name} AS ENUM ({', '.join(text_literal(v) for v in listed)})")
+        if listed is not None:
+            con.execute(f"CREATE TYPE {name} AS ENUM ({', '.join(text_literal(v) for v in listed)})")
     return types
 
 
-def lines_select(rows: str, provisions: list, tables: list, types: tuple) -> str:
+def lines_select(rows: str, provisions: list, tables: list, types: tuple, record_text: bool = True) -> str:
     """The rows of the rules with each line's provision and basis as text (of `types`, see
-    line_types); where a row went wrong, the problem, naming its source record."""
-    as_component, as_provision, as_basis = types
+    line_types); where a row went wrong, the problem, naming its source record. The record
+    id is text, empty for a clinic-level line; or, unless `record_text`, as the plan gives
+    it (a number, or NULL for a clinic-level line: record_text_sql makes it text)."""
+    as_payee, as_component, as_provision, as_basis = types
+    record = record_text_sql("l.record_id") if record_text else "l.record_id"
+    # A payee missing from its enum (line_types) would be no payee: a line that cannot be settled.
+    payee = "l.clinic_id" if as_payee == "VARCHAR" else f"TRY_CAST(l.clinic_id AS {as_payee})"
     # The provisions, a few dozen rows, as a table written in the query.
     listed = ", ".join(f"({text_literal(c)}, {int(d)}, CAST({text_literal(t)} AS {as_provision}))"
                        for c, d, t in provisions) or f"(NULL, NULL, CAST(NULL AS {as_provision}))"
     table_of = "CASE l.component " + " ".join(f"WHEN {text_literal(c)} THEN {text_literal(t)}" for c, t in tables) + " END"
     # A line's basis is a rank of BASIS_ORDER; NULL (no parameter value) is written empty.
     statuses = " ".join(f"WHEN {rank} THEN {text_literal(status)}" for rank, status in enumerate(BASIS_ORDER))
-    return f"""SELECT l.clinic_id, CAST(l.component AS {as_component}) AS component, l.amount, p.provision,
-               COALESCE(l.record_id, '') AS record_id,
+    return f"""SELECT {payee} AS clinic_id, CAST(l.component AS {as_component}) AS component, l.amount, p.provision,
+               {record} AS record_id,
                CAST(CASE l.basis {statuses} ELSE '' END AS {as_basis}) AS basis, l.error, l.source_line,
                l.source_record,
                CASE WHEN l.error IS NOT NULL OR l.amount IS NULL THEN
                     {table_of} || ' record ' ||
-                    COALESCE(l.source_record, l.record_id, l.clinic_id) || ': ' || l.component || ': ' ||
+                    COALESCE(l.source_record, CAST(l.record_id AS VARCHAR), l.clinic_id) || ': ' || l.component || ': ' ||
                     COALESCE(l.error, 'no value') END AS problem
         FROM {rows} AS l LEFT JOIN (VALUES {listed}) AS p(component, decided, provision)
           ON p.component = l.component AND p.decided = l.decided"""
+
+
+def record_text_sql(record: str) -> str:
+    """A line's record id as the line items give it: text, empty for a clinic-level line."""
+    return f"COALESCE(CAST({record} AS VARCHAR), '')"
 
 
 def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = True, into: str = "lines") -> None:
@@ -258,13 +279,20 @@ class EngineSession:
         import duckdb
 
         provisions, tables = lowering.provisions(), lowering.component_tables()
+        payees = [row[0] for row in self.con.execute(
+            f"SELECT __id FROM {quote(lowering.payee_table())} ORDER BY __id LIMIT {MAX_PAYEE_ENUM + 1}").fetchall()]
         rows = lines_select(f"({worth_keeping(lowering, sql)})", provisions, tables,
-                            line_types(self.con, provisions, "straight"))
+                            line_types(self.con, provisions, "straight", payees=payees), record_text=False)
         # Payees are a table's records here (straight): every line left pays something or went wrong.
         guarded = (f"({rows}) AS l WHERE CASE WHEN problem IS NOT NULL OR clinic_id IS NULL OR provision IS NULL "
                    f"THEN error({text_literal(STOPPED)}) ELSE TRUE END")
+        # The lines in order, and then their record ids as text: the sort carries a whole-number
+        # id as a number, more cheaply than its text (Lowering.record_ids_are_numbers). The
+        # Parquet writer keeps the order of what it is given.
+        ordered = f"SELECT * FROM ({paying_lines(month, guarded)}) AS l ORDER BY {LINE_ORDER}"
+        texts = f"SELECT * REPLACE ({record_text_sql('record_id')} AS record_id) FROM ({ordered}) AS l"
         try:
-            write(self.con, paying_lines(month, guarded), LINE_COLUMNS, path, True, LINE_TEXTS, LINE_ORDER, self.spill)
+            write(self.con, texts, LINE_COLUMNS, path, True, LINE_TEXTS, None, self.spill)
         except duckdb.OutOfMemoryException:
             return False
         except duckdb.Error as error:
@@ -523,7 +551,8 @@ FORMULA_STARTS = "61, 43, 45, 64, 9, 13"
 def write(db, query: str, columns: tuple, path: Path, parquet: bool, text: tuple, order: Optional[str],
           scratch: str) -> None:
     """One output file of the query's `columns`, in the order `order` (over the query's
-    columns, written or not; None: the query's own, which only a one-thread DuckDB keeps),
+    columns, written or not; None: the query's own, which DuckDB's Parquet writer keeps and
+    its CSV writer only on one thread),
     by DuckDB or by Spark. In CSV, a text value that a spreadsheet would take for a formula
     (it begins with =, +, -, @, a tab or a carriage return) is written with a leading
     apostrophe, as OWASP recommends; Parquet holds values as they are."""
