@@ -327,13 +327,15 @@ class Lowering:
         return [o for o in self.program.outputs.values() if o.payee is not None and o.type.kind == "money"]
 
     def line_items_sql(self) -> str:
-        """One row per record and settled output: payee, component, amount in öre, the number
+        """One row per record and settled output: payee (a BIGINT where payees are whole
+        numbers, see payees_are_numbers, else text), component, amount in öre, the number
         of the deciding rule, record id (none for a record paid to itself: a clinic-level line;
         a BIGINT where every record id is a whole number, see record_ids_are_numbers, else text),
         any error, the record of a keyless table, the basis, and the record's place in its file
         (the order of lines within a clinic and component)."""
         selects = []
         numbered = self.record_ids_are_numbers()
+        payee_type = "BIGINT" if self.payees_are_numbers() else "VARCHAR"
         for output in self.settled_outputs():
             decl = self.checked.tables[output.table].decl
             query = self.table_query(output.table, None if decl.dated_by else self.last)
@@ -353,7 +355,7 @@ class Lowering:
             amount = to_whole(value)
             beyond = too_large(amount)
             selects.append(
-                f"SELECT CAST({payee.sql} AS VARCHAR) AS clinic_id, {text_literal(output.name)} AS component, "
+                f"SELECT CAST({payee.sql} AS {payee_type}) AS clinic_id, {text_literal(output.name)} AS component, "
                 f"CAST(CASE WHEN {beyond} THEN NULL ELSE {amount} END AS BIGINT) AS amount, "
                 f"CAST(COALESCE({by.sql}, 0) AS INTEGER) AS decided, {record} AS record_id, "
                 f"CASE WHEN {beyond} THEN {text_literal(AMOUNT_TOO_LARGE)} ELSE {error.sql} END AS error, "
@@ -448,10 +450,21 @@ class Lowering:
         return bool(keys) and all(field_type is not None and field_type.kind == "integer" for _, field_type in keys)
 
     def payees_are_numbers(self) -> bool:
-        """Whether payee ids are integers (they sort as numbers)."""
+        """Whether payee ids are integers (they sort as numbers, and the plan carries them as
+        BIGINT: a sort and a join carry a number more cheaply than its text)."""
         table = self.payee_table()
         key = self.checked.tables[table].decl.key if table else None
         return bool(key) and self.checked.tables[table].fields[key][0].kind == "integer"
+
+    def payee_ids_sql(self) -> Optional[str]:
+        """Every record of the payee table as (`id`, as the plan carries its payees; `__id`,
+        its id as text); None when no one table names the payees."""
+        table = self.payee_table()
+        if table is None:
+            return None
+        key = quote(self.checked.tables[table].decl.key)
+        carried = f"CAST({key} AS BIGINT)" if self.payees_are_numbers() else "__id"
+        return f"SELECT {carried} AS id, __id FROM {quote(table)}"
 
     def month_only_tables(self) -> set:
         """Dated tables of which the query (once written) reads only the records dated in the

@@ -150,15 +150,22 @@ def line_types(con, provisions: list, into: str, enums: bool = True, payees: Opt
     return types
 
 
-def lines_select(rows: str, provisions: list, tables: list, types: tuple, record_text: bool = True) -> str:
-    """The rows of the rules with each line's provision and basis as text (of `types`, see
-    line_types); where a row went wrong, the problem, naming its source record. The record
-    id is text, empty for a clinic-level line; or, unless `record_text`, as the plan gives
-    it (a number, or NULL for a clinic-level line: record_text_sql makes it text)."""
+def lines_select(rows: str, provisions: list, tables: list, types: tuple, record_text: bool = True,
+                 payees: Optional[str] = None) -> str:
+    """The rows of the rules with each line's payee, provision and basis as text (of
+    `types`, see line_types); where a row went wrong, the problem, naming its source record.
+    The record id is text, empty for a clinic-level line; or, unless `record_text`, as the
+    plan gives it (a number, or NULL for a clinic-level line: record_text_sql makes it
+    text). With `payees` (Lowering.payee_ids_sql) a payee is looked up there as the payee
+    type's value, an enum, rather than cast from text one line at a time."""
     as_payee, as_component, as_provision, as_basis = types
     record = record_text_sql("l.record_id") if record_text else "l.record_id"
-    # A payee missing from its enum (line_types) would be no payee: a line that cannot be settled.
-    payee = "l.clinic_id" if as_payee == "VARCHAR" else f"TRY_CAST(l.clinic_id AS {as_payee})"
+    payee = "CAST(l.clinic_id AS VARCHAR)"
+    joined = ""
+    if payees is not None:  # a payee not found there is no payee: a line that cannot be settled
+        payee = "pe.payee"
+        joined = (f" LEFT JOIN (SELECT id, CAST(__id AS {as_payee}) AS payee FROM ({payees})) AS pe "
+                  "ON pe.id = l.clinic_id")
     # The provisions, a few dozen rows, as a table written in the query.
     listed = ", ".join(f"({text_literal(c)}, {int(d)}, CAST({text_literal(t)} AS {as_provision}))"
                        for c, d, t in provisions) or f"(NULL, NULL, CAST(NULL AS {as_provision}))"
@@ -171,10 +178,10 @@ def lines_select(rows: str, provisions: list, tables: list, types: tuple, record
                l.source_record,
                CASE WHEN l.error IS NOT NULL OR l.amount IS NULL THEN
                     {table_of} || ' record ' ||
-                    COALESCE(l.source_record, CAST(l.record_id AS VARCHAR), l.clinic_id) || ': ' || l.component || ': ' ||
-                    COALESCE(l.error, 'no value') END AS problem
+                    COALESCE(l.source_record, CAST(l.record_id AS VARCHAR), CAST(l.clinic_id AS VARCHAR)) || ': ' ||
+                    l.component || ': ' || COALESCE(l.error, 'no value') END AS problem
         FROM {rows} AS l LEFT JOIN (VALUES {listed}) AS p(component, decided, provision)
-          ON p.component = l.component AND p.decided = l.decided"""
+          ON p.component = l.component AND p.decided = l.decided{joined}"""
 
 
 def record_text_sql(record: str) -> str:
@@ -279,10 +286,12 @@ class EngineSession:
         import duckdb
 
         provisions, tables = lowering.provisions(), lowering.component_tables()
+        payee_ids = lowering.payee_ids_sql()
         payees = [row[0] for row in self.con.execute(
-            f"SELECT __id FROM {quote(lowering.payee_table())} ORDER BY __id LIMIT {MAX_PAYEE_ENUM + 1}").fetchall()]
-        rows = lines_select(f"({worth_keeping(lowering, sql)})", provisions, tables,
-                            line_types(self.con, provisions, "straight", payees=payees), record_text=False)
+            f"SELECT __id FROM ({payee_ids}) ORDER BY __id LIMIT {MAX_PAYEE_ENUM + 1}").fetchall()]
+        types = line_types(self.con, provisions, "straight", payees=payees)
+        rows = lines_select(f"({worth_keeping(lowering, sql)})", provisions, tables, types, record_text=False,
+                            payees=payee_ids if types[0] != "VARCHAR" else None)
         # Payees are a table's records here (straight): every line left pays something or went wrong.
         guarded = (f"({rows}) AS l WHERE CASE WHEN problem IS NOT NULL OR clinic_id IS NULL OR provision IS NULL "
                    f"THEN error({text_literal(STOPPED)}) ELSE TRUE END")
