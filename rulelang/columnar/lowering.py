@@ -444,10 +444,9 @@ class Lowering:
         then carries it as a BIGINT, and the line items make it text (its digits, as the
         table's `__id`) once they are sorted, since a sort carries a number more cheaply
         than its text (write_lines)."""
-        keys = [(decl.key, self.checked.tables[o.table].fields.get(decl.key, (None,))[0])
-                for o in self.settled_outputs()
-                for decl in [self.checked.tables[o.table].decl] if decl.key and not self.pays_itself(o.name)]
-        return bool(keys) and all(field_type is not None and field_type.kind == "integer" for _, field_type in keys)
+        keyed = [self.checked.tables[o.table] for o in self.settled_outputs()
+                 if self.checked.tables[o.table].decl.key and not self.pays_itself(o.name)]
+        return bool(keyed) and all(table.fields[table.decl.key][0].kind == "integer" for table in keyed)
 
     def payees_are_numbers(self) -> bool:
         """Whether payee ids are integers (they sort as numbers, and the plan carries them as

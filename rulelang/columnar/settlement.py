@@ -573,7 +573,8 @@ def write(db, query: str, columns: tuple, path: Path, parquet: bool, text: tuple
             selected.append(f"CASE WHEN ascii({value}) IN ({FORMULA_STARTS}) THEN chr(39) || {value} ELSE {c} END AS {c}")
         else:
             selected.append(c)
-    # The order is the outermost clause: an order inside a subquery is not kept by the query around it.
+    # The order is the outermost clause: an order inside a subquery is kept only by what keeps
+    # order around it (a projection, as write_lines uses; not a join, nor Spark).
     select = f"SELECT {', '.join(selected)} FROM ({query}) AS q" + (f" ORDER BY {order}" if order else "")
     import duckdb
 
