@@ -45,7 +45,7 @@ STOPPED = "rulelang: a line item cannot be settled"
 # (18 M rows, 13.5 M lines) ran out of 2.5 GB, where a table of the lines first spills.
 STRAIGHT_WRITE_ROWS = 8_000_000
 # The most payees (a region's clinics: Sweden has about 1,150) whose ids a straight write
-# carries as an enum (line_types); more are carried as text.
+# carries as an enum (write_lines, line_types); more are carried as text.
 MAX_PAYEE_ENUM = 10_000
 
 
@@ -132,18 +132,15 @@ def line_types(con, provisions: list, into: str, enums: bool = True, payees: Opt
     """(payee, component, provision, basis) types of the lines `into`: on DuckDB (`enums`)
     enums in text order (the provision's text is long and repeats on millions of lines;
     sorting by an enum sorts by its text), made here; elsewhere text. The payee is an enum
-    of `payees` (the ids of the table the payees name) when they are given and no more
-    than MAX_PAYEE_ENUM: a line then carries its clinic as a small number through the sort,
-    and the Parquet writer writes each row group's clinics from the enum, not by hashing
-    each line's text."""
+    of `payees` (the ids of the table the payees name) when they are given, else text: a
+    line then carries its clinic as a small number through the sort, and the Parquet
+    writer writes each row group's clinics from the enum, not by hashing each line's text."""
     if not enums:
         return "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"
     names = ("payee", "component", "provision", "basis")
-    types = tuple(quote(f"{into}_{name}") for name in names)
     values = (payees, sorted({component for component, _, _ in provisions}),
               sorted({text for _, _, text in provisions}), ["", *BASIS_ORDER])
-    if not payees or len(payees) > MAX_PAYEE_ENUM:
-        types, values = ("VARCHAR", *types[1:]), (None, *values[1:])
+    types = tuple("VARCHAR" if listed is None else quote(f"{into}_{name}") for name, listed in zip(names, values))
     for name, listed in zip(types, values):
         if listed is not None:
             con.execute(f"CREATE TYPE {name} AS ENUM ({', '.join(text_literal(v) for v in listed)})")
@@ -289,9 +286,10 @@ class EngineSession:
         payee_ids = lowering.payee_ids_sql()
         payees = [row[0] for row in self.con.execute(
             f"SELECT __id FROM ({payee_ids}) ORDER BY __id LIMIT {MAX_PAYEE_ENUM + 1}").fetchall()]
-        types = line_types(self.con, provisions, "straight", payees=payees)
+        enum_payees = 0 < len(payees) <= MAX_PAYEE_ENUM  # else the payees are carried as text
+        types = line_types(self.con, provisions, "straight", payees=payees if enum_payees else None)
         rows = lines_select(f"({worth_keeping(lowering, sql)})", provisions, tables, types, record_text=False,
-                            payees=payee_ids if types[0] != "VARCHAR" else None)
+                            payees=payee_ids if enum_payees else None)
         # Payees are a table's records here (straight): every line left pays something or went wrong.
         guarded = (f"({rows}) AS l WHERE CASE WHEN problem IS NOT NULL OR clinic_id IS NULL OR provision IS NULL "
                    f"THEN error({text_literal(STOPPED)}) ELSE TRUE END")
