@@ -1127,3 +1127,121 @@ def test_records_read_on_their_own_or_their_readers_dates_settle_as_the_interpre
     out = directory / "out.csv"
     settle(book, "2021-09", write_region(region, directory / "data"), out)
     assert csv_rows(out) == interpreter_rows(book, region, "2021-09")
+
+
+RESOLVED = '''
+table clinics
+  key clinic_id
+  field clinic_id: text
+
+table persons
+  key person_id
+  field person_id: text
+  field birth_date: date
+
+table listings
+  history of persons by person_id from listed_from until listed_to
+  field person_id: persons
+  field clinic_id: clinics
+  field listed_from: date
+  field listed_to: date optional
+
+table visits
+  key visit_id
+  dated by date
+  field visit_id: text
+  field person_id: persons
+  field clinic_id: clinics
+  field date: date
+
+parameter per_age: money by integer
+  value from 2021-01-01 status illustrative cite "x"
+    row 0 to 64: 80 kr
+    row 65 and over: 150 kr
+
+definition listed_at per persons = listings[person_id on last_day_of_month(evaluation_date)].clinic_id
+definition visitor_listed_at per visits = listings[person_id on date].clinic_id
+
+output capitation: money per persons default 0 kr paid to listed_at
+output visit_fee: money per visits default 0 kr paid to clinic_id
+
+rule listed defines capitation
+  when listed_at is not none
+  then per_age[age(birth_date, last_day_of_month(evaluation_date))]
+
+rule another_clinics_patient defines visit_fee
+  when visitor_listed_at is not none and not (visitor_listed_at = clinic_id)
+  then per_age[age(person_id.birth_date, date)]
+'''
+
+
+def test_text_ids_are_joined_by_the_line_of_the_record_they_name(tmp_path):
+    """A reference by a text id is resolved by the intake's check to the line of the record
+    it names, and the plan joins on that line (a number) rather than on the text: a person's
+    listings, a visit's person and listing. The record joined is the one the id names among
+    the clean records: the first of two with one id, never a refused one."""
+    import datetime as dt
+
+    from rulebook_factory import load
+
+    from rulelang.columnar.intake import resolved_references
+    from rulelang.columnar.lowering import Lowering
+
+    book = load(tmp_path, RESOLVED)
+    assert resolved_references(book.checked) == {
+        ("listings", "person_id"): "__row_person_id", ("listings", "clinic_id"): "__row_clinic_id",
+        ("visits", "person_id"): "__row_person_id", ("visits", "clinic_id"): "__row_clinic_id"}
+    sql = Lowering(book.checked, book.program, dt.date(2021, 9, 1), dt.date(2021, 9, 30)).line_items_sql()
+    assert '."__row_person_id" = t.__line' in sql.replace('t."__line"', "t.__line")  # a person's listings
+    assert '.__line = t."__row_person_id"' in sql  # a visit's person
+    assert '."__row_person_id" = t."__row_person_id"' in sql  # a visit's listing
+    region = {
+        "clinics": [{"clinic_id": "A"}, {"clinic_id": "B"}],
+        "persons": [{"person_id": "P1", "birth_date": "1950-05-01"},
+                    {"person_id": "P2", "birth_date": "1990-01-01"},
+                    {"person_id": "P1", "birth_date": "2000-01-01"},  # the id again: refused
+                    {"person_id": "P3", "birth_date": "1960-13-01"}],  # no such date: refused
+        "listings": [{"person_id": "P1", "clinic_id": "A", "listed_from": "2020-01-01", "listed_to": None},
+                     {"person_id": "P2", "clinic_id": "B", "listed_from": "2019-01-01", "listed_to": "2021-09-10"},
+                     {"person_id": "P2", "clinic_id": "A", "listed_from": "2021-09-11", "listed_to": None},
+                     {"person_id": "P3", "clinic_id": "A", "listed_from": "2020-01-01", "listed_to": None}],
+        "visits": [{"visit_id": "V1", "person_id": "P1", "clinic_id": "B", "date": "2021-09-03"},
+                   {"visit_id": "V2", "person_id": "P2", "clinic_id": "A", "date": "2021-09-05"},
+                   {"visit_id": "V3", "person_id": "P2", "clinic_id": "A", "date": "2021-09-20"},
+                   {"visit_id": "V4", "person_id": "P3", "clinic_id": "B", "date": "2021-09-21"}]}
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "out.csv"
+    settle(book, "2021-09", write_region(region, tmp_path / "data"), out)
+    rows = csv_rows(out)
+    # Capitation on 2021-09-30: P1 (the first record, born 1950-05-01) is 71, listed at A:
+    # 150 kr; P2 (31) is listed at A from 2021-09-11: 80 kr. Visit fees: V1, P1 at B while
+    # listed at A, 71 on 2021-09-03: 150 kr to B; V2, P2 at A while listed at B (until
+    # 2021-09-10), 31: 80 kr to A; V3, P2 at A where listed since 2021-09-11: no fee.
+    assert sorted((row[2], row[5], row[0], row[3]) for row in rows) == [
+        ("capitation", "P1", "A", "150.00"), ("capitation", "P2", "A", "80.00"),
+        ("visit_fee", "V1", "B", "150.00"), ("visit_fee", "V2", "A", "80.00")]
+    clean = {"clinics": region["clinics"], "persons": region["persons"][:2], "listings": region["listings"][:3],
+             "visits": region["visits"][:3]}
+    assert rows == interpreter_rows(book, clean, "2021-09")
+    rejected = {(row[0], row[1]): row[4] for row in csv_rows(tmp_path / "out-rejected.csv")}
+    assert rejected[("persons", "P1")] == "two persons records have the id P1"
+    assert rejected[("listings", "#4")] == "person_id 'P3' names a persons record that has errors"
+    assert rejected[("visits", "V4")] == "person_id 'P3' names a persons record that has errors"
+
+
+def test_references_resolved_are_those_to_a_text_key_of_a_table_taken_in_before():
+    """Whole-number ids are joined as they are (a number already; their references are
+    checked against a bit array, which finds no line), and so is a reference to the table's
+    own records or to one taken in after it."""
+    from rulelang.columnar.intake import resolved_references, table_order
+
+    for book in (rulelang.load(str(REGION_MONTH)), rulelang.load("stockholm/hlv-2021")):
+        checked = book.checked
+        order = table_order(checked)
+        for (table, field), column in resolved_references(checked).items():
+            target = checked.tables[table].fields[field][0].name
+            key = checked.tables[target].decl.key
+            assert column == f"__row_{field}"
+            assert target != table and order.index(target) < order.index(table)
+            assert checked.tables[target].fields[key][0].kind != "integer"
+    assert not resolved_references(rulelang.load(str(REGION_MONTH)).checked)

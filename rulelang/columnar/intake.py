@@ -115,6 +115,23 @@ def expected_value(kind: str, field_type, checked: CheckedRulebook) -> str:
             "boolean": "true or false"}.get(kind, "text")
 
 
+def resolved_references(checked: CheckedRulebook) -> dict:
+    """The references the intake resolves to the record they name, as {(table, field): the
+    column holding that record's `__line`}: those naming another table by a text key, when
+    that table is taken in first (table_order). The intake checks such a reference by a
+    join, which finds the line; the plan then joins on the line, a number, rather than on
+    the text (on the demo region's 2.4 M persons, 0.19 s of the rules' 1.9 s)."""
+    order = {name: place for place, name in enumerate(table_order(checked))}
+    resolved = {}
+    for table, info in checked.tables.items():
+        for name, (field_type, _) in info.fields.items():
+            target = checked.tables.get(field_type.name) if field_type.kind == "ref" else None
+            if (target is not None and field_type.name != table and target.decl.key
+                    and order[field_type.name] < order[table] and value_kind(field_type, checked) == "text"):
+                resolved[(table, name)] = f"__row_{name}"
+    return resolved
+
+
 def table_order(checked: CheckedRulebook) -> list:
     """Tables that others refer to first, so references can be checked against clean rows."""
     order, seen = [], set()
@@ -435,6 +452,7 @@ class Intake:
         referred = {field_type.name for info in checked.tables.values()
                     for field_type, _ in info.fields.values() if field_type.kind == "ref"}
         self.month_only = set(month_only) - referred if month else set()
+        self.resolved = resolved_references(checked)
 
     # ---- running
     def run(self, begin: Callable[[str], None] = lambda message: None) -> None:
@@ -457,12 +475,18 @@ class Intake:
 
     def empty(self, table: str) -> None:
         columns = [f"{quote(name)} {self.sql_type(t)}" for name, (t, _) in self.checked.tables[table].fields.items()]
+        rows = "".join(f", {quote(column)} BIGINT" for column in self.row_columns(table))
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(table)} "
-                         f"({', '.join(columns)}, __id VARCHAR, __line BIGINT)")
+                         f"({', '.join(columns)}, __id VARCHAR, __line BIGINT{rows})")
         self.counts[table] = TableCount(table, 0, 0, 0)
 
     def value_kind(self, field_type) -> str:
         return value_kind(field_type, self.checked)
+
+    def row_columns(self, table: str) -> list:
+        """The columns of `table` holding the line of the record a reference names
+        (resolved_references)."""
+        return [column for (of, _), column in self.resolved.items() if of == table]
 
     def sql_type(self, field_type) -> str:
         kind = self.value_kind(field_type)
@@ -709,7 +733,7 @@ class Intake:
             typed_values[name] = value
             values.append(f"{value} AS {quote(name)}")
         key = info.decl.key
-        joins, refers = [], []
+        joins, refers, rows = [], [], []
         for name, (field_type, _) in info.fields.items():
             target = field_type.name if field_type.kind == "ref" else None
             if target is not None and target != table and target in self.counts and self.checked.tables[target].decl.key:
@@ -719,14 +743,19 @@ class Intake:
                 if found is None:
                     # One join per reference, read by both the test and the message (two NOT
                     # EXISTS would be two joins). The target's ids are unique: no row repeats.
+                    # A text id keeps the line of the record it names (resolved_references).
                     alias = f"ref_{len(joins)}"
-                    joins.append(f"LEFT JOIN (SELECT {quote(target_key)} AS k FROM {quote(target)}) AS {alias} "
-                                 f"ON {alias}.k = {given}")
+                    joins.append(f"LEFT JOIN (SELECT {quote(target_key)} AS k, __line AS line FROM {quote(target)}) "
+                                 f"AS {alias} ON {alias}.k = {given}")
                     found = f"{alias}.k IS NOT NULL"
+                    if (table, name) in self.resolved:
+                        rows.append(f"{alias}.line AS {quote(self.resolved[(table, name)])}")
                 named = f"{text_literal(name + ' ')} || chr(39) || {_shown_sql(f'r.{quote(name)}')} || chr(39)"
                 reasons.append((f"(r.{quote(name)} IS NOT NULL AND NOT ({found}))",
                                 f"{named} || {text_literal(f' is not a record of {target}')}"))
                 refers.append((name, target, target_key, given))
+        if len(rows) != len(self.row_columns(table)):  # resolved_references promised every one
+            raise AssertionError(f"references of {table} left unresolved")
         # The reason text is built only for rows with a problem; most rows have none.
         problem = " OR ".join(condition for condition, _ in reasons)
         text = ", ".join(f"CASE WHEN {condition} THEN {message} END" for condition, message in reasons)
@@ -734,7 +763,7 @@ class Intake:
         stage = quote(f"stage_{table}")
         self.staged.add(table)
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values)}, "
+            f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(values + rows)}, "
             f"r.__line AS __line, {reason} AS __reason "
             f"FROM (SELECT *{''.join(', ' + c for c in converted)} FROM {raw} AS r) AS r {' '.join(joins)} "
             f"WHERE {self.in_month(table)}")
@@ -774,9 +803,10 @@ class Intake:
         if self.sources[table].kind == "csv" and (checked > used or malformed):
             self.place_csv_records(table, malformed)
         fields = ", ".join(quote(n) for n in info.fields)
+        lines = "".join(f", {quote(column)}" for column in self.row_columns(table))
         # The record id is made only where it is read (a keyless table's is '#' and its line).
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(table)} AS SELECT {fields}, "
-                         f"{self.record_id(table, stage)} AS __id, __line FROM {stage} WHERE __reason IS NULL")
+                         f"{self.record_id(table, stage)} AS __id, __line{lines} FROM {stage} WHERE __reason IS NULL")
         self.counts[table] = TableCount(table, read + malformed, used, checked - used + malformed, read - checked)
 
     def naming_refused(self, stage: str, name: str, target: str, target_key: str) -> None:
@@ -941,8 +971,11 @@ class Intake:
         return variable, low, high
 
     def overlaps(self, table: str, stage: str, history) -> None:
-        """Of two rows of one key in force on the same day, the later-starting is set aside."""
+        """Of two rows of one key in force on the same day, the later-starting is set aside.
+        Rows are grouped by the line of the record the key names where the intake resolved
+        it (a number, hashed more cheaply than its text), else by the key."""
         by, start = quote(history.by_field), quote(history.from_field)
+        group = quote(self.resolved.get((table, history.by_field), history.by_field))
         end = f"COALESCE({quote(history.until_field)}, DATE '9999-12-31')" if history.until_field else "DATE '9999-12-31'"
         if history.until_field:
             self.con.execute(
@@ -956,12 +989,12 @@ class Intake:
                      || ' overlap: #' || CAST(prev_line AS VARCHAR) || ' and #' || CAST(__line AS VARCHAR)
                      || ' are both in force on ' || CAST(s AS VARCHAR) AS reason
               FROM (SELECT __line, {by}, {start} AS s,
-                           max({end}) OVER (PARTITION BY {by} ORDER BY {start}, __line
+                           max({end}) OVER (PARTITION BY {group} ORDER BY {start}, __line
                                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end,
-                           last_value(__line) OVER (PARTITION BY {by} ORDER BY {start}, __line
+                           last_value(__line) OVER (PARTITION BY {group} ORDER BY {start}, __line
                                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_line
-                    FROM {stage} WHERE __reason IS NULL AND {by} IN (
-                        SELECT {by} FROM {stage} WHERE __reason IS NULL GROUP BY 1 HAVING count(*) > 1))
+                    FROM {stage} WHERE __reason IS NULL AND {group} IN (
+                        SELECT {group} FROM {stage} WHERE __reason IS NULL GROUP BY 1 HAVING count(*) > 1))
               WHERE prev_end IS NOT NULL AND prev_end >= s) AS o
             WHERE {stage}.__line = o.__line""")
 

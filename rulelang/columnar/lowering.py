@@ -34,6 +34,7 @@ from ..language.checker import CheckedRulebook
 from ..language.checker.dates import in_force as holds_on, overlap
 from ..language.typesystem import Type
 from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE
+from .intake import resolved_references
 from .sql import DECIMAL_SCALE, FAR_FUTURE, date_literal, quote, text_literal
 
 # SQL that is read, not worked out (see Lowering.bound): a column of the row, as it is or as a
@@ -136,6 +137,10 @@ class Val:
     sql: str
     den: Union[int, str, None] = None
     basis: Basis = NO_BASIS
+    # For an id read from a record: (the table whose record it names, SQL of that record's
+    # `__line`), where the intake resolved it (resolved_references); a join on it compares
+    # numbers rather than text.
+    row: Optional[tuple] = None
 
     @property
     def numeric(self) -> bool:
@@ -276,6 +281,7 @@ class Lowering:
         self.queries: dict[tuple, TableQuery] = {}
         self.ctes: list[tuple[str, str]] = []  # every CTE, in the order made
         self.read_whole: set = set()  # tables read beyond their own records of the month
+        self.resolved = resolved_references(checked)  # (table, field) → column of the line it names
 
     # ------------------------------------------------------------------ relations
     def table_query(self, table: str, fixed_date) -> TableQuery:
@@ -702,13 +708,18 @@ class Lowering:
         """A field of a record, from its alias (`t`, a join's alias) or a function giving the
         column of a field (a record carried as columns, see `navigation`)."""
         field_type = self.checked.tables[table].fields[field][0]
-        sql = alias(field) if callable(alias) else f"{alias}.{quote(field)}"
+        column = alias if callable(alias) else (lambda name: f"{alias}.{quote(name)}")
+        sql = column(field)
         # Numbers are computed in 128 bits: an amount times a rate times a weight cannot
         # overflow before it is rounded to the line's amount (which is checked, see `amount`).
         if field_type.kind == "decimal":
             return Val(f"CAST({sql} AS HUGEINT)", DECIMAL_SCALE)
         if field_type.kind in ("money", "integer"):
             return Val(f"CAST({sql} AS HUGEINT)", 1)
+        if (table, field) in self.resolved:
+            return Val(sql, row=(field_type.name, column(self.resolved[(table, field)])))
+        if field == self.checked.tables[table].decl.key:
+            return Val(sql, row=(table, column("__line")))
         return Val(sql)
 
     def _name(self, e: s.Name, query: TableQuery, env: dict, joins: list) -> Val:
@@ -842,9 +853,8 @@ class Lowering:
             key = self.lower(target, query, env, joins)
             table = target_type.name
             alias = query.alias("j")
-            key_field = self.checked.tables[table].decl.key
             self.read_whole.add(table)
-            joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(key_field)} = {key.sql}")
+            joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {self.names_record(alias, table, key)}")
             return alias, table, key.basis
         raise NotLowerable(f"navigation from {target_type}")
 
@@ -858,16 +868,23 @@ class Lowering:
             joins: list = []
             value = self.lower(target, query, {}, joins)
             table = self.type_of(target).name
-            key_field = self.checked.tables[table].decl.key
             alias = query.alias("n")
             self.read_whole.add(table)
-            joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(key_field)} = {value.sql}")
+            joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {self.names_record(alias, table, value)}")
             prefix = f"{alias}__"
-            fields = list(self.checked.tables[table].fields) + ["__id"]
+            rows = [column for (of, _), column in self.resolved.items() if of == table]
+            fields = list(self.checked.tables[table].fields) + ["__id", "__line"] + rows
             query.add_layer([(prefix + field, f"{alias}.{quote(field)}") for field in fields], joins)
             query.columns[key] = (prefix, table, value.basis)
         prefix, table, basis = query.columns[key]
         return (lambda field: f"t.{quote(prefix + field)}"), table, basis
+
+    def names_record(self, alias: str, table: str, key: Val) -> str:
+        """The join condition of the record of `table` (joined as `alias`) that the id `key`
+        names: by its line where the intake resolved the id (Val.row), else by its key."""
+        if key.row is not None and key.row[0] == table:
+            return f"{alias}.__line = {key.row[1]}"
+        return f"{alias}.{quote(self.checked.tables[table].decl.key)} = {key.sql}"
 
     def history_join(self, e: s.HistoryLookup, query: TableQuery, env: dict, joins: list) -> tuple:
         """(alias, basis) of the history row in force on a date, joined in."""
@@ -879,7 +896,12 @@ class Lowering:
         self.read_whole.add(table)
         until = (f"COALESCE({alias}.{quote(history.until_field)}, {FAR_FUTURE})"
                  if history.until_field else FAR_FUTURE)
-        joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {alias}.{quote(history.by_field)} = {key.sql} "
+        by = f"{alias}.{quote(history.by_field)} = {key.sql}"
+        resolved = self.resolved.get((table, history.by_field))
+        if resolved is not None and key.row is not None and key.row[0] == self.checked.tables[table].fields[
+                history.by_field][0].name:
+            by = f"{alias}.{quote(resolved)} = {key.row[1]}"  # the line of the record both name
+        joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {by} "
                      f"AND {alias}.{quote(history.from_field)} <= {on.sql} AND {until} >= {on.sql}")
         return alias, greatest(key.basis, on.basis)
 
