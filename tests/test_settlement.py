@@ -1245,3 +1245,36 @@ def test_references_resolved_are_those_to_a_text_key_of_a_table_taken_in_before(
             assert target != table and order.index(target) < order.index(table)
             assert checked.tables[target].fields[key][0].kind != "integer"
     assert not resolved_references(rulelang.load(str(REGION_MONTH)).checked)
+
+
+def test_overlapping_history_rows_are_found_by_the_line_of_the_record_they_name(tmp_path):
+    """The search for overlapping listings groups them by the line of the person they name
+    (an array indexed by it, DuckDB's perfect hash aggregate, for that one statement): the
+    later-starting of two listings of one person in force on one day is set aside, listings
+    of different persons never meet, and the engine's setting is as it was afterwards."""
+    import duckdb
+
+    from rulebook_factory import load
+
+    from rulelang.columnar.intake import Intake, find_sources
+
+    book = load(tmp_path, RESOLVED)
+    region = {"clinics": [{"clinic_id": "A"}, {"clinic_id": "B"}],
+              "persons": [{"person_id": p, "birth_date": "1980-01-01"} for p in ("P1", "P2", "P3")],
+              "listings": [
+                  {"person_id": "P1", "clinic_id": "A", "listed_from": "2020-01-01", "listed_to": "2021-06-30"},
+                  {"person_id": "P2", "clinic_id": "B", "listed_from": "2020-03-01", "listed_to": None},
+                  {"person_id": "P1", "clinic_id": "B", "listed_from": "2021-06-30", "listed_to": None},  # meets #1
+                  {"person_id": "P3", "clinic_id": "A", "listed_from": "2021-01-01", "listed_to": None},
+                  {"person_id": "P3", "clinic_id": "B", "listed_from": "2021-07-01", "listed_to": None}],
+              "visits": []}
+    data = write_region(region, tmp_path)
+    con = duckdb.connect()
+    (before,) = con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone()
+    Intake(con, book.checked, find_sources(data, book.checked)).run()
+    assert con.execute("SELECT current_setting('perfect_ht_threshold')").fetchone() == (before,)
+    assert con.execute("SELECT record_id, reason FROM rejected ORDER BY record_id").fetchall() == [
+        ("#3", "listings of person_id 'P1' overlap: #1 and #3 are both in force on 2021-06-30"),
+        ("#5", "listings of person_id 'P3' overlap: #4 and #5 are both in force on 2021-07-01")]
+    assert con.execute("SELECT __line, person_id, __row_person_id FROM listings ORDER BY __line").fetchall() == [
+        (1, "P1", 1), (2, "P2", 2), (4, "P3", 3)]

@@ -307,6 +307,12 @@ class SparkIntake(Intake):
         values = ", ".join(text_literal(v) for v in self.checked.enums[name].values)
         return f"(CASE WHEN {column} IN ({values}) THEN {column} END)"
 
+    def lines_grouped(self, lines: bool):
+        """Spark plans its own aggregates (DuckDB's perfect hash is a DuckDB setting)."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def found_in_an_array(self, target: str, key: str, given: str):
         """Spark plans its own joins: references are checked by a join (no bit array of ids)."""
         return None
