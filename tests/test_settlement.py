@@ -1253,7 +1253,6 @@ def test_overlapping_history_rows_are_found_by_the_line_of_the_record_they_name(
     later-starting of two listings of one person in force on one day is set aside, listings
     of different persons never meet, and the engine's setting is as it was afterwards."""
     import duckdb
-
     from rulebook_factory import load
 
     from rulelang.columnar.intake import Intake, find_sources
