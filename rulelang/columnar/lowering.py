@@ -282,6 +282,8 @@ class Lowering:
         self.ctes: list[tuple[str, str]] = []  # every CTE, in the order made
         self.read_whole: set = set()  # tables read beyond their own records of the month
         self.resolved = resolved_references(checked)  # (table, field) → column of the line it names
+        # tables whose records such references name: their key is read with its line (field_val)
+        self.named_by_line = {checked.tables[table].fields[field][0].name for table, field in self.resolved}
 
     # ------------------------------------------------------------------ relations
     def table_query(self, table: str, fixed_date) -> TableQuery:
@@ -718,7 +720,7 @@ class Lowering:
             return Val(f"CAST({sql} AS HUGEINT)", 1)
         if (table, field) in self.resolved:
             return Val(sql, row=(field_type.name, column(self.resolved[(table, field)])))
-        if field == self.checked.tables[table].decl.key:
+        if field == self.checked.tables[table].decl.key and table in self.named_by_line:
             return Val(sql, row=(table, column("__line")))
         return Val(sql)
 
@@ -873,7 +875,8 @@ class Lowering:
             joins.append(f"LEFT JOIN {quote(table)} AS {alias} ON {self.names_record(alias, table, value)}")
             prefix = f"{alias}__"
             rows = [column for (of, _), column in self.resolved.items() if of == table]
-            fields = list(self.checked.tables[table].fields) + ["__id", "__line"] + rows
+            lines = ["__line"] if table in self.named_by_line else []
+            fields = list(self.checked.tables[table].fields) + ["__id"] + lines + rows
             query.add_layer([(prefix + field, f"{alias}.{quote(field)}") for field in fields], joins)
             query.columns[key] = (prefix, table, value.basis)
         prefix, table, basis = query.columns[key]
