@@ -13,6 +13,7 @@ computes the new column, DuckDB's `regexp_full_match` an anchored `RLIKE`, and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -309,8 +310,6 @@ class SparkIntake(Intake):
 
     def lines_grouped(self, lines: bool):
         """Spark plans its own aggregates (DuckDB's perfect hash is a DuckDB setting)."""
-        import contextlib
-
         return contextlib.nullcontext()
 
     def found_in_an_array(self, target: str, key: str, given: str):
