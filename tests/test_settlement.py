@@ -1277,3 +1277,23 @@ def test_overlapping_history_rows_are_found_by_the_line_of_the_record_they_name(
         ("#5", "listings of person_id 'P3' overlap: #4 and #5 are both in force on 2021-07-01")]
     assert con.execute("SELECT __line, person_id, __row_person_id FROM listings ORDER BY __line").fetchall() == [
         (1, "P1", 1), (2, "P2", 2), (4, "P3", 3)]
+
+
+def test_columns_that_read_nothing_of_the_layer_before_share_its_layer():
+    """DuckDB plans each layer of a chain anew (its `t.*`, its projections), so columns that
+    join nothing and read nothing the last layer added are written into that layer: the
+    hlv-2021 month is 34 layers, not 53, and planned in less time. No layer reads a column
+    it adds itself: such a column waits for a layer of its own. (That the lines stay the
+    interpreter's is held by the differential tests.)"""
+    import datetime as dt
+    import re
+
+    from rulelang.columnar.lowering import Lowering
+
+    book = rulelang.load("stockholm/hlv-2021")
+    sql = Lowering(book.checked, book.program, dt.date(2021, 9, 1), dt.date(2021, 9, 30)).line_items_sql()
+    layers = re.findall(r'"\w+__\d+" AS \(SELECT t\.\*, (.*?) FROM \w+ AS t', sql)
+    assert 10 < len(layers) <= 40
+    for select in layers:
+        added = set(re.findall(r' AS "(\w+)"', select))
+        assert not set(re.findall(r't\."(\w+)"', select)) & added

@@ -241,6 +241,7 @@ class TableQuery:
         self.ctes: list[tuple[str, str]] = []
         self.columns: dict[tuple, Val] = {}  # (kind, name) → column of the last layer
         self._alias = 0
+        self._layer = None  # (name, columns added, select, from) of the last layer, while it may grow
         self.append((f"{name}__0", base_sql))
 
     def append(self, cte: tuple) -> None:
@@ -258,10 +259,23 @@ class TableQuery:
         return Val("t.__date")
 
     def add_layer(self, columns: list, joins: list) -> None:
-        """A new CTE: every column so far, plus `columns` [(name, sql)], over `joins`."""
-        name = f"{self.name}__{len(self.ctes)}"
+        """A new CTE: every column so far, plus `columns` [(name, sql)], over `joins`. Columns
+        that join nothing and read nothing the last layer added join that layer instead, when
+        it is the last CTE made: DuckDB parses, binds and optimises each layer's `t.*` anew,
+        and a chain half as deep is planned in less time."""
         select = ", ".join(f"{sql} AS {quote(col)}" for col, sql in columns)
-        self.append((name, f"SELECT t.*, {select} FROM {self.current} AS t {' '.join(joins)}"))
+        last = self._layer
+        if (not joins and last is not None and self.lowering.ctes[-1] is self.ctes[-1]
+                and not any(quote(added) in sql for added in last[1] for _, sql in columns)):
+            name, added, head, tail = last
+            cte = (name, f"{head}, {select}{tail}")
+            self.ctes[-1] = self.lowering.ctes[-1] = cte
+            self._layer = (name, added + [col for col, _ in columns], f"{head}, {select}", tail)
+            return
+        name = f"{self.name}__{len(self.ctes)}"
+        head, tail = f"SELECT t.*, {select}", f" FROM {self.current} AS t {' '.join(joins)}"
+        self.append((name, head + tail))
+        self._layer = (name, [col for col, _ in columns], head, tail)
 
     def alias(self, prefix: str) -> str:
         self._alias += 1
