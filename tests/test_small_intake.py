@@ -257,3 +257,32 @@ def test_money_and_decimals_are_exact_and_defaults_fill_in(tmp_path_factory):
     in_python, in_database = both(checked, document)
     assert in_python == in_database
     assert in_python[0] == "refused" and "rate: expected a decimal number" in in_python[1][0][2]
+
+
+# Texts near a number: digits, points, signs, an exponent, a separator, a space, an Arabic
+# digit. Most are malformed; the edges (a point first or last, two points, one digit too
+# many before or after the point, the empty text) are among them.
+NUMBER_LIKE = st.text(st.sampled_from("0123456789.+-e_ ٣"), max_size=22) | st.sampled_from(
+    ["", ".", "0", ".5", "5.", "1..2", "1.2.3", "123456789012", "1234567890123", "123456789012345",
+     "1234567890123456", "123456789012.123456", "1234567890123.5", "123456789012.1234567",
+     "1.12", "1.123", "+1.5", "-0", "1e3", "1_000", "٣"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(NUMBER_LIKE, min_size=1, max_size=300))
+def test_a_number_text_is_judged_in_sql_as_its_pattern_judges_it(texts):
+    """The SQL intake judges text of digits and one point by its lengths, not by the
+    pattern (`_number_text_sql`); its verdict equals the pattern's, which the Python intake
+    applies, for every kind of number."""
+    import re
+
+    import duckdb
+
+    from rulelang.columnar.intake import NUMBER_DIGITS, NUMBER_PATTERNS, _number_text_sql
+
+    con = duckdb.connect()
+    for kind in NUMBER_DIGITS:
+        judged = con.execute(f"SELECT t, {_number_text_sql('t', kind)} FROM unnest(?::VARCHAR[]) AS u(t)",
+                             [texts]).fetchall()
+        assert [(text, verdict) for text, verdict in judged] == [
+            (text, re.fullmatch(NUMBER_PATTERNS[kind], text) is not None) for text in texts], kind

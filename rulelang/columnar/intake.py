@@ -84,11 +84,10 @@ class TableCount:
 
 DATE_PATTERN = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 DECIMAL_PLACES = len(str(DECIMAL_SCALE)) - 1
-NUMBER_PATTERNS = {
-    "decimal": f"[+-]?[0-9]{{1,12}}([.][0-9]{{1,{DECIMAL_PLACES}}})?",
-    "money": "[+-]?[0-9]{1,15}([.][0-9]{1,2})?",
-    "integer": "[+-]?[0-9]{1,15}",
-}
+# (most digits before the point, most after it) of a number written as text
+NUMBER_DIGITS = {"decimal": (12, DECIMAL_PLACES), "money": (15, 2), "integer": (15, 0)}
+NUMBER_PATTERNS = {kind: f"[+-]?[0-9]{{1,{whole}}}" + (f"([.][0-9]{{1,{places}}})?" if places else "")
+                   for kind, (whole, places) in NUMBER_DIGITS.items()}
 FRACTION_OF_AN_ORE = "[+-]?[0-9]*[.][0-9]{3,}"
 SHOWN_CHARACTERS = 60  # a value longer than this is cut in messages
 
@@ -1022,11 +1021,10 @@ class Intake:
             return (f"(CASE WHEN regexp_full_match({column}, '{DATE_PATTERN}') "
                     f"AND {column} >= '0001-01-01' THEN TRY_CAST({column} AS DATE) END)", expected)
         if kind in ("decimal", "money"):
-            return (f"(CASE WHEN regexp_full_match({column}, '{NUMBER_PATTERNS[kind]}') "
+            return (f"(CASE WHEN {_number_text_sql(column, kind)} "
                     f"THEN {_scaled_integer(column, DECIMAL_PLACES if kind == 'decimal' else 2)} END)", expected)
         if kind == "integer":
-            return (f"(CASE WHEN regexp_full_match({column}, '{NUMBER_PATTERNS[kind]}') "
-                    f"THEN CAST({column} AS BIGINT) END)", expected)
+            return f"(CASE WHEN {_number_text_sql(column, kind)} THEN CAST({column} AS BIGINT) END)", expected
         if kind == "boolean":
             return f"(CASE lower({column}) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END)", expected
         if kind == "enum":
@@ -1134,6 +1132,26 @@ def _reject_reason(kind: str, message: str) -> str:
     if kind == "LINE SIZE OVER MAXIMUM":
         return f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MB"
     return message.strip().splitlines()[0] if message else kind.lower()
+
+
+def _number_text_sql(text: str, kind: str) -> str:
+    """Whether a text is a number of `kind` as its pattern (NUMBER_PATTERNS) says, with the
+    pattern's answer. Text of digits and at most one point (nearly every value) is judged by
+    its lengths and the point's place: a pattern costs DuckDB more per value than the cast
+    that follows it (0.06 s against 0.035 s for 2.4 M weights). Any other text, a sign
+    included, is left to the pattern."""
+    whole, places = NUMBER_DIGITS[kind]
+    if not places:
+        return (f"(CASE WHEN rtrim({text}, '0123456789') = '' THEN length({text}) BETWEEN 1 AND {whole} "
+                f"ELSE regexp_full_match({text}, '{NUMBER_PATTERNS[kind]}') END)")
+    point = f"strpos({text}, '.')"
+    # Digits after one point are trimmed up to it: the rest is as long as the point's place
+    # (0 with no point). A second point, or one at either end, fails the lengths.
+    return (f"(CASE WHEN rtrim({text}, '0123456789.') = '' "
+            f"THEN length(rtrim({text}, '0123456789')) = {point} AND CASE {point} "
+            f"WHEN 0 THEN length({text}) BETWEEN 1 AND {whole} "
+            f"ELSE {point} BETWEEN 2 AND {whole + 1} AND length({text}) - {point} BETWEEN 1 AND {places} END "
+            f"ELSE regexp_full_match({text}, '{NUMBER_PATTERNS[kind]}') END)")
 
 
 def _scaled_integer(column: str, scale: int) -> str:
