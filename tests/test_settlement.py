@@ -1279,6 +1279,63 @@ def test_overlapping_history_rows_are_found_by_the_line_of_the_record_they_name(
         (1, "P1", 1), (2, "P2", 2), (4, "P3", 3)]
 
 
+def test_text_a_parquet_file_keeps_as_a_dictionary_is_read_as_stored_with_the_same_values(demo, tmp_path):
+    """Weights, sex and a visit's kinds repeat, so a Parquet writer keeps each as a
+    dictionary of its different values; the intake reads those as stored
+    (Intake.dictionary_texts, Intake.stored_value), and a file that keeps every value plain
+    row by row. Both give the same typed records and the same refusals, spaces around a
+    value, a decimal comma, too many decimals and an unknown kind included."""
+    import duckdb
+
+    from rulelang.columnar.intake import Intake, find_sources
+
+    book = rulelang.load("stockholm/hlv-2021")
+    con = duckdb.connect()
+    for table in ("clinics", "persons", "listings", "visits"):
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{demo / (table + '.parquet')}')")
+    con.execute("""INSERT INTO persons VALUES
+        ('P-SPACED', DATE '1980-05-05', ' F', ' 1.25', '1.00 ', false, false),
+        ('P-NBSP', DATE '1980-05-05', 'M', '  1.5 ', ' 1.5', false, false),
+        ('P-COMMA', DATE '1980-05-05', 'F', '1,25', '1.00', false, false),
+        ('P-PLACES', DATE '1980-05-05', 'f', '1.1234567', '+2', false, false),
+        ('P-EMPTY', DATE '1980-05-05', 'F', '  ', '', false, false)""")
+    con.execute("""INSERT INTO visits VALUES
+        ('V-SPACED', 'P00000005', 'HLM001', DATE '2021-09-03', ' physical ', 'clinic', 'general', 'doctor'),
+        ('V-ODD', 'P00000005', 'HLM001', DATE '2021-09-04', 'telepathy', 'clinic', ' general', 'doctor ')""")
+    intakes = {}
+    for stored, options in (("dictionary", ""), ("plain", ", DICTIONARY_SIZE_LIMIT 0")):
+        directory = tmp_path / stored
+        directory.mkdir()
+        for table in ("clinics", "persons", "listings", "visits"):
+            con.execute(f"COPY {table} TO '{directory / (table + '.parquet')}' (FORMAT parquet{options})")
+        db = duckdb.connect()
+        intake = Intake(db, book.checked, find_sources(directory, book.checked), month_bounds("2021-09"))
+        intake.run()
+        typed = {table: db.execute(f"SELECT * EXCLUDE (__id) FROM {table} ORDER BY __line").fetchall()
+                 for table in ("persons", "visits")}
+        refused = db.execute("SELECT \"table\", record_id, line, reason, data FROM rejected "
+                             "ORDER BY \"table\", record_id").fetchall()
+        intakes[stored] = (intake.stored, typed, refused)
+    assert intakes["dictionary"][0] == {("persons", "sex"), ("persons", "acg_weight"), ("persons", "cni"),
+                                        ("visits", "mode"), ("visits", "place"), ("visits", "assignment"),
+                                        ("visits", "profession")}
+    assert intakes["plain"][0] == set()
+    assert intakes["dictionary"][1:] == intakes["plain"][1:]
+    typed, refused = intakes["dictionary"][1:]
+    weights = {row[0]: row[3:5] for row in typed["persons"] if row[0].startswith("P-")}
+    # In millionths. Spaces around a value go where a space begins or ends it (a no-break
+    # space alone is kept, and makes no number); the weights are optional.
+    assert weights == {"P-SPACED": (1_250_000, 1_000_000), "P-EMPTY": (None, None)}
+    decimal = "expected a decimal number (at most 12 digits before the point and 6 after)"
+    assert {(table, record): reason for table, record, _, reason, _ in refused if "-" in record} == {
+        ("persons", "P-NBSP"): f"cni: {decimal}, got '\u00a01.5'",
+        ("persons", "P-COMMA"): f"acg_weight: {decimal}, got '1,25'",
+        ("persons", "P-PLACES"): f"sex: 'f' is not a sex (one of F, M); acg_weight: {decimal}, got '1.1234567'",
+        ("visits", "V-ODD"): "mode: 'telepathy' is not a visit_mode (one of physical, video, phone); profession: "
+                             "'doctor\u00a0' is not a profession (one of doctor, nurse, psychologist, therapist, other)"}
+    assert [row[4:6] for row in typed["visits"] if row[0] == "V-SPACED"] == [("physical", "clinic")]
+
+
 def test_columns_that_read_nothing_of_the_layer_before_share_its_layer():
     """DuckDB plans each layer of a chain anew (its `t.*`, its projections), so columns that
     join nothing and read nothing the last layer added are written into that layer: the

@@ -300,6 +300,10 @@ class SparkIntake(Intake):
         """Spark plans its own aggregates: no bit array of dense ids (DuckDB's bitstring_agg)."""
         return f"SELECT count(DISTINCT {quote(key)}) FROM {stage}"
 
+    def dictionary_texts(self, source) -> set:
+        """None read as stored: Spark reads each value (DuckDB's dictionaries are its own)."""
+        return set()
+
     def enum_type(self, name: str) -> str:
         """Spark has no enums: an enum's values are text (checked by enum_value)."""
         return "VARCHAR"
