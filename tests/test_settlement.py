@@ -1336,6 +1336,26 @@ def test_text_a_parquet_file_keeps_as_a_dictionary_is_read_as_stored_with_the_sa
     assert [row[4:6] for row in typed["visits"] if row[0] == "V-SPACED"] == [("physical", "clinic")]
 
 
+def test_only_a_column_chunk_of_one_dictionary_page_is_read_as_stored():
+    """DuckDB reads a column chunk of one dictionary page as a dictionary, but a chunk of
+    many pages (Arrow starts one every 20,000 rows) row by row for the most part, where the
+    conversion as stored would cost more than the usual one (intake.one_dictionary_page)."""
+    from rulelang.columnar.intake import one_dictionary_page
+
+    dictionary = {"page_type": "DICTIONARY_PAGE", "encoding": "PLAIN", "count": 1}
+
+    def data(encoding, count=1):
+        return {"page_type": "DATA_PAGE", "encoding": encoding, "count": count}
+
+    assert one_dictionary_page([dictionary, data("PLAIN_DICTIONARY")])  # DuckDB's writer
+    assert one_dictionary_page([dictionary, data("RLE_DICTIONARY")])  # Arrow's, in one page
+    assert not one_dictionary_page([dictionary, data("RLE_DICTIONARY", 50)])  # Arrow's, a million rows
+    assert not one_dictionary_page([dictionary, data("RLE_DICTIONARY"), data("PLAIN")])  # fell back to plain
+    assert not one_dictionary_page([data("PLAIN")])
+    assert not one_dictionary_page([dictionary])
+    assert not one_dictionary_page(None)  # a writer that keeps no page statistics
+
+
 def test_columns_that_read_nothing_of_the_layer_before_share_its_layer():
     """DuckDB plans each layer of a chain anew (its `t.*`, its projections), so columns that
     join nothing and read nothing the last layer added are written into that layer: the

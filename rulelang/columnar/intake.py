@@ -99,6 +99,15 @@ DICTIONARY_ENCODINGS = ("PLAIN_DICTIONARY", "RLE_DICTIONARY")
 READ_AS_STORED = ("decimal", "money", "integer", "enum")  # the kinds Intake.stored_value reads
 
 
+def one_dictionary_page(pages) -> bool:
+    """Whether a column chunk's pages (Parquet's encoding stats) hold its values as one data
+    page of dictionary entries. DuckDB's writer keeps values that repeat so; a chunk of
+    several pages (Arrow's writer starts one every 20,000 rows) DuckDB reads row by row for
+    the most part, and there a function of the value costs what it costs on any text."""
+    data = [page for page in pages or () if page["page_type"] != "DICTIONARY_PAGE"]
+    return len(data) == 1 and data[0]["count"] == 1 and data[0]["encoding"] in DICTIONARY_ENCODINGS
+
+
 def trimmed_number_pattern(kind: str) -> str:
     """TRIMMED for a number of `kind`: its text, trimmed, in a group when it is one
     (NUMBER_PATTERNS); any other text matches the last alternative, which keeps nothing."""
@@ -606,21 +615,16 @@ class Intake:
         return True
 
     def dictionary_texts(self, source: TableSource) -> set:
-        """The text columns a Parquet file stores as a dictionary in every page of every row
-        group (what its writer does for values that repeat: weights, codes, kinds). DuckDB
-        reads them as a dictionary of the different values and which one each row has, and a
-        function of such a column alone is worked out once a different value (stored_value)."""
+        """The text columns a Parquet file keeps, in every row group, as one page of
+        dictionary entries (one_dictionary_page): DuckDB reads those as a dictionary of the
+        different values and which one each row has, and a function of such a column alone
+        is worked out once a different value (stored_value)."""
         rows = self.execute(source, f"SELECT path_in_schema, type, encoding_stats FROM parquet_metadata("
                                     f"{text_literal(str(source.path))})").fetchall()
-        dictionary, other = set(), set()
+        kept, other = set(), set()
         for name, stored_type, pages in rows:
-            data_pages = [page for page in pages or () if page["page_type"] != "DICTIONARY_PAGE"]
-            if (stored_type == "BYTE_ARRAY" and data_pages
-                    and all(page["encoding"] in DICTIONARY_ENCODINGS for page in data_pages)):
-                dictionary.add(name)
-            else:
-                other.add(name)
-        return dictionary - other
+            (kept if stored_type == "BYTE_ARRAY" and one_dictionary_page(pages) else other).add(name)
+        return kept - other
 
     def stored_value(self, column: str, field_type) -> Optional[str]:
         """The value of a text column as stored (not yet trimmed) in its declared type, NULL
