@@ -91,8 +91,8 @@ NUMBER_PATTERNS = {kind: f"[+-]?[0-9]{{1,{whole}}}" + (f"([.][0-9]{{1,{places}}}
 FRACTION_OF_AN_ORE = "[+-]?[0-9]*[.][0-9]{3,}"
 SHOWN_CHARACTERS = 60  # a value longer than this is cut in messages
 # A text as the raw table keeps it (_trimmed_sql): one that begins or ends with a space loses
-# the spaces (Unicode's, as DuckDB's trim) at both ends. As one pattern, the kept part in one
-# of three groups (the rest of the text matches nothing: none is kept).
+# the spaces (Unicode's, as DuckDB's trim) at both ends. As one pattern for regexp_replace:
+# what is kept is in one of three groups, the other two empty.
 TRIMMED = r"(?s)^ \p{Zs}*(.*?)\p{Zs}*$|^\p{Zs}*(.*?)\p{Zs}* $|^(.*)$"
 TRIMMED_PARTS = r"\1\2\3"
 DICTIONARY_ENCODINGS = ("PLAIN_DICTIONARY", "RLE_DICTIONARY")
@@ -781,7 +781,7 @@ class Intake:
             value = column
             if (table, name) not in self.native:
                 conversion, expected = self.conversion(column, field_type.required())
-                if (table, name) in self.stored:
+                if (table, name) in self.stored:  # the same value, worked out once a dictionary entry
                     conversion = self.stored_value(f"r.{quote('__stored_' + name)}", field_type.required())
                 if conversion != column:
                     # Converted once, in an inner query, and read by both the value and the reason.
