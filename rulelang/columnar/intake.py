@@ -90,11 +90,7 @@ NUMBER_PATTERNS = {kind: f"[+-]?[0-9]{{1,{whole}}}" + (f"([.][0-9]{{1,{places}}}
                    for kind, (whole, places) in NUMBER_DIGITS.items()}
 FRACTION_OF_AN_ORE = "[+-]?[0-9]*[.][0-9]{3,}"
 SHOWN_CHARACTERS = 60  # a value longer than this is cut in messages
-# A text as the raw table keeps it (_trimmed_sql): one that begins or ends with a space loses
-# the spaces (Unicode's, as DuckDB's trim) at both ends. As one pattern for regexp_replace:
-# what is kept is in one of three groups, the other two empty.
-TRIMMED = r"(?s)^ \p{Zs}*(.*?)\p{Zs}*$|^\p{Zs}*(.*?)\p{Zs}* $|^(.*)$"
-TRIMMED_PARTS = r"\1\2\3"
+TRIMMED_PARTS = r"\1\2\3"  # what trimmed_pattern keeps: one of its three groups, the others empty
 DICTIONARY_ENCODINGS = ("PLAIN_DICTIONARY", "RLE_DICTIONARY")
 READ_AS_STORED = ("decimal", "money", "integer", "enum")  # the kinds Intake.stored_value reads
 
@@ -108,11 +104,12 @@ def one_dictionary_page(pages) -> bool:
     return len(data) == 1 and data[0]["count"] == 1 and data[0]["encoding"] in DICTIONARY_ENCODINGS
 
 
-def trimmed_number_pattern(kind: str) -> str:
-    """TRIMMED for a number of `kind`: its text, trimmed, in a group when it is one
-    (NUMBER_PATTERNS); any other text matches the last alternative, which keeps nothing."""
-    number = NUMBER_PATTERNS[kind].replace("(", "(?:")
-    return rf"(?s)^(?: \p{{Zs}}*({number})\p{{Zs}}*|\p{{Zs}}*({number})\p{{Zs}}* |({number}))$|^.*$"
+def trimmed_pattern(kept: str) -> str:
+    """A text as the raw table keeps it (_trimmed_sql), as one pattern for regexp_replace:
+    one that begins or ends with a space loses the spaces (Unicode's, as DuckDB's trim) at
+    both ends. What is left is kept (TRIMMED_PARTS) when it matches `kept`, a pattern
+    without groups; any other text matches the last alternative, which keeps nothing."""
+    return rf"(?s)^(?: \p{{Zs}}*({kept})\p{{Zs}}*|\p{{Zs}}*({kept})\p{{Zs}}* |({kept}))$|^.*$"
 
 
 def value_kind(field_type, checked: CheckedRulebook) -> str:
@@ -626,18 +623,18 @@ class Intake:
             (kept if stored_type == "BYTE_ARRAY" and one_dictionary_page(pages) else other).add(name)
         return kept - other
 
-    def stored_value(self, column: str, field_type) -> Optional[str]:
-        """The value of a text column as stored (not yet trimmed) in its declared type, NULL
-        where the text, trimmed as the raw table trims it, is not one; None for a kind read
-        otherwise. Written with functions alone, which DuckDB works out once a different
-        value of a dictionary rather than once a row: on 2.4 M persons' two weights and sex
-        0.04 s against 0.29 s (`conversion`, the same values: a test holds them equal)."""
+    def stored_value(self, column: str, field_type) -> str:
+        """The value of a text column as stored (not yet trimmed) in its declared type, one
+        of READ_AS_STORED; NULL where the text, trimmed as the raw table trims it, is not one.
+        Written with functions alone, which DuckDB works out once a different value of a
+        dictionary rather than once a row: on 2.4 M persons' two weights and sex 0.04 s
+        against 0.29 s (the row-by-row `conversion`, the same values: a test holds them equal)."""
         kind = self.value_kind(field_type)
-        if kind not in READ_AS_STORED:
-            return None
         if kind == "enum":
-            return f"TRY_CAST(regexp_replace({column}, '{TRIMMED}', '{TRIMMED_PARTS}') AS {self.enum_type(field_type.name)})"
-        number = f"regexp_replace({column}, '{trimmed_number_pattern(kind)}', '{TRIMMED_PARTS}')"  # '' if none
+            trimmed = f"regexp_replace({column}, '{trimmed_pattern('.*?')}', '{TRIMMED_PARTS}')"
+            return f"TRY_CAST({trimmed} AS {self.enum_type(field_type.name)})"
+        kept = NUMBER_PATTERNS[kind].replace("(", "(?:")  # without groups of its own
+        number = f"regexp_replace({column}, '{trimmed_pattern(kept)}', '{TRIMMED_PARTS}')"  # '' if none
         if kind == "integer":
             return f"TRY_CAST({number} AS BIGINT)"
         # A decimal of `places` digits after the point is printed with all of them: without
@@ -780,9 +777,8 @@ class Intake:
             column = f"r.{quote(name)}"  # already trimmed, empty as NULL, in raw_<table>
             value = column
             if (table, name) not in self.native:
-                conversion, expected = self.conversion(column, field_type.required())
-                if (table, name) in self.stored:  # the same value, worked out once a dictionary entry
-                    conversion = self.stored_value(f"r.{quote('__stored_' + name)}", field_type.required())
+                stored = f"r.{quote('__stored_' + name)}" if (table, name) in self.stored else None
+                conversion, expected = self.conversion(column, field_type.required(), stored)
                 if conversion != column:
                     # Converted once, in an inner query, and read by both the value and the reason.
                     converted.append(f"{conversion} AS {quote('__typed_' + name)}")
@@ -1073,11 +1069,15 @@ class Intake:
             return contextlib.nullcontext()
         return engine_setting(self.con, "perfect_ht_threshold", LINES_GROUPED_BITS)
 
-    def conversion(self, column: str, field_type) -> tuple:
+    def conversion(self, column: str, field_type, stored: Optional[str] = None) -> tuple:
         """(the value of a text column in its declared type, NULL where the text is malformed;
-        what was expected). Numbers are checked by pattern first: exact decimals only."""
+        what was expected). Numbers are checked by pattern first: exact decimals only. Given
+        the column as a Parquet file stores it (`stored`, see dictionary_texts), the value
+        is read from that (stored_value), the same value worked out once a dictionary entry."""
         kind = self.value_kind(field_type)
         expected = expected_value(kind, field_type, self.checked)
+        if stored is not None:
+            return self.stored_value(stored, field_type), expected
         if kind == "date":
             # Years 0001–9999, as a calendar date (2021-02-30 is not one).
             return (f"(CASE WHEN regexp_full_match({column}, '{DATE_PATTERN}') "
