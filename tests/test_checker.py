@@ -222,6 +222,21 @@ def test_a_built_in_name_cannot_be_declared(tmp_path):
     assert str(error.span) == draft.at(23, 1)
 
 
+def test_an_amount_is_paid_to_an_id_a_records_own_whole_number_key_included(tmp_path):
+    """`paid to` names an id: text, a reference, or a record's own key, which may be a
+    whole number (clinics keyed by integers paid per clinic); any other integer is refused
+    at its own line and column."""
+    clinics = ("table clinics\n  key clinic_id\n  field clinic_id: integer\n  field listade: integer\n"
+               "output grund: money per clinics default 0 kr paid to clinic_id\n"
+               "rule g defines grund then 100 kr\n")
+    book = Draft(tmp_path, RULE + clinics, name="own").load()
+    assert book.evaluate_record({"clinics": [{"clinic_id": 9, "listade": 5}]}, "grund", "9", on="2021-09-30").payee == 9
+    draft = Draft(tmp_path, RULE + clinics.replace("paid to clinic_id", "paid to listade"), name="other")
+    error = draft.only_error()
+    assert error.message == "`paid to` names the record that receives the amount (an id); this is integer"
+    assert (error.span.line, draft.text_at(error)) == (OWN_FIRST_LINE + 5, "listade")
+
+
 # --------------------------------------------------------------------------- units
 
 

@@ -726,33 +726,71 @@ def test_every_clinic_of_the_clinics_table_has_its_totals_rows(books, tmp_path):
 
 
 @pytest.mark.parametrize("straight", [True, False])
-def test_the_parquet_line_items_hold_plain_text_columns_whatever_duckdb_sorted_them_as(region_month_book, tmp_path,
-                                                                                         monkeypatch, straight):
-    """DuckDB writes month, component, provision and basis from enums (paying_lines,
-    line_types); in the file every one of them, as clinic_id and record_id, must be a plain
-    UTF-8 text column, so that any Parquet reader sees text, and the amount a DECIMAL(18, 2)."""
+def test_parquet_line_items_keep_the_declared_type_of_their_ids_and_a_csv_holds_text(tmp_path, monkeypatch,
+                                                                                      straight):
+    """Ids that name an integer key are BIGINT in the Parquet line items (line_ids), so the
+    lines join the input's own ids as they are; a clinic-level line's record is NULL there,
+    and empty in the CSV of the same month, which holds text as it always did. Month,
+    component, provision and basis are plain UTF-8 text whatever enums DuckDB sorted them
+    as, and the amount a DECIMAL(18, 2): on the straight write and on the table of lines."""
     import duckdb
+    from rulebook_factory import write_rulebook
 
     from rulelang.columnar import settlement
 
     if not straight:
         monkeypatch.setattr(settlement, "STRAIGHT_WRITE_ROWS", 0)
-    data = write_region_month_parquet(tmp_path / "data")
+    body = ("table clinics\n  key clinic_id\n  field clinic_id: integer\n"
+            "table persons\n  key person_id\n  field person_id: integer\n  field clinic_id: clinics\n"
+            "  field kod: integer\n"
+            "output ersättning: money per persons default 0 kr paid to clinic_id\n"
+            "rule r defines ersättning when kod = 1 then 5 kr\n"
+            "output grundbelopp: money per clinics default 0 kr paid to clinic_id\n"
+            "rule g defines grundbelopp when clinic_id = 9 then 100 kr")
+    book = rulelang.load(str(write_rulebook(tmp_path, body, in_force="2021-01-01")))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "clinics.csv").write_text("clinic_id\n10\n9\n", encoding="utf-8")
+    (data / "persons.csv").write_text("person_id,clinic_id,kod\n100,10,1\n7,9,1\n8,9,2\n", encoding="utf-8")
+    settle(book, "2021-09", data, tmp_path / "out.parquet")
     out = tmp_path / "out.parquet"
-    settle(region_month_book, "2021-09", data, out)
     schema = duckdb.sql(f"SELECT name, type, converted_type, precision, scale FROM parquet_schema('{out}') "
                         "WHERE name <> 'duckdb_schema'").fetchall()
-    texts = ("clinic_id", "month", "component", "provision", "record_id", "basis")
     assert [row[0] for row in schema] == ["clinic_id", "month", "component", "amount", "provision", "record_id", "basis"]
-    assert all(row[1:3] == ("BYTE_ARRAY", "UTF8") for row in schema if row[0] in texts), schema
-    assert [row[1:] for row in schema if row[0] == "amount"] == [("INT64", "DECIMAL", 18, 2)]
-    months = duckdb.sql(f"SELECT DISTINCT month, typeof(month) FROM read_parquet('{out}')").fetchall()
-    assert months == [("2021-09", "VARCHAR")]
+    types = {row[0]: row[1:] for row in schema}
+    assert types["clinic_id"][:2] == types["record_id"][:2] == ("INT64", "INT_64"), schema
+    assert all(types[name][:2] == ("BYTE_ARRAY", "UTF8") for name in ("month", "component", "provision", "basis"))
+    assert types["amount"] == ("INT64", "DECIMAL", 18, 2)
+    # Persons 100 and 7 (kod 1) get 5 kr each at their clinics, in file order; then clinic 9
+    # gets 100 kr, a clinic-level line without a record.
+    lines = duckdb.sql(f"SELECT clinic_id, component, CAST(amount AS VARCHAR), record_id, "
+                       f"typeof(month) FROM read_parquet('{out}')").fetchall()
+    assert lines == [(10, "ersättning", "5.00", 100, "VARCHAR"), (9, "ersättning", "5.00", 7, "VARCHAR"),
+                     (9, "grundbelopp", "100.00", None, "VARCHAR")]
+    settle(book, "2021-09", data, tmp_path / "out.csv")
+    provision = "1 Provision (Test source test-source)"
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()[1:] == [
+        f'10,2021-09,ersättning,5.00,{provision},100,""', f'9,2021-09,ersättning,5.00,{provision},7,""',
+        f'9,2021-09,grundbelopp,100.00,{provision},"",""']
+
+
+def test_text_ids_stay_text_in_the_parquet_line_items_a_clinic_level_record_empty(books, demo, tmp_path):
+    """hlv-2021 keys its tables by text: the Parquet line items hold the ids as text, and a
+    clinic-level line (målrelaterad ersättning, say) has an empty record id, not NULL, as before."""
+    import duckdb
+
+    out = tmp_path / "out.parquet"
+    settle(books["stockholm/hlv-2021"], "2021-09", demo, out)
+    types = dict(duckdb.sql(f"SELECT name, type FROM parquet_schema('{out}')").fetchall())
+    assert types["clinic_id"] == types["record_id"] == "BYTE_ARRAY"
+    counted = duckdb.sql(f"SELECT count(*) FILTER (WHERE record_id = ''), count(*) FILTER (WHERE record_id IS NULL) "
+                         f"FROM read_parquet('{out}')").fetchall()[0]
+    assert counted[0] > 0 and counted[1] == 0
 
 
 def test_a_straight_write_keeps_the_lines_in_the_order_of_their_records_across_row_groups(region_month_book, tmp_path):
     """DuckDB sorts the lines on several threads and writes them in row groups of 122,880
-    (write_lines); the record ids become text only after the sort. 300,000 persons whose
+    (write_lines), the ids as the numbers they are. 300,000 persons whose
     ids are not in file order (a permutation) give 300,000 capitation lines, which must
     come out in the persons' file order, each paid to the person's listing clinic."""
     import duckdb
@@ -776,7 +814,7 @@ def test_a_straight_write_keeps_the_lines_in_the_order_of_their_records_across_r
     assert groups >= 3
     written = con.execute(f"SELECT record_id, clinic_id FROM read_parquet('{out}') "
                           "WHERE component = 'kapitering'").fetchall()
-    given = [(str(p * 7919 % persons + 1), str(1 + p * 31 % 50)) for p in range(persons)]
+    given = [(p * 7919 % persons + 1, 1 + p * 31 % 50) for p in range(persons)]
     assert written == given
 
 

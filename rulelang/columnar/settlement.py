@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # a rulebook as the API gives it; this stage needs only its p
 
 LINE_COLUMNS = ("clinic_id", "month", "component", "amount", "provision", "record_id", "basis")
 TOTALS_COLUMNS = ("clinic_id", "month", "component", "amount", "lines")
+LINE_IDS = ("clinic_id", "record_id")
 LINE_TEXTS = ("clinic_id", "component", "provision", "record_id")  # a spreadsheet could read them as formulas
 # Lines are written by component and then by the record's place in its input file: a total
 # order (one line per record and component), so the same input gives the same bytes.
@@ -147,19 +148,21 @@ def line_types(con, provisions: list, into: str, enums: bool = True, payees: Opt
     return types
 
 
-def lines_select(rows: str, provisions: list, tables: list, types: tuple, record_text: bool = True,
+def lines_select(rows: str, provisions: list, tables: list, types: tuple, numbers: tuple = (False, False),
                  payees: Optional[str] = None) -> str:
     """The rows of the rules with each line's payee, provision and basis as text (of
     `types`, see line_types); where a row went wrong, the problem, naming its source record.
-    The record id is text, empty for a clinic-level line; or, unless `record_text`, as the
-    plan gives it (a number, or NULL for a clinic-level line: record_text_sql makes it
-    text). With `payees` (Lowering.payee_ids_sql) a payee is looked up there as the payee
+    The payee and the record id are text (a clinic-level line's record empty), but for
+    those `numbers` names (payees, record ids: declared_ids), which are kept as the plan
+    carries them: BIGINT, a clinic-level line's record NULL (line_ids). With `payees`
+    (Lowering.payee_ids_sql) a payee carried as text is looked up there as the payee
     type's value, an enum, rather than cast from text one line at a time."""
     as_payee, as_component, as_provision, as_basis = types
-    record = record_text_sql("l.record_id") if record_text else "l.record_id"
-    payee = "CAST(l.clinic_id AS VARCHAR)"
+    payee_number, record_number = numbers
+    record = "l.record_id" if record_number else record_text_sql("l.record_id")
+    payee = "l.clinic_id" if payee_number else "CAST(l.clinic_id AS VARCHAR)"
     joined = ""
-    if payees is not None:  # a payee not found there is no payee: a line that cannot be settled
+    if payees is not None and not payee_number:  # a payee not found there: a line that cannot be settled
         payee = "pe.payee"
         joined = (f" LEFT JOIN (SELECT id, CAST(__id AS {as_payee}) AS payee FROM ({payees})) AS pe "
                   "ON pe.id = l.clinic_id")
@@ -182,8 +185,35 @@ def lines_select(rows: str, provisions: list, tables: list, types: tuple, record
 
 
 def record_text_sql(record: str) -> str:
-    """A line's record id as the line items give it: text, empty for a clinic-level line."""
+    """A line's record id as text: empty for a clinic-level line."""
     return f"COALESCE(CAST({record} AS VARCHAR), '')"
+
+
+def declared_ids(lowering: Lowering) -> tuple:
+    """(payees, record ids): whether each is a whole-number key, which the Parquet line
+    items hold as a number (line_ids)."""
+    return lowering.payees_are_numbers(), lowering.record_ids_are_numbers()
+
+
+def line_ids(numbers: tuple, parquet: bool, given_as_text: bool) -> tuple:
+    """(clinic_id, record_id) as the line items file holds them, over lines that give them
+    as text (a clinic-level line's record empty) or, unless `given_as_text`, as a Parquet
+    file of lines holds them. Parquet keeps the type of the key an id names (`numbers`,
+    declared_ids): a whole-number key is a BIGINT, and a clinic-level line's record is then
+    NULL, so the lines join the input's own ids as they are; text ids are text, a
+    clinic-level line's record empty. A CSV holds text either way."""
+    held = numbers if parquet else (False, False)
+    as_numbers = ("CAST(clinic_id AS BIGINT)", "CAST(NULLIF(record_id, '') AS BIGINT)")
+    as_texts = ("CAST(clinic_id AS VARCHAR)", record_text_sql("record_id"))
+    ids = []
+    for column, number, kept, as_number, as_text in zip(LINE_IDS, numbers, held, as_numbers, as_texts):
+        if given_as_text and kept:
+            ids.append(as_number)
+        elif not given_as_text and number and not kept:
+            ids.append(as_text)
+        else:
+            ids.append(column)
+    return tuple(ids)
 
 
 def collect_lines(con, rows: str, provisions: list, tables: list, enums: bool = True, into: str = "lines") -> None:
@@ -259,13 +289,15 @@ class EngineSession:
                 from_file = f"read_parquet({text_literal(str(written))})"
                 self.con.execute(sums_sql(from_file, "CAST(amount * 100 AS BIGINT)"))
                 if not parquet:  # the CSV from the Parquet file, in its order (one thread keeps it)
+                    clinic, record = line_ids(declared_ids(lowering), False, given_as_text=False)
+                    as_text = f"SELECT * REPLACE ({clinic} AS clinic_id, {record} AS record_id) FROM {from_file}"
                     with one_thread(self.con):
-                        write(self.con, f"SELECT * FROM {from_file}", LINE_COLUMNS, path, False, LINE_TEXTS, None,
-                              self.spill)
+                        write(self.con, as_text, LINE_COLUMNS, path, False, LINE_TEXTS, None, self.spill)
                 return
         self.lines(lowering, sql)
         self.db.execute(sums_sql("lines WHERE amount <> 0", "amount"))
-        write(self.db, paying_lines(month, "lines WHERE amount <> 0", self.spark is None), LINE_COLUMNS, path,
+        ids = line_ids(declared_ids(lowering), parquet, given_as_text=True)
+        write(self.db, paying_lines(month, "lines WHERE amount <> 0", self.spark is None, ids), LINE_COLUMNS, path,
               parquet, LINE_TEXTS, LINE_ORDER, self.spill)
 
     def straight(self, lowering: Lowering) -> bool:
@@ -283,23 +315,22 @@ class EngineSession:
         import duckdb
 
         provisions, tables = lowering.provisions(), lowering.component_tables()
-        payee_ids = lowering.payee_ids_sql()
-        payees = [row[0] for row in self.con.execute(
-            f"SELECT __id FROM ({payee_ids}) ORDER BY __id LIMIT {MAX_PAYEE_ENUM + 1}").fetchall()]
-        enum_payees = 0 < len(payees) <= MAX_PAYEE_ENUM  # else the payees are carried as text
+        numbers = declared_ids(lowering)  # ids written as the plan carries them (line_ids)
+        payee_ids, payees = lowering.payee_ids_sql(), []
+        if not numbers[0]:
+            payees = [row[0] for row in self.con.execute(
+                f"SELECT __id FROM ({payee_ids}) ORDER BY __id LIMIT {MAX_PAYEE_ENUM + 1}").fetchall()]
+        enum_payees = 0 < len(payees) <= MAX_PAYEE_ENUM  # else the payees are carried as text (or numbers)
         types = line_types(self.con, provisions, "straight", payees=payees if enum_payees else None)
-        rows = lines_select(f"({worth_keeping(lowering, sql)})", provisions, tables, types, record_text=False,
+        rows = lines_select(f"({worth_keeping(lowering, sql)})", provisions, tables, types, numbers,
                             payees=payee_ids if enum_payees else None)
         # Payees are a table's records here (straight): every line left pays something or went wrong.
         guarded = (f"({rows}) AS l WHERE CASE WHEN problem IS NOT NULL OR clinic_id IS NULL OR provision IS NULL "
                    f"THEN error({text_literal(STOPPED)}) ELSE TRUE END")
-        # The lines in order, and then their record ids as text: the sort carries a whole-number
-        # id as a number, more cheaply than its text (Lowering.record_ids_are_numbers). The
-        # Parquet writer keeps the order of what it is given.
+        # The lines in order: the Parquet writer keeps the order of what it is given.
         ordered = f"SELECT * FROM ({paying_lines(month, guarded)}) AS l ORDER BY {LINE_ORDER}"
-        texts = f"SELECT * REPLACE ({record_text_sql('record_id')} AS record_id) FROM ({ordered}) AS l"
         try:
-            write(self.con, texts, LINE_COLUMNS, path, True, LINE_TEXTS, None, self.spill)
+            write(self.con, ordered, LINE_COLUMNS, path, True, LINE_TEXTS, None, self.spill)
         except duckdb.OutOfMemoryException:
             return False
         except duckdb.Error as error:
@@ -526,22 +557,26 @@ def one_thread(con):
 
 def sums_sql(lines: str, ore: str) -> str:
     """The table `sums`: the paying lines of `lines` (a table or file, with any condition)
-    summed per clinic, component and basis; `ore` is a line's amount in öre there."""
-    return ("CREATE TEMP TABLE sums AS SELECT clinic_id, CAST(component AS VARCHAR) AS component, "
+    summed per clinic (its id as text, as the tables' `__id`), component and basis; `ore` is
+    a line's amount in öre there."""
+    return ("CREATE TEMP TABLE sums AS SELECT CAST(clinic_id AS VARCHAR) AS clinic_id, "
+            "CAST(component AS VARCHAR) AS component, "
             f"CAST(basis AS VARCHAR) AS basis, CAST(sum({ore}) AS INT128) AS amount, count(*) AS lines "
-            f"FROM {lines} GROUP BY clinic_id, component, basis")
+            f"FROM {lines} GROUP BY ALL")
 
 
-def paying_lines(month: str, lines: str, enums: bool = True) -> str:
+def paying_lines(month: str, lines: str, enums: bool = True, ids: tuple = LINE_IDS) -> str:
     """The line items' columns (LINE_COLUMNS, amounts in kronor) and each line's place, of the
     lines `lines` (a table or query, with the condition that keeps the paying ones). On
     DuckDB (`enums`) the month is a one-value enum, as component, provision and basis are
     (line_types): the same text in the file, but the Parquet writer no longer hashes the
-    same ten letters once a line (a tenth of writing the lines)."""
+    same ten letters once a line (a tenth of writing the lines). `ids`: the clinic and record
+    ids as written (line_ids)."""
     value = text_literal(month)
     as_month = f"CAST({value} AS ENUM ({value}))" if enums else value
-    return (f"SELECT clinic_id, {as_month} AS month, component, {kronor_sql()} AS amount, "
-            f"provision, record_id, basis, source_line FROM {lines}")
+    clinic, record = ids
+    return (f"SELECT {clinic} AS clinic_id, {as_month} AS month, component, {kronor_sql()} AS amount, "
+            f"provision, {record} AS record_id, basis, source_line FROM {lines}")
 
 
 def kronor_sql() -> str:

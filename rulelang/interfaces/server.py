@@ -263,21 +263,26 @@ class Service:
         bound parameter, never SQL text)."""
         import duckdb
 
+        from ..columnar.settlement import LINE_IDS, line_ids
+
         run = self.finished(run_id)
         if not 0 < limit <= MAX_PAGE or offset < 0:
             raise InvalidArgument(f"limit is 1 to {MAX_PAGE} and offset 0 or more")
+        # Ids as text, as the CLI's JSON gives them, whether the file holds them as numbers or text.
+        texts = dict(zip(LINE_IDS, line_ids((True, True), parquet=False, given_as_text=False)))
         where, parameters = [], [str(run.out)]
         for column, value in (("clinic_id", clinic), ("component", component), ("basis", basis),
                               ("record_id", record)):
             if value is not None:
-                where.append(f"{column} = ?")
+                where.append(f"{texts.get(column, column)} = ?")
                 parameters.append(value)
         condition = f"WHERE {' AND '.join(where)}" if where else ""
         con = duckdb.connect()
         try:
             (total,) = con.execute(f"SELECT count(*) FROM read_parquet(?) {condition}", parameters).fetchone()
             rows = con.execute(
-                "SELECT clinic_id, month, component, CAST(amount AS VARCHAR), provision, record_id, basis "
+                f"SELECT {texts['clinic_id']}, month, component, CAST(amount AS VARCHAR), provision, "
+                f"{texts['record_id']}, basis "
                 f"FROM read_parquet(?, file_row_number = true) {condition} ORDER BY file_row_number "
                 f"LIMIT {int(limit)} OFFSET {int(offset)}", parameters).fetchall()
         finally:

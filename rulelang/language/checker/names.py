@@ -309,7 +309,10 @@ class Names:
                 self.expect_value(decl.default, scope, output.type, f"the default of {decl.name}")
             if decl.payee is not None:
                 payee = self.expr(decl.payee, scope)
-                if payee.kind not in ("ref", "text", "error"):
+                # A record's own key is its id, text or a whole number (a clinic paid per clinic).
+                own_key = (isinstance(decl.payee, s.Name) and decl.payee.name == self.tables[decl.table].decl.key
+                           and self.resolved.get(id(decl.payee), ("",))[0] == "field")
+                if payee.kind not in ("ref", "text", "error") and not (own_key and payee.kind == "integer"):
                     self.error(f"`paid to` names the record that receives the amount (an id); this is {payee}",
                                decl.payee.span)
             self._current = None
