@@ -463,3 +463,31 @@ def test_serve_in_one_process_stops_on_sigterm_and_leaves_no_scratch(records):
         assert server.wait(timeout=30) == 0
     assert _scratch_directories() <= scratch_before
     assert "1 process)" in server.stderr.read()
+
+
+def test_whole_number_ids_are_paged_and_filtered_as_text(tmp_path, monkeypatch):
+    """The region-month rulebook keys its tables by integers, which the Parquet line items
+    hold as BIGINTs (settlement.line_ids); the page of lines gives them as text, as the CLI's
+    JSON does, and filters by them as text. Person 100 (the first of the file) is listed at
+    clinic 1 and earns it one capitation line."""
+    from regions import REGION_MONTH, write_region_month_parquet
+    from rulebook_factory import rulebook_library
+
+    rulebook_library(tmp_path / "library", monkeypatch, "benchmark/region-month",
+                     REGION_MONTH.read_text(encoding="utf-8"))
+    data = write_region_month_parquet(tmp_path / "data")
+    served = TestClient(create_app(Service({"rm": data})))
+    run = served.post("/settlements", json={"rulebook": "benchmark/region-month", "data": "rm", "month": "2021-09"})
+    assert run.status_code == 202, run.text
+    for _ in range(600):
+        state = served.get(f"/settlements/{run.json()['id']}").json()
+        if state["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert state["status"] == "done", state
+    lines = f"/settlements/{run.json()['id']}/lines"
+    (line,) = served.get(lines, params={"record": "100", "component": "kapitering"}).json()["lines"]
+    assert (line["clinic_id"], line["record_id"]) == ("1", "100")
+    clinic = served.get(lines, params={"clinic": "1", "limit": 1000}).json()
+    assert clinic["total"] > 0 and {item["clinic_id"] for item in clinic["lines"]} == {"1"}
+    assert all(isinstance(item["record_id"], str) and item["record_id"] for item in clinic["lines"])
