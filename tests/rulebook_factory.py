@@ -49,6 +49,29 @@ def load(directory: Path, body: str, name: str = "book") -> rulelang.Rulebook:
     return rulelang.load(str(write_rulebook(directory, body, name)))
 
 
+
+# Clinics and persons keyed by whole numbers; a line per person (kod 1: 5 kr to the listing
+# clinic) and a clinic-level line (100 kr to clinic 9), with the data that gives them.
+INTEGER_CLINICS = ("table clinics\n  key clinic_id\n  field clinic_id: integer\n"
+                   "table persons\n  key person_id\n  field person_id: integer\n  field clinic_id: clinics\n"
+                   "  field kod: integer\n"
+                   "output ersättning: money per persons default 0 kr paid to clinic_id\n"
+                   "rule r defines ersättning when kod = 1 then 5 kr\n"
+                   "output grundbelopp: money per clinics default 0 kr paid to clinic_id\n"
+                   "rule g defines grundbelopp when clinic_id = 9 then 100 kr")
+
+
+def write_integer_clinics(directory: Path) -> tuple:
+    """(the INTEGER_CLINICS rulebook, loaded; a data directory for it as CSV)."""
+    book = rulelang.load(str(write_rulebook(directory, INTEGER_CLINICS, name="integer_clinics",
+                                            in_force="2021-01-01")))
+    data = directory / "integer-clinics"
+    data.mkdir()
+    (data / "clinics.csv").write_text("clinic_id\n10\n9\n", encoding="utf-8")
+    (data / "persons.csv").write_text("person_id,clinic_id,kod\n100,10,1\n7,9,1\n8,9,2\n", encoding="utf-8")
+    return book, data
+
+
 ITEMS = '''
 table items
   key id

@@ -182,8 +182,8 @@ def test_serve_refuses_another_interface_without_a_token(tmp_path):
 # ------------------------------------------------------------------------ settlements
 
 
-def _settled(client, **request) -> dict:
-    run = client.post("/settlements", json={"rulebook": BOOK, "data": "demo", "month": "2021-09", **request})
+def _settled(client, rulebook: str = BOOK, data: str = "demo", **request) -> dict:
+    run = client.post("/settlements", json={"rulebook": rulebook, "data": data, "month": "2021-09", **request})
     assert run.status_code == 202, run.text
     for _ in range(600):
         state = client.get(f"/settlements/{run.json()['id']}").json()
@@ -477,15 +477,9 @@ def test_whole_number_ids_are_paged_and_filtered_as_text(tmp_path, monkeypatch):
                      REGION_MONTH.read_text(encoding="utf-8"))
     data = write_region_month_parquet(tmp_path / "data")
     served = TestClient(create_app(Service({"rm": data})))
-    run = served.post("/settlements", json={"rulebook": "benchmark/region-month", "data": "rm", "month": "2021-09"})
-    assert run.status_code == 202, run.text
-    for _ in range(600):
-        state = served.get(f"/settlements/{run.json()['id']}").json()
-        if state["status"] in ("done", "failed"):
-            break
-        time.sleep(0.1)
+    state = _settled(served, "benchmark/region-month", "rm")
     assert state["status"] == "done", state
-    lines = f"/settlements/{run.json()['id']}/lines"
+    lines = f"/settlements/{state['id']}/lines"
     (line,) = served.get(lines, params={"record": "100", "component": "kapitering"}).json()["lines"]
     assert (line["clinic_id"], line["record_id"]) == ("1", "100")
     clinic = served.get(lines, params={"clinic": "1", "limit": 1000}).json()

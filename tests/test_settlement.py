@@ -734,24 +734,13 @@ def test_parquet_line_items_keep_the_declared_type_of_their_ids_and_a_csv_holds_
     component, provision and basis are plain UTF-8 text whatever enums DuckDB sorted them
     as, and the amount a DECIMAL(18, 2): on the straight write and on the table of lines."""
     import duckdb
-    from rulebook_factory import write_rulebook
+    from rulebook_factory import write_integer_clinics
 
     from rulelang.columnar import settlement
 
     if not straight:
         monkeypatch.setattr(settlement, "STRAIGHT_WRITE_ROWS", 0)
-    body = ("table clinics\n  key clinic_id\n  field clinic_id: integer\n"
-            "table persons\n  key person_id\n  field person_id: integer\n  field clinic_id: clinics\n"
-            "  field kod: integer\n"
-            "output ersättning: money per persons default 0 kr paid to clinic_id\n"
-            "rule r defines ersättning when kod = 1 then 5 kr\n"
-            "output grundbelopp: money per clinics default 0 kr paid to clinic_id\n"
-            "rule g defines grundbelopp when clinic_id = 9 then 100 kr")
-    book = rulelang.load(str(write_rulebook(tmp_path, body, in_force="2021-01-01")))
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "clinics.csv").write_text("clinic_id\n10\n9\n", encoding="utf-8")
-    (data / "persons.csv").write_text("person_id,clinic_id,kod\n100,10,1\n7,9,1\n8,9,2\n", encoding="utf-8")
+    book, data = write_integer_clinics(tmp_path)
     settle(book, "2021-09", data, tmp_path / "out.parquet")
     out = tmp_path / "out.parquet"
     schema = duckdb.sql(f"SELECT name, type, converted_type, precision, scale FROM parquet_schema('{out}') "

@@ -138,6 +138,25 @@ def test_payees_of_a_table_give_the_same_files_on_spark_as_duckdbs_straight_writ
     assert "is not a record of persons" in rejected and "two visits records have the id 5010" in rejected
 
 
+def test_whole_number_ids_are_written_as_numbers_by_spark_as_by_duckdb(tmp_path):
+    """Spark writes the line items from a table of lines whose ids are text, and makes
+    whole-number ids BIGINTs for Parquet (settlement.line_ids), a clinic-level line's
+    record NULL: the same typed rows as DuckDB's straight write, and the same CSV."""
+    from rulebook_factory import write_integer_clinics
+
+    book, data = write_integer_clinics(tmp_path)
+    con = duckdb.connect()
+    rows = {}
+    for engine in ("duckdb", "spark"):
+        settle(book, MONTH, data, tmp_path / engine / "lines.parquet", engine=engine)
+        settle(book, MONTH, data, tmp_path / engine / "lines.csv", engine=engine)
+        rows[engine] = con.execute(f"SELECT clinic_id, component, CAST(amount AS VARCHAR), record_id "
+                                   f"FROM read_parquet('{tmp_path / engine / 'lines.parquet'}')").fetchall()
+    assert rows["spark"] == rows["duckdb"] == [(10, "ersättning", "5.00", 100), (9, "ersättning", "5.00", 7),
+                                               (9, "grundbelopp", "100.00", None)]
+    assert (tmp_path / "spark" / "lines.csv").read_bytes() == (tmp_path / "duckdb" / "lines.csv").read_bytes()
+
+
 def test_local_spark_leaves_nothing_in_the_working_directory(tmp_path):
     """Spark makes its warehouse directory when its catalog starts; rulelang keeps no tables
     there, so local mode puts it in a temporary directory of the run, not in the user's."""
