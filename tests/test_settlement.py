@@ -741,8 +741,8 @@ def test_parquet_line_items_keep_the_declared_type_of_their_ids_and_a_csv_holds_
     if not straight:
         monkeypatch.setattr(settlement, "STRAIGHT_WRITE_ROWS", 0)
     book, data = write_integer_clinics(tmp_path)
-    settle(book, "2021-09", data, tmp_path / "out.parquet")
     out = tmp_path / "out.parquet"
+    settle(book, "2021-09", data, out)
     schema = duckdb.sql(f"SELECT name, type, converted_type, precision, scale FROM parquet_schema('{out}') "
                         "WHERE name <> 'duckdb_schema'").fetchall()
     assert [row[0] for row in schema] == ["clinic_id", "month", "component", "amount", "provision", "record_id", "basis"]
