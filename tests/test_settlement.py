@@ -807,19 +807,36 @@ def test_a_straight_write_keeps_the_lines_in_the_order_of_their_records_across_r
     assert written == given
 
 
-def test_payee_ids_beyond_the_enum_bound_are_carried_as_text_with_the_same_lines(region_month_book, tmp_path,
-                                                                                monkeypatch):
-    """A straight write carries the payees as an enum of the clinics' ids (line_types) up to
-    MAX_PAYEE_ENUM of them, and as text beyond: the files are the same either way."""
+def test_text_payees_beyond_the_enum_bound_are_carried_as_text_with_the_same_lines(books, demo, region_month_book,
+                                                                                  tmp_path, monkeypatch):
+    """A straight write carries text payees (hlv-2021's HSA ids) as an enum of the clinics'
+    ids (line_types) up to MAX_PAYEE_ENUM of them, and as text beyond: the files are the
+    same either way. Whole-number payees are carried as the numbers they are, never an enum."""
+    import duckdb
+
     from rulelang.columnar import settlement
 
-    data = write_region_month_parquet(tmp_path / "data")
-    settle(region_month_book, "2021-09", data, tmp_path / "enum.csv")
-    monkeypatch.setattr(settlement, "MAX_PAYEE_ENUM", 4)  # the region has 5 clinics
-    settle(region_month_book, "2021-09", data, tmp_path / "text.csv")
-    assert csv_rows(tmp_path / "enum.csv") == csv_rows(tmp_path / "text.csv")
+    enums = []
+    real = settlement.line_types
+
+    def recorded(*args, **kwargs):
+        enums.append(kwargs.get("payees"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(settlement, "line_types", recorded)
+    book = books["stockholm/hlv-2021"]
+    settle(book, "2021-09", demo, tmp_path / "enum.parquet")
+    clinics = len(enums[-1])
+    assert clinics > 1
+    monkeypatch.setattr(settlement, "MAX_PAYEE_ENUM", clinics - 1)
+    settle(book, "2021-09", demo, tmp_path / "text.parquet")
+    assert enums[-1] is None
+    rows = [duckdb.sql(f"SELECT * FROM read_parquet('{tmp_path / name}')").fetchall()
+            for name in ("enum.parquet", "text.parquet")]
+    assert len(rows[0]) > 100 and rows[0] == rows[1]
     assert csv_rows(tmp_path / "enum-totals.csv") == csv_rows(tmp_path / "text-totals.csv")
-    assert {row[0] for row in csv_rows(tmp_path / "enum.csv")[1:]} == {"1", "2", "3", "4", "5"}
+    settle(region_month_book, "2021-09", write_region_month_parquet(tmp_path / "data"), tmp_path / "numbers.parquet")
+    assert enums[-1] is None
 
 
 def test_record_ids_are_carried_as_numbers_only_where_every_line_has_a_whole_number_key(region_month_book, books):
