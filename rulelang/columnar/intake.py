@@ -637,10 +637,8 @@ class Intake:
         number = f"regexp_replace({column}, '{trimmed_pattern(kept)}', '{TRIMMED_PARTS}')"  # '' if none
         if kind == "integer":
             return f"TRY_CAST({number} AS BIGINT)"
-        # A decimal of `places` digits after the point is printed with all of them: without
-        # the point, the number of its smallest units.
         places = NUMBER_DIGITS[kind][1]
-        return f"TRY_CAST(replace(CAST(TRY_CAST({number} AS DECIMAL(18, {places})) AS VARCHAR), '.', '') AS BIGINT)"
+        return f"TRY_CAST({_units_printed(f'TRY_CAST({number} AS DECIMAL(18, {places}))')} AS BIGINT)"
 
     def native_column(self, source_type: str, field_type, column: str) -> Optional[str]:
         """A Parquet column that already holds values of the declared type, as that type,
@@ -1223,7 +1221,13 @@ def _scaled_integer(column: str, scale: int) -> str:
     the point of its printed form (which shows every decimal place) scales it."""
     value = f"CAST({column} AS DECIMAL(18, {scale}))"
     return (f"(CASE WHEN abs({value}) < {10 ** (18 - 2 * scale)} THEN CAST({value} * {10 ** scale} AS BIGINT) "
-            f"ELSE CAST(replace(CAST({value} AS VARCHAR), '.', '') AS BIGINT) END)")
+            f"ELSE CAST({_units_printed(value)} AS BIGINT) END)")
+
+
+def _units_printed(decimal: str) -> str:
+    """A DECIMAL(18, s) value as the text of its number of 10^-s units: it is printed with
+    every one of its s decimal places, so without the point it is that number."""
+    return f"replace(CAST({decimal} AS VARCHAR), '.', '')"
 
 
 def _trimmed_sql(text: str) -> str:

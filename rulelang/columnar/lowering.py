@@ -32,6 +32,7 @@ from ..evaluation.explanation import RANK
 from ..language import syntax as s
 from ..language.checker import CheckedRulebook
 from ..language.checker.dates import in_force as holds_on, overlap
+from ..language.checker.model import names_own_key
 from ..language.typesystem import Type
 from ..language.values import AMOUNT_TOO_LARGE, MAX_AMOUNT_ORE
 from .intake import resolved_references, row_columns
@@ -48,9 +49,7 @@ def pays_itself(checked: CheckedRulebook, output: str) -> bool:
     """An output paid to its own record's key (a clinic's compensation to the clinic) gives
     clinic-level lines, which carry no record id."""
     decl = checked.outputs[output].decl
-    payee = decl.payee
-    return isinstance(payee, s.Name) and payee.name == checked.tables[decl.table].decl.key and \
-        checked.resolved.get(id(payee), ("",))[0] == "field"
+    return names_own_key(decl.payee, checked.tables[decl.table].decl.key, checked.resolved)
 
 
 def too_large(amount: str) -> str:

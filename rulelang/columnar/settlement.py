@@ -155,14 +155,14 @@ def lines_select(rows: str, provisions: list, tables: list, types: tuple, number
     The payee and the record id are text (a clinic-level line's record empty), but for
     those `numbers` names (payees, record ids: declared_ids), which are kept as the plan
     carries them: BIGINT, a clinic-level line's record NULL (line_ids). With `payees`
-    (Lowering.payee_ids_sql) a payee carried as text is looked up there as the payee
+    (Lowering.payee_ids_sql; for text payees) a payee is looked up there as the payee
     type's value, an enum, rather than cast from text one line at a time."""
     as_payee, as_component, as_provision, as_basis = types
     payee_number, record_number = numbers
     record = "l.record_id" if record_number else record_text_sql("l.record_id")
     payee = "l.clinic_id" if payee_number else "CAST(l.clinic_id AS VARCHAR)"
     joined = ""
-    if payees is not None and not payee_number:  # a payee not found there: a line that cannot be settled
+    if payees is not None:  # a payee not found there: a line that cannot be settled
         payee = "pe.payee"
         joined = (f" LEFT JOIN (SELECT id, CAST(__id AS {as_payee}) AS payee FROM ({payees})) AS pe "
                   "ON pe.id = l.clinic_id")
@@ -189,6 +189,11 @@ def record_text_sql(record: str) -> str:
     return f"COALESCE(CAST({record} AS VARCHAR), '')"
 
 
+# The line ids (LINE_IDS) as text, and as numbers from text (see line_ids).
+LINE_IDS_AS_TEXT = ("CAST(clinic_id AS VARCHAR)", record_text_sql("record_id"))
+LINE_IDS_AS_NUMBERS = ("CAST(clinic_id AS BIGINT)", "CAST(NULLIF(record_id, '') AS BIGINT)")
+
+
 def declared_ids(lowering: Lowering) -> tuple:
     """(payees, record ids): whether each is a whole-number key, which the Parquet line
     items hold as a number (line_ids)."""
@@ -202,17 +207,10 @@ def line_ids(numbers: tuple, parquet: bool, given_as_text: bool) -> tuple:
     declared_ids): a whole-number key is a BIGINT, and a clinic-level line's record is then
     NULL, so the lines join the input's own ids as they are; text ids are text, a
     clinic-level line's record empty. A CSV holds text either way."""
-    held = numbers if parquet else (False, False)
-    as_numbers = ("CAST(clinic_id AS BIGINT)", "CAST(NULLIF(record_id, '') AS BIGINT)")
-    as_texts = ("CAST(clinic_id AS VARCHAR)", record_text_sql("record_id"))
     ids = []
-    for column, number, kept, as_number, as_text in zip(LINE_IDS, numbers, held, as_numbers, as_texts):
-        if given_as_text and kept:
-            ids.append(as_number)
-        elif not given_as_text and number and not kept:
-            ids.append(as_text)
-        else:
-            ids.append(column)
+    for column, number, as_number, as_text in zip(LINE_IDS, numbers, LINE_IDS_AS_NUMBERS, LINE_IDS_AS_TEXT):
+        wanted, given = number and parquet, number and not given_as_text  # held as a number?
+        ids.append(column if wanted == given else as_number if wanted else as_text)
     return tuple(ids)
 
 
@@ -283,20 +281,21 @@ class EngineSession:
         large (straight), DuckDB writes the lines straight from the plan (write_lines): a
         table of millions of lines cost as much as the rules. Otherwise (Spark; payees found
         among the lines, zero ones included; a national month) the lines are a table first."""
+        numbers = declared_ids(lowering)
         if self.straight(lowering):
             written = path if parquet else Path(self.spill) / "lines.parquet"
-            if self.write_lines(lowering, sql, month, written):
+            if self.write_lines(lowering, sql, month, written, numbers):
                 from_file = f"read_parquet({text_literal(str(written))})"
                 self.con.execute(sums_sql(from_file, "CAST(amount * 100 AS BIGINT)"))
                 if not parquet:  # the CSV from the Parquet file, in its order (one thread keeps it)
-                    clinic, record = line_ids(declared_ids(lowering), False, given_as_text=False)
+                    clinic, record = line_ids(numbers, False, given_as_text=False)
                     as_text = f"SELECT * REPLACE ({clinic} AS clinic_id, {record} AS record_id) FROM {from_file}"
                     with one_thread(self.con):
                         write(self.con, as_text, LINE_COLUMNS, path, False, LINE_TEXTS, None, self.spill)
                 return
         self.lines(lowering, sql)
         self.db.execute(sums_sql("lines WHERE amount <> 0", "amount"))
-        ids = line_ids(declared_ids(lowering), parquet, given_as_text=True)
+        ids = line_ids(numbers, parquet, given_as_text=True)
         write(self.db, paying_lines(month, "lines WHERE amount <> 0", self.spark is None, ids), LINE_COLUMNS, path,
               parquet, LINE_TEXTS, LINE_ORDER, self.spill)
 
@@ -306,18 +305,18 @@ class EngineSession:
                    if table in self.intake.counts)
         return self.spark is None and lowering.payee_table() is not None and rows <= STRAIGHT_WRITE_ROWS
 
-    def write_lines(self, lowering: Lowering, sql: str, month: str, path: Path) -> bool:
+    def write_lines(self, lowering: Lowering, sql: str, month: str, path: Path, numbers: tuple) -> bool:
         """The plan's paying lines written to the Parquet file `path` as they are computed;
         False when DuckDB ran out of memory doing so (a table of the lines, which spills,
         then settles the month). A line that went wrong (no value, an error, no payee) stops
         the write (DuckDB's error()); the plan then runs again into a table, whose check
-        (check_errors) reports every problem as the table path does."""
+        (check_errors) reports every problem as the table path does. The ids that are
+        `numbers` (declared_ids) are written as the plan carries them."""
         import duckdb
 
         provisions, tables = lowering.provisions(), lowering.component_tables()
-        numbers = declared_ids(lowering)  # ids written as the plan carries them (line_ids)
         payee_ids, payees = lowering.payee_ids_sql(), []
-        if not numbers[0]:
+        if not numbers[0]:  # text payees: an enum of the payee table's ids
             payees = [row[0] for row in self.con.execute(
                 f"SELECT __id FROM ({payee_ids}) ORDER BY __id LIMIT {MAX_PAYEE_ENUM + 1}").fetchall()]
         enum_payees = 0 < len(payees) <= MAX_PAYEE_ENUM  # else the payees are carried as text (or numbers)

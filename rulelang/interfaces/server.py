@@ -263,13 +263,13 @@ class Service:
         bound parameter, never SQL text)."""
         import duckdb
 
-        from ..columnar.settlement import LINE_IDS, line_ids
+        from ..columnar.settlement import LINE_IDS, LINE_IDS_AS_TEXT
 
         run = self.finished(run_id)
         if not 0 < limit <= MAX_PAGE or offset < 0:
             raise InvalidArgument(f"limit is 1 to {MAX_PAGE} and offset 0 or more")
         # Ids as text, as the CLI's JSON gives them, whether the file holds them as numbers or text.
-        texts = dict(zip(LINE_IDS, line_ids((True, True), parquet=False, given_as_text=False)))
+        texts = dict(zip(LINE_IDS, LINE_IDS_AS_TEXT))
         where, parameters = [], [str(run.out)]
         for column, value in (("clinic_id", clinic), ("component", component), ("basis", basis),
                               ("record_id", record)):

@@ -128,6 +128,12 @@ class Replacement:
         return {"by": self.replaced_by, "from": self.on.isoformat(), "message": self.message}
 
 
+def names_own_key(payee, key: Optional[str], resolved: dict) -> bool:
+    """Whether an output's `paid to` is its own record's key (a clinic's compensation paid
+    to the clinic): a clinic-level amount, carrying no record id of its own."""
+    return isinstance(payee, s.Name) and payee.name == key and resolved.get(id(payee), ("",))[0] == "field"
+
+
 @attrs.define
 class CheckedRulebook:
     """A rulebook merged with what it amends, every name resolved and every expression typed."""

@@ -26,6 +26,7 @@ from .model import (
     RuleInfo,
     Scope,
     TableInfo,
+    names_own_key,
 )
 
 # Characters that change how text is shown without being seen (bidirectional overrides and
@@ -310,8 +311,7 @@ class Names:
             if decl.payee is not None:
                 payee = self.expr(decl.payee, scope)
                 # A record's own key is its id, text or a whole number (a clinic paid per clinic).
-                own_key = (isinstance(decl.payee, s.Name) and decl.payee.name == self.tables[decl.table].decl.key
-                           and self.resolved.get(id(decl.payee), ("",))[0] == "field")
+                own_key = names_own_key(decl.payee, self.tables[decl.table].decl.key, self.resolved)
                 if payee.kind not in ("ref", "text", "error") and not (own_key and payee.kind == "integer"):
                     self.error(f"`paid to` names the record that receives the amount (an id); this is {payee}",
                                decl.payee.span)
